@@ -1,0 +1,1 @@
+"""callcenter: the service-hotline agent for residential property management."""

@@ -1,0 +1,40 @@
+"""The recording seam: a crash-safe writer per call and the store that owns the files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    call_id: str
+    key: str  # store-relative name, e.g. "2026/11/23/<call-id-hash>.wav"; never a path from a request
+    duration_ms: int
+    size_bytes: int
+    sha256: str
+    sample_rate_hz: int
+    channels: int  # 2: left = caller, right = agent
+    interrupted: bool  # True when recovered after a crash rather than closed cleanly
+
+
+class CallRecorder(Protocol):
+    def write_caller(self, pcm16: bytes, rtp_timestamp: int) -> None:
+        """Caller audio; gaps in rtp_timestamp are filled with silence so timing is kept."""
+
+    def write_agent(self, pcm16: bytes) -> None:
+        """Audio the agent played to the caller."""
+
+    def close(self) -> RecordingInfo:
+        """Finish the file (header, fsync, checksum). Idempotent."""
+
+
+class RecordingStore(Protocol):
+    def open(self, call_id: str, started_at: datetime) -> CallRecorder: ...
+
+    def recover(self) -> list[RecordingInfo]:
+        """After a crash: repair every recording left open and return what was repaired."""
+
+    def path_of(self, key: str) -> str:
+        """Absolute path of a stored recording; raises ValueError for keys outside the store."""
