@@ -1,0 +1,43 @@
+"""Turns a finished call (transcript, keypad digits, caller number) into the draft ledger entry,
+applying the repeat rule against the caller's and the unit's open entries."""
+
+from __future__ import annotations
+
+import logging
+
+from callcenter.asr.interface import Transcript
+from callcenter.drafting.draft import draft_entry
+from callcenter.drafting.repeat import OpenEntry, apply_repeat, find_repeat
+from callcenter.drafting.rules import DraftingRules
+from callcenter.drafting.units import parse_dtmf_unit
+from callcenter.ledger.service import LedgerService
+
+log = logging.getLogger(__name__)
+
+
+class CallDrafter:
+    def __init__(self, ledger: LedgerService, rules: DraftingRules) -> None:
+        self.ledger = ledger
+        self.rules = rules
+
+    def draft(self, sip_call_id: str, caller_number: str, own_entry_id: int | None,
+              transcript: Transcript | None, dtmf: str) -> int:
+        """Returns the id of the entry the call ends up linked to."""
+        resident = self.ledger.resident_for_number(caller_number)
+        text = transcript.text if transcript else ""
+        draft = draft_entry(text, self.rules, directory_unit=resident.unit if resident else None,
+                            dtmf_unit=parse_dtmf_unit(dtmf) if dtmf else None)
+        unit = draft.unit.value or ""
+        candidates = [
+            OpenEntry(entry_id=e.id, unit=e.unit or None, caller_number=e.caller_number or None,
+                      category=e.category, summary=e.summary,
+                      transcript=" ".join(c.transcript_text for c in self.ledger.calls_of_entry(e.id)))
+            for e in self.ledger.open_entries(caller_number, unit)
+            if e.id is not None and e.id != own_entry_id and e.kind != "missed_call"
+        ]
+        match = find_repeat(draft, caller_number or None, candidates, self.rules) if text else None
+        if match is not None:
+            draft = apply_repeat(draft, match)
+            log.info("call %s repeats entry %s (%s)", sip_call_id, match.entry_id, match.reason)
+        return self.ledger.apply_draft(sip_call_id, draft, match.entry_id if match else None,
+                                       match.reason if match else "")

@@ -1,0 +1,217 @@
+"""`callcenter ...`: run the service and administer a site."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+app = typer.Typer(help="物业客服热线 callcenter: SIP agent, recordings, transcripts, ledger.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+users_app = typer.Typer(help="Panel users and roles", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for scripts", no_args_is_help=True)
+models_app = typer.Typer(help="The speech-recognition model", no_args_is_help=True)
+prompts_app = typer.Typer(help="Prompt audio the caller hears", no_args_is_help=True)
+residents_app = typer.Typer(help="The residents directory", no_args_is_help=True)
+db_app = typer.Typer(help="The database", no_args_is_help=True)
+config_app = typer.Typer(help="The configuration file", no_args_is_help=True)
+for sub, name in ((users_app, "users"), (token_app, "token"), (models_app, "models"),
+                  (prompts_app, "prompts"), (residents_app, "residents"), (db_app, "db"),
+                  (config_app, "config")):
+    app.add_typer(sub, name=name)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml "
+                                                                         "or $CALLCENTER_CONFIG)")]
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _settings(config: Path | None):  # type: ignore[no-untyped-def]
+    from callcenter.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
+    """Database-only parts, for admin commands that must not start the SIP agent."""
+    from callcenter.accounts import Accounts
+    from callcenter.clock import SystemClock
+    from callcenter.events import EventBus
+    from callcenter.ledger import db
+    from callcenter.ledger.service import LedgerService
+
+    settings = _settings(config)
+    db.upgrade(settings.database.url)
+    engine = db.make_engine(settings.database.url)
+    clock = SystemClock()
+    return settings, LedgerService(engine, clock, EventBus()), Accounts(engine, clock)
+
+
+@app.command()
+def serve(config: ConfigOpt = None) -> None:
+    """Run the SIP agent, the panel/API and the scheduler."""
+    import uvicorn
+
+    from callcenter.app import Application
+    from callcenter.logs import configure_logging
+
+    settings = _settings(config)
+    configure_logging(settings.logging)
+    application = Application(settings)
+    try:
+        application.start()
+    except Exception as exc:
+        application.stop()
+        _fail(f"callcenter could not start: {exc}")
+    try:
+        uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
+                    log_level=settings.logging.level.lower(), ws="websockets")
+    finally:
+        application.stop()
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = None) -> None:
+    """Validate config.yaml and print the effective settings."""
+    settings = _settings(config)
+    typer.echo(settings.model_dump_json(indent=2))
+    typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply database migrations (also done on every start)."""
+    from callcenter.ledger import db
+
+    settings = _settings(config)
+    db.upgrade(settings.database.url)
+    typer.echo("database is at the newest schema")
+
+
+@users_app.command("add")
+def users_add(name: str, role: Annotated[str, typer.Option(help="clerk / qa / supervisor / admin")],
+              password: Annotated[str | None, typer.Option(help="Prompted for when omitted")] = None,
+              display_name: str = "", config: ConfigOpt = None) -> None:
+    """Create a panel user."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    if password is None:
+        password = getpass.getpass("密码 (password): ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        accounts.add_user(name, role, password, display_name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {name} ({role}) created")
+
+
+@token_app.command("create")
+def token_create(user: Annotated[str, typer.Option("--user", help="The user the token acts as")],
+                 label: str = "", config: ConfigOpt = None) -> None:
+    """Create an API token (printed once; send it as `Authorization: Bearer TOKEN`)."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        typer.echo(accounts.create_token(user, label))
+    except AccountError as exc:
+        _fail(str(exc))
+
+
+@residents_app.command("import")
+def residents_import(csv_file: Path, config: ConfigOpt = None) -> None:
+    """Import residents from CSV: unit,name,phones[,key_customer][,note]. Bad rows are listed."""
+    from callcenter.app import normalize_unit
+    from callcenter.ledger.directory import import_residents_csv
+
+    _, ledger, _ = _ledger_parts(config)
+    raw = csv_file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="strict")
+    result = import_residents_csv(text, ledger, normalize_unit)
+    for err in result.errors:
+        typer.secho(err, fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"imported {result.imported} resident(s), {len(result.errors)} row(s) rejected")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@models_app.command("fetch")
+def models_fetch(from_path: Annotated[Path | None, typer.Option("--from", help="A zip or directory "
+                                                                 "brought by hand (USB stick)")] = None,
+                 url: Annotated[str | None, typer.Option(help="Download address (default: official)")] = None,
+                 config: ConfigOpt = None) -> None:
+    """Download (or install from --from) the Vosk Mandarin model and verify its checksums."""
+    from callcenter.asr.models import ModelUnavailable, fetch_model, install_from
+
+    settings = _settings(config)
+    dest_root = settings.asr.model_dir.parent
+    try:
+        if from_path is not None:
+            path = install_from(from_path, dest_root, name=settings.asr.model_dir.name)
+        else:
+            path = fetch_model(dest_root, url or settings.asr.model_url, name=settings.asr.model_dir.name,
+                               progress=lambda done, total: typer.echo(
+                                   f"\r{done / 1e6:.1f}/{(total or 0) / 1e6:.1f} MB", nl=False))
+    except ModelUnavailable as exc:
+        _fail(str(exc))
+    typer.echo(f"\nmodel installed and verified: {path}")
+
+
+@models_app.command("check")
+def models_check(config: ConfigOpt = None) -> None:
+    """Check that the configured model is present and complete."""
+    from callcenter.asr.models import ModelUnavailable, check_model
+
+    settings = _settings(config)
+    try:
+        check_model(settings.asr.model_dir)
+    except ModelUnavailable as exc:
+        _fail(str(exc))
+    typer.echo(f"model ok: {settings.asr.model_dir}")
+
+
+@models_app.command("eval")
+def models_eval(model: Annotated[Path, typer.Option(help="Model directory")],
+                data: Annotated[Path, typer.Option(help="Directory with manifest.tsv and WAVs")],
+                band: Annotated[str, typer.Option(help="telephone or wide")] = "telephone",
+                feed_rate: Annotated[int, typer.Option(help="8000 or 16000")] = 8000) -> None:
+    """Character error rate and real-time factor of a model on a labelled set."""
+    from callcenter.asr.evaluate import evaluate
+
+    if band not in ("telephone", "wide") or feed_rate not in (8000, 16000):
+        _fail("--band is telephone or wide; --feed-rate is 8000 or 16000")
+    b: Literal["telephone", "wide"] = "telephone" if band == "telephone" else "wide"
+    report = evaluate(model, data, band=b, feed_rate_hz=8000 if feed_rate == 8000 else 16000)
+    typer.echo(report.table())
+
+
+@prompts_app.command("build")
+def prompts_build(config: ConfigOpt = None) -> None:
+    """Generate the default Mandarin prompts offline (espeak-ng) into the prompts directory."""
+    from callcenter.audio.prompt_build import build_default_prompts
+
+    settings = _settings(config)
+    written = build_default_prompts(settings.prompts)
+    typer.echo(f"prompts ready in {settings.prompts.dir} ({len(written)} file(s) written)")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    app()
+
+
+if __name__ == "__main__":
+    main()

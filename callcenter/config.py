@@ -1,0 +1,98 @@
+"""config.yaml loaded into one frozen, validated settings object.
+
+Unknown keys are errors (a typo must not silently become a default). Environment variables
+override the file: CALLCENTER_DATABASE__URL=postgresql+psycopg://... (double underscore = nesting).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from callcenter.asr.settings import AsrSettings
+from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.calls.flow import FlowSettings
+from callcenter.ledger.settings import DatabaseSettings
+from callcenter.telephony.settings import SipSettings
+from callcenter.web.settings import WebSettings
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class DraftingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules_file: Path | None = Field(
+        None, description="Keywords, departments and urgent terms (YAML). Empty: the packaged defaults "
+                          "(callcenter/drafting/rules.yaml); copy that file to edit it.")
+
+
+class LoggingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    json_output: bool = Field(False, description="One JSON object per line (for log collectors)")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix="CALLCENTER_",
+                                      env_nested_delimiter="__")
+
+    sip: SipSettings = SipSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+    recording: RecordingSettings = RecordingSettings()
+    asr: AsrSettings = AsrSettings()
+    prompts: PromptSettings = PromptSettings()
+    vad: VadSettings = VadSettings()
+    flow: FlowSettings = FlowSettings()
+    drafting: DraftingSettings = DraftingSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the environment overrides the file
+
+
+class ConfigError(ValueError):
+    """A config problem explained for a site administrator: which key, what is wrong, the fix."""
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or Path(os.environ.get("CALLCENTER_CONFIG", DEFAULT_CONFIG))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (sip:, database:, ...)")
+        data = loaded or {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(explain(path, exc)) from exc
+
+
+def explain(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: {exc.error_count()} problem(s) in the configuration:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown setting (a typo?). Remove it or check the spelling "
+                         f"against the documented config.yaml.")
+        else:
+            given = err.get("input")
+            shown = "" if isinstance(given, dict) else f" (got {given!r})"
+            lines.append(f"  - {key}: {err['msg']}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""Residents directory import (CSV): unit, name, phones, key-customer flag.
+
+Every bad row is reported with its line number and reason; good rows are imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from callcenter.ledger.service import LedgerService
+
+CANONICAL_UNIT = re.compile(r"^\d{1,3}-\d{1,2}-\d{3,4}$")
+_REQUIRED = ("unit", "name", "phones")
+_TRUE = {"1", "true", "yes", "y", "是", "重要", "重要客户"}
+_FALSE = {"", "0", "false", "no", "n", "否"}
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def import_residents_csv(text: str, ledger: LedgerService,
+                         normalize_unit: Callable[[str], str | None]) -> ImportResult:
+    """Columns: unit,name,phones[,key_customer][,note]; phones separated by ';' or '/' or spaces."""
+    result = ImportResult()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        result.errors.append(f"第1行（表头）：缺少列 {', '.join(missing)}；需要 unit,name,phones[,key_customer][,note]")
+        return result
+    reader.fieldnames = header
+    for line_no, row in enumerate(reader, start=2):
+        raw_unit = (row.get("unit") or "").strip()
+        unit = raw_unit if CANONICAL_UNIT.match(raw_unit) else normalize_unit(raw_unit)
+        name = (row.get("name") or "").strip()
+        phones = [p for p in re.split(r"[;/,\s]+", row.get("phones") or "") if p]
+        flag = (row.get("key_customer") or "").strip().lower()
+        problems = []
+        if not unit or not CANONICAL_UNIT.match(unit):
+            problems.append(f"房号 {raw_unit!r} 无法识别（应为 楼栋-单元-房号，如 4-2-301）")
+        if not name:
+            problems.append("姓名为空")
+        bad_phones = [p for p in phones if not re.fullmatch(r"\+?[\d-]{5,20}", p)]
+        if not phones or bad_phones:
+            problems.append(f"电话无效：{' '.join(bad_phones) or '（空）'}")
+        if flag not in _TRUE | _FALSE:
+            problems.append(f"重要客户标记 {flag!r} 无法识别（用 是/否 或 1/0）")
+        if problems:
+            result.errors.append(f"第{line_no}行：" + "；".join(problems))
+            continue
+        assert unit is not None
+        ledger.upsert_resident(unit, name, phones, flag in _TRUE, (row.get("note") or "").strip())
+        result.imported += 1
+    return result

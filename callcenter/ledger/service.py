@@ -1,0 +1,445 @@
+"""The one write path for calls and entries: status changes, the audit log and events happen here.
+
+Callers (the call pipeline, the web API, the CLI) never write tables themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_
+from sqlmodel import Session, select
+
+from callcenter.clock import Clock
+from callcenter.events import EventBus
+from callcenter.ledger.models import AuditLog, Call, Entry, Resident, ResidentPhone
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = ("报修", "投诉", "咨询", "求助", "建议", "其他")
+DEPARTMENTS = ("工程", "安保", "保洁", "绿化", "客服", "项目负责人")
+STATUSES = ("draft", "registered", "dispatched", "in_progress", "completed", "called_back", "closed",
+            "cancelled", "merged")
+OPEN_STATUSES = ("draft", "registered", "dispatched", "in_progress", "completed")
+EDITABLE_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summary", "status")
+
+
+class LedgerError(ValueError):
+    """A request the ledger refuses; the message says which field and why."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class AnsweredCall:
+    call_pk: int
+    entry_id: int
+
+
+def digits_only(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return obj
+
+
+def _guess_value(guess: Any) -> Any:
+    """Drafts carry FieldGuess objects (value + confidence + evidence); plain values pass through."""
+    return getattr(guess, "value", guess)
+
+
+class LedgerService:
+    def __init__(self, engine: Engine, clock: Clock, bus: EventBus) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.bus = bus
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # ----- the call pipeline -------------------------------------------------------------
+
+    def call_ringing(self, sip_call_id: str, caller_number: str, caller_display: str,
+                     called_number: str, received_at: datetime) -> int:
+        """Log the call the moment it arrives, before anything can go wrong. Idempotent."""
+        with self.session() as s:
+            call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
+            if call is None:
+                call = Call(sip_call_id=sip_call_id, caller_number=digits_only(caller_number),
+                            caller_display=caller_display[:64], called_number=called_number[:32],
+                            received_at=received_at, status="ringing")
+                s.add(call)
+                s.commit()
+            resident = self._resident_for_number(s, call.caller_number)
+            self.bus.publish("call.ringing", call_id=call.id, caller_number=call.caller_number,
+                             resident=resident.name if resident else None,
+                             unit=resident.unit if resident else None,
+                             open_entries=[e.id for e in self._open_entries(s, call.caller_number,
+                                                                            resident.unit if resident else "")])
+            assert call.id is not None
+            return call.id
+
+    def call_answered(self, sip_call_id: str) -> AnsweredCall:
+        """Answering registers the call at once: a draft entry exists from the first second."""
+        now = self.clock.now()
+        with self.session() as s:
+            call = self._call(s, sip_call_id)
+            resident = self._resident_for_number(s, call.caller_number)
+            entry = Entry(created_at=now, updated_at=now, kind="call", source="phone", status="draft",
+                          caller_number=call.caller_number,
+                          resident_id=resident.id if resident else None,
+                          caller_name=resident.name if resident else "",
+                          unit=resident.unit if resident else "")
+            s.add(entry)
+            s.flush()
+            call.status, call.answered_at, call.entry_id = "answered", now, entry.id
+            s.add(call)
+            self._audit(s, "system", entry.id, call.id, "registered", new=f"call {call.id}")
+            s.commit()
+            assert call.id is not None and entry.id is not None
+            self.bus.publish("call.answered", call_id=call.id, entry_id=entry.id,
+                             caller_number=call.caller_number, unit=entry.unit)
+            return AnsweredCall(call.id, entry.id)
+
+    def call_missed(self, sip_call_id: str, reason: str) -> int:
+        """A caller who hung up before the answer gets a missed-call entry to call back."""
+        now = self.clock.now()
+        with self.session() as s:
+            call = self._call(s, sip_call_id)
+            if call.entry_id is not None:
+                return call.entry_id
+            resident = self._resident_for_number(s, call.caller_number)
+            entry = Entry(created_at=now, updated_at=now, kind="missed_call", source="phone",
+                          status="registered", caller_number=call.caller_number,
+                          resident_id=resident.id if resident else None,
+                          caller_name=resident.name if resident else "",
+                          unit=resident.unit if resident else "", category="其他", department="客服",
+                          summary=f"未接来电（{_MISSED_REASONS.get(reason, reason)}），需回拨")
+            s.add(entry)
+            s.flush()
+            call.status, call.end_reason, call.ended_at, call.entry_id = "missed", reason, now, entry.id
+            call.transcript_status = "unavailable"
+            s.add(call)
+            self._audit(s, "system", entry.id, call.id, "missed_call", new=reason)
+            s.commit()
+            assert entry.id is not None
+            self.bus.publish("call.missed", call_id=call.id, entry_id=entry.id,
+                             caller_number=call.caller_number, reason=reason)
+            return entry.id
+
+    def add_dtmf(self, sip_call_id: str, digits: str) -> None:
+        with self.session() as s:
+            call = self._call(s, sip_call_id)
+            call.dtmf = (call.dtmf + digits)[-64:]
+            s.add(call)
+            s.commit()
+
+    def call_ended(self, sip_call_id: str, reason: str, recording: Any | None) -> None:
+        """`recording` is an audio.RecordingInfo (or None when nothing could be recorded)."""
+        now = self.clock.now()
+        with self.session() as s:
+            call = self._call(s, sip_call_id)
+            call.status = "ended" if reason not in ("error", "interrupted") else reason.replace(
+                "error", "failed")
+            call.end_reason, call.ended_at = reason, now
+            if recording is not None:
+                self._attach_recording(call, recording)
+            s.add(call)
+            if call.entry_id is not None and reason in ("error", "interrupted"):
+                entry = s.get(Entry, call.entry_id)
+                if entry is not None:
+                    entry.interrupted = True
+                    s.add(entry)
+            s.commit()
+            self.bus.publish("call.ended", call_id=call.id, entry_id=call.entry_id, reason=reason,
+                             duration_ms=call.recording_duration_ms)
+
+    def partial_transcript(self, call_pk: int, text: str) -> None:
+        self.bus.publish("call.partial_transcript", call_id=call_pk, text=text)
+
+    def set_transcript(self, sip_call_id: str, transcript: Any | None, status: str) -> None:
+        """`transcript` is an asr.Transcript; status is done / queued / failed / unavailable."""
+        with self.session() as s:
+            call = self._call(s, sip_call_id)
+            call.transcript_status = status
+            if transcript is not None:
+                call.transcript_text = transcript.text
+                call.transcript_words = [_jsonable(w) for w in transcript.words]
+                call.transcript_engine = transcript.engine[:128]
+            s.add(call)
+            s.commit()
+
+    def apply_draft(self, sip_call_id: str, draft: Any, repeat_of: int | None = None,
+                    repeat_reason: str = "") -> int:
+        """Fill the call's draft entry from a drafting.Draft. A repeat links the call to the open
+        entry instead (the new entry is merged into it) and upgrades that entry to a complaint.
+        Returns the id of the entry the call now belongs to."""
+        now = self.clock.now()
+        with self.session() as s:
+            call = self._call(s, sip_call_id)
+            if call.entry_id is None:
+                raise LedgerError(f"call {sip_call_id} has no entry to draft")
+            entry = s.get(Entry, call.entry_id)
+            assert entry is not None
+            entry.draft = _jsonable(draft)
+            entry.draft_ready_at = now
+            entry.updated_at = now
+            if entry.status == "draft":  # a clerk may already have confirmed it during the call
+                for name in ("unit", "category", "department", "urgent", "summary", "caller_name"):
+                    value = _guess_value(getattr(draft, name, None))
+                    if value not in (None, ""):
+                        setattr(entry, name, value)
+            s.add(entry)
+            target_id = entry.id
+            if repeat_of is not None and repeat_of != entry.id:
+                target = s.get(Entry, repeat_of)
+                if target is not None and target.status in OPEN_STATUSES:
+                    entry.status, entry.merged_into_id = "merged", target.id
+                    call.entry_id = target.id
+                    target.repeat_count += 1
+                    old_cat = target.category
+                    target.category = "投诉"  # DOMAIN.md: the same problem raised twice is a complaint
+                    target.updated_at = now
+                    s.add_all([entry, call, target])
+                    self._audit(s, "system", entry.id, call.id, "merged", "status", "draft", "merged")
+                    self._audit(s, "system", target.id, call.id, "repeat_call", "category", old_cat,
+                                "投诉", )
+                    if repeat_reason:
+                        self._audit(s, "system", target.id, call.id, "repeat_reason", new=repeat_reason)
+                    target_id = target.id
+            self._audit(s, "system", entry.id, call.id, "draft_ready")
+            s.commit()
+            assert target_id is not None
+            self.bus.publish("entry.draft_ready", call_id=call.id, entry_id=target_id,
+                             unit=entry.unit, category=entry.category, department=entry.department,
+                             urgent=entry.urgent, summary=entry.summary, repeat_of=repeat_of)
+            return target_id
+
+    def recover_interrupted(self, recovered: Iterable[Any]) -> int:
+        """After a crash: attach each repaired recording to its call and mark the call and entry
+        interrupted; calls left mid-flight without a recording are closed as interrupted too."""
+        now = self.clock.now()
+        count = 0
+        by_call = {r.call_id: r for r in recovered}
+        with self.session() as s:
+            for sip_call_id, rec in by_call.items():
+                call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
+                if call is None:  # the database lost the row (or never got it): log it now
+                    call = Call(sip_call_id=sip_call_id, received_at=now, status="interrupted")
+                    s.add(call)
+                    s.flush()
+                self._attach_recording(call, rec)
+                self._interrupt(s, call, now)
+                count += 1
+            for call in s.exec(select(Call).where(Call.status.in_(("ringing", "answered")))).all():  # type: ignore[attr-defined]
+                if call.sip_call_id not in by_call:
+                    self._interrupt(s, call, now)
+                    count += 1
+            s.commit()
+        return count
+
+    def calls_needing_transcript(self, statuses: tuple[str, ...] = ("unavailable",)) -> list[Call]:
+        """Recorded, finished calls whose transcript is still owed: 'unavailable' (no model at the
+        time); after a crash also 'pending', 'live' and 'queued' (the work died with the process)."""
+        with self.session() as s:
+            return list(s.exec(select(Call).where(
+                Call.transcript_status.in_(statuses),  # type: ignore[attr-defined]
+                Call.recording_key != "", Call.status.in_(("ended", "interrupted", "failed")))).all())  # type: ignore[attr-defined]
+
+    # ----- lookups -----------------------------------------------------------------------
+
+    def resident_for_number(self, number: str) -> Resident | None:
+        with self.session() as s:
+            return self._resident_for_number(s, digits_only(number))
+
+    def open_entries(self, caller_number: str, unit: str) -> list[Entry]:
+        with self.session() as s:
+            return self._open_entries(s, digits_only(caller_number), unit)
+
+    def get_call(self, call_pk: int) -> Call:
+        with self.session() as s:
+            call = s.get(Call, call_pk)
+            if call is None:
+                raise NotFound(f"call {call_pk}")
+            return call
+
+    def get_entry(self, entry_id: int) -> Entry:
+        with self.session() as s:
+            entry = s.get(Entry, entry_id)
+            if entry is None:
+                raise NotFound(f"entry {entry_id}")
+            return entry
+
+    def calls_of_entry(self, entry_id: int) -> list[Call]:
+        with self.session() as s:
+            merged = s.exec(select(Entry.id).where(Entry.merged_into_id == entry_id)).all()
+            ids = [entry_id, *merged]
+            return list(s.exec(select(Call).where(Call.entry_id.in_(ids)).order_by(Call.received_at)).all())  # type: ignore[union-attr]
+
+    def audit_of_entry(self, entry_id: int) -> list[AuditLog]:
+        with self.session() as s:
+            return list(s.exec(select(AuditLog).where(AuditLog.entry_id == entry_id).order_by(AuditLog.id)).all())  # type: ignore[arg-type]
+
+    def list_calls(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Call]:
+        with self.session() as s:
+            q = select(Call)
+            if status:
+                q = q.where(Call.status == status)
+            q = q.order_by(Call.received_at.desc(), Call.id.desc()).offset(offset).limit(limit)  # type: ignore[attr-defined,union-attr]
+            return list(s.exec(q).all())
+
+    def list_entries(self, *, status: str | None = None, category: str | None = None,
+                     department: str | None = None, unit: str | None = None,
+                     caller_number: str | None = None, urgent: bool | None = None,
+                     since: datetime | None = None, until: datetime | None = None,
+                     text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[Entry]]:
+        with self.session() as s:
+            q = select(Entry)
+            if status:
+                q = q.where(Entry.status == status)
+            if category:
+                q = q.where(Entry.category == category)
+            if department:
+                q = q.where(Entry.department == department)
+            if unit:
+                q = q.where(Entry.unit == unit)
+            if caller_number:
+                q = q.where(Entry.caller_number == digits_only(caller_number))
+            if urgent is not None:
+                q = q.where(Entry.urgent == urgent)
+            if since:
+                q = q.where(Entry.created_at >= since)
+            if until:
+                q = q.where(Entry.created_at < until)
+            if text:
+                q = q.where(Entry.summary.contains(text))  # type: ignore[attr-defined]
+            total = s.exec(select(func.count()).select_from(q.subquery())).one()
+            q = q.order_by(Entry.created_at.desc(), Entry.id.desc()).offset(offset).limit(limit)  # type: ignore[attr-defined,union-attr]
+            return int(total), list(s.exec(q).all())
+
+    # ----- clerks ------------------------------------------------------------------------
+
+    def update_entry(self, entry_id: int, changes: dict[str, Any], actor: str) -> Entry:
+        unknown = set(changes) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise LedgerError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        if "category" in changes and changes["category"] not in CATEGORIES:
+            raise LedgerError(f"category must be one of {'/'.join(CATEGORIES)}")
+        if "department" in changes and changes["department"] not in DEPARTMENTS:
+            raise LedgerError(f"department must be one of {'/'.join(DEPARTMENTS)}")
+        if "status" in changes and changes["status"] not in STATUSES:
+            raise LedgerError(f"status must be one of {'/'.join(STATUSES)}")
+        now = self.clock.now()
+        with self.session() as s:
+            entry = s.get(Entry, entry_id)
+            if entry is None:
+                raise NotFound(f"entry {entry_id}")
+            for name, new in changes.items():
+                old = getattr(entry, name)
+                if old != new:
+                    setattr(entry, name, new)
+                    self._audit(s, actor, entry.id, None, "update", name, str(old), str(new))
+            entry.updated_at = now
+            s.add(entry)
+            s.commit()
+            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes))
+            return entry
+
+    # ----- directory ---------------------------------------------------------------------
+
+    def upsert_resident(self, unit: str, name: str, phones: Sequence[str], key_customer: bool,
+                        note: str = "") -> int:
+        with self.session() as s:
+            res = s.exec(select(Resident).where(Resident.unit == unit, Resident.name == name)).first()
+            if res is None:
+                res = Resident(unit=unit, name=name)
+            res.key_customer, res.note = key_customer, note
+            s.add(res)
+            s.flush()
+            known = set(s.exec(select(ResidentPhone.phone).where(ResidentPhone.resident_id == res.id)).all())
+            for phone in phones:
+                p = digits_only(phone)
+                if p and p not in known:
+                    s.add(ResidentPhone(resident_id=res.id, phone=p))
+                    known.add(p)
+            s.commit()
+            assert res.id is not None
+            return res.id
+
+    # ----- internals ---------------------------------------------------------------------
+
+    @staticmethod
+    def _call(s: Session, sip_call_id: str) -> Call:
+        call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
+        if call is None:
+            raise NotFound(f"call {sip_call_id!r} was never logged")
+        return call
+
+    @staticmethod
+    def _resident_for_number(s: Session, number: str) -> Resident | None:
+        if not number:
+            return None
+        return s.exec(select(Resident).join(ResidentPhone, ResidentPhone.resident_id == Resident.id)  # type: ignore[arg-type]
+                      .where(ResidentPhone.phone == number)).first()
+
+    @staticmethod
+    def _open_entries(s: Session, caller_number: str, unit: str) -> list[Entry]:
+        conds = []
+        if caller_number:
+            conds.append(Entry.caller_number == caller_number)
+        if unit:
+            conds.append(Entry.unit == unit)
+        if not conds:
+            return []
+        q = select(Entry).where(or_(*conds), Entry.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+        return list(s.exec(q.order_by(Entry.created_at.desc())).all())  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _attach_recording(call: Call, rec: Any) -> None:
+        call.recording_key = rec.key
+        call.recording_duration_ms = rec.duration_ms
+        call.recording_size_bytes = rec.size_bytes
+        call.recording_sha256 = rec.sha256
+        call.recording_interrupted = bool(rec.interrupted)
+
+    def _interrupt(self, s: Session, call: Call, now: datetime) -> None:
+        call.status, call.end_reason = "interrupted", call.end_reason or "interrupted"
+        call.ended_at = call.ended_at or now
+        if call.entry_id is None:
+            entry = Entry(created_at=now, updated_at=now, kind="call", status="draft",
+                          caller_number=call.caller_number, interrupted=True,
+                          summary="通话因系统故障中断，请核实并回拨")
+            s.add(entry)
+            s.flush()
+            call.entry_id = entry.id
+        else:
+            entry = s.get(Entry, call.entry_id)
+            if entry is not None:
+                entry.interrupted = True
+                s.add(entry)
+        s.add(call)
+        self._audit(s, "system", call.entry_id, call.id, "interrupted")
+
+    def _audit(self, s: Session, actor: str, entry_id: int | None, call_pk: int | None, action: str,
+               field: str = "", old: str = "", new: str = "") -> None:
+        s.add(AuditLog(at=self.clock.now(), actor=actor, entry_id=entry_id, call_id=call_pk,
+                       action=action, field=field, old=old, new=new))
+
+
+_MISSED_REASONS = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败"}

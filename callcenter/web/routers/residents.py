@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+
+from callcenter.accounts import Principal
+from callcenter.ledger.directory import import_residents_csv
+from callcenter.web.schemas import ImportReport
+from callcenter.web.security import require_role
+
+router = APIRouter(prefix="/api/residents", tags=["residents"])
+MAX_CSV_BYTES = 10 * 1024 * 1024
+
+
+@router.post("/import", response_model=ImportReport)
+async def import_csv(file: UploadFile, request: Request,
+                     _: Principal = Depends(require_role("admin"))) -> ImportReport:
+    data = await file.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise HTTPException(413, "文件太大（上限 10 MB）")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
+        except UnicodeDecodeError as exc:
+            raise HTTPException(422, "无法识别文件编码，请另存为 UTF-8 CSV") from exc
+    result = import_residents_csv(text, request.app.state.ledger, request.app.state.normalize_unit)
+    return ImportReport(imported=result.imported, errors=result.errors)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+
+from callcenter.accounts import Principal
+from callcenter.web.schemas import LoginIn
+from callcenter.web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/login")
+def login(body: LoginIn, request: Request, response: Response) -> dict[str, str]:
+    principal = request.app.state.accounts.authenticate(body.username, body.password)
+    if principal is None:
+        raise HTTPException(401, "用户名或密码错误")
+    csrf = secrets.token_urlsafe(24)
+    signer = request.app.state.signer
+    secure = request.app.state.web_settings.secure_cookies
+    response.set_cookie(SESSION_COOKIE, signer.issue(principal, csrf), max_age=signer.max_age_s,
+                        httponly=True, samesite="strict", secure=secure)
+    # Readable by the page's script, which echoes it in X-CSRF-Token.
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=signer.max_age_s, samesite="strict", secure=secure)
+    return {"username": principal.username, "role": principal.role, "csrf": csrf}
+
+
+@router.post("/logout")
+def logout(response: Response, _: Principal = Depends(current_principal)) -> dict[str, str]:
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return {"status": "ok"}
+
+
+@router.get("/me")
+def me(who: Principal = Depends(current_principal)) -> dict[str, str]:
+    return {"username": who.username, "role": who.role}

@@ -1,0 +1,90 @@
+"""Authentication for every route: a bearer token (scripts) or a signed session cookie (panel).
+
+Cookie-authenticated requests that change state must carry the CSRF token (double submit:
+the `cc_csrf` cookie echoed in the `X-CSRF-Token` header); bearer requests need none, since
+a browser never attaches a bearer token by itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from callcenter.accounts import Accounts, Principal
+
+SESSION_COOKIE = "cc_session"
+CSRF_COOKIE = "cc_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+class SessionSigner:
+    def __init__(self, secret: str, max_age_s: int) -> None:
+        self._ser = URLSafeTimedSerializer(secret, salt="cc-session")
+        self.max_age_s = max_age_s
+
+    def issue(self, principal: Principal, csrf: str) -> str:
+        return self._ser.dumps({"uid": principal.user_id, "csrf": csrf})
+
+    def read(self, cookie: str) -> dict | None:
+        try:
+            data = self._ser.loads(cookie, max_age=self.max_age_s)
+        except (BadSignature, SignatureExpired):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def _principal_from(headers_auth: str | None, cookie: str | None, accounts: Accounts,
+                    signer: SessionSigner) -> tuple[Principal | None, dict | None]:
+    if headers_auth and headers_auth.lower().startswith("bearer "):
+        return accounts.principal_for_token(headers_auth[7:].strip()), None
+    if cookie:
+        data = signer.read(cookie)
+        if data and isinstance(data.get("uid"), int):
+            return accounts.principal_for_user_id(data["uid"]), data
+    return None, None
+
+
+def current_principal(request: Request) -> Principal:
+    state = request.app.state
+    principal, session = _principal_from(request.headers.get("authorization"),
+                                         request.cookies.get(SESSION_COOKIE), state.accounts, state.signer)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "请先登录 (authentication required)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if session is not None and request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent, str(session.get("csrf", ""))):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
+    return principal
+
+
+def websocket_principal(ws: WebSocket) -> Principal | None:
+    state = ws.app.state
+    token = ws.query_params.get("token")
+    auth = f"Bearer {token}" if token else ws.headers.get("authorization")
+    principal, _ = _principal_from(auth, ws.cookies.get(SESSION_COOKIE), state.accounts, state.signer)
+    return principal
+
+
+def require_role(role: str):  # type: ignore[no-untyped-def]
+    def dep(principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.at_least(role):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"需要 {role} 权限")
+        return principal
+
+    return dep
