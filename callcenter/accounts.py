@@ -15,8 +15,14 @@ from callcenter.clock import Clock
 from callcenter.ledger.models import ApiToken, User
 
 ROLES = ("clerk", "qa", "supervisor", "admin")
-# Each role may do what the roles before it may, plus its own; admin may do everything.
-ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+# What each role may do. Roles are not a ladder: QA staff replay and score calls but do not
+# edit the ledger; supervisors do both; admins also manage users and the directory.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "clerk": frozenset({"read", "edit_entries"}),
+    "qa": frozenset({"read", "score_calls"}),
+    "supervisor": frozenset({"read", "edit_entries", "score_calls", "reports"}),
+    "admin": frozenset({"read", "edit_entries", "score_calls", "reports", "admin"}),
+}
 TOKEN_PREFIX = "cc_"
 
 _hasher = PasswordHasher()
@@ -32,8 +38,8 @@ class Principal:
     username: str
     role: str
 
-    def at_least(self, role: str) -> bool:
-        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
 
 
 def _token_digest(token: str) -> str:

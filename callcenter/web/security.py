@@ -81,10 +81,10 @@ def websocket_principal(ws: WebSocket) -> Principal | None:
     return principal
 
 
-def require_role(role: str):  # type: ignore[no-untyped-def]
+def require(permission: str):  # type: ignore[no-untyped-def]
     def dep(principal: Principal = Depends(current_principal)) -> Principal:
-        if not principal.at_least(role):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"需要 {role} 权限")
+        if not principal.may(permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"当前角色无此权限 ({permission})")
         return principal
 
     return dep

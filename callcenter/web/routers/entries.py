@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from callcenter.accounts import Principal
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.web.schemas import AuditOut, EntryOut, EntryPage, EntryPatch
-from callcenter.web.security import current_principal, require_role
+from callcenter.web.security import current_principal, require
 
 router = APIRouter(prefix="/api/entries", tags=["entries"])
 
@@ -36,7 +36,7 @@ def get_entry(entry_id: int, request: Request, _: Principal = Depends(current_pr
 
 @router.patch("/{entry_id}", response_model=EntryOut)
 def patch_entry(entry_id: int, patch: EntryPatch, request: Request,
-                who: Principal = Depends(require_role("clerk"))) -> EntryOut:
+                who: Principal = Depends(require("edit_entries"))) -> EntryOut:
     ledger = request.app.state.ledger
     changes = patch.model_dump(exclude_none=True)
     if "unit" in changes and changes["unit"]:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 from callcenter.accounts import Principal
 from callcenter.ledger.directory import import_residents_csv
 from callcenter.web.schemas import ImportReport
-from callcenter.web.security import require_role
+from callcenter.web.security import require
 
 router = APIRouter(prefix="/api/residents", tags=["residents"])
 MAX_CSV_BYTES = 10 * 1024 * 1024
@@ -13,7 +13,7 @@ MAX_CSV_BYTES = 10 * 1024 * 1024
 
 @router.post("/import", response_model=ImportReport)
 async def import_csv(file: UploadFile, request: Request,
-                     _: Principal = Depends(require_role("admin"))) -> ImportReport:
+                     _: Principal = Depends(require("admin"))) -> ImportReport:
     data = await file.read(MAX_CSV_BYTES + 1)
     if len(data) > MAX_CSV_BYTES:
         raise HTTPException(413, "文件太大（上限 10 MB）")

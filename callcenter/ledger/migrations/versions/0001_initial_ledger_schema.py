@@ -10,6 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from callcenter.ledger.models import UTCDateTime
+
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -36,7 +38,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('user', schema=None) as batch_op:
@@ -47,7 +49,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('revoked', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -58,8 +60,8 @@ def upgrade() -> None:
 
     op.create_table('entry',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -72,7 +74,7 @@ def upgrade() -> None:
     sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
     sa.Column('draft', sa.JSON(), nullable=True),
-    sa.Column('draft_ready_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('draft_ready_at', UTCDateTime(), nullable=True),
     sa.Column('repeat_count', sa.Integer(), nullable=False),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
     sa.Column('interrupted', sa.Boolean(), nullable=False),
@@ -109,9 +111,9 @@ def upgrade() -> None:
     sa.Column('called_number', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('end_reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('received_at', UTCDateTime(), nullable=False),
+    sa.Column('answered_at', UTCDateTime(), nullable=True),
+    sa.Column('ended_at', UTCDateTime(), nullable=True),
     sa.Column('entry_id', sa.Integer(), nullable=True),
     sa.Column('dtmf', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('recording_key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -135,7 +137,7 @@ def upgrade() -> None:
 
     op.create_table('auditlog',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('entry_id', sa.Integer(), nullable=True),
     sa.Column('call_id', sa.Integer(), nullable=True),
