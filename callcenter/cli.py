@@ -88,6 +88,14 @@ def config_check(config: ConfigOpt = None) -> None:
     typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
 
 
+@config_app.command("defaults")
+def config_defaults() -> None:
+    """Print a config.yaml with every setting at its default, documented."""
+    from callcenter.config import documented_defaults
+
+    typer.echo(documented_defaults())
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done on every start)."""
@@ -113,6 +121,39 @@ def users_add(name: str, role: Annotated[str, typer.Option(help="clerk / qa / su
     except AccountError as exc:
         _fail(str(exc))
     typer.echo(f"user {name} ({role}) created")
+
+
+@users_app.command("ensure-admin")
+def users_ensure_admin(config: ConfigOpt = None) -> None:
+    """First start: create user 'admin' with a random password (printed once) if there are no users."""
+    import secrets
+
+    from sqlmodel import Session, select
+
+    from callcenter.ledger.models import User
+
+    _, _, accounts = _ledger_parts(config)
+    with Session(accounts.engine) as s:
+        if s.exec(select(User)).first() is not None:
+            return
+    password = secrets.token_urlsafe(12)
+    accounts.add_user("admin", "admin", password, "管理员")
+    typer.secho(f"created the first user: admin / {password}  (change it: callcenter users passwd admin)",
+                fg=typer.colors.GREEN)
+
+
+@users_app.command("passwd")
+def users_passwd(name: str, config: ConfigOpt = None) -> None:
+    """Set a user's password (read from the terminal, or one line of stdin)."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    password = getpass.getpass("新密码 (new password): ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        accounts.set_password(name, password)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo("password changed")
 
 
 @token_app.command("create")

@@ -96,3 +96,29 @@ def explain(path: Path, exc: ValidationError) -> str:
             shown = "" if isinstance(given, dict) else f" (got {given!r})"
             lines.append(f"  - {key}: {err['msg']}{shown}")
     return "\n".join(lines)
+
+
+def documented_defaults() -> str:
+    """config.yaml text with every setting at its default, each with its description."""
+    lines = ["# callcenter configuration. Every key is shown at its default; unknown keys are errors.",
+             "# Check a changed file with `callcenter config check`. Environment variables override",
+             "# it: CALLCENTER_<SECTION>__<KEY>, e.g. CALLCENTER_DATABASE__URL.", ""]
+    defaults = Settings().model_dump(mode="json")
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        lines.append(f"{section}:")
+        for key, sub in model.model_fields.items():  # type: ignore[union-attr]
+            if sub.description:
+                for chunk in _wrap(sub.description):
+                    lines.append(f"  # {chunk}")
+            value = yaml.safe_dump({key: defaults[section][key]}, allow_unicode=True, sort_keys=False,
+                                   default_flow_style=False, width=100).rstrip("\n")
+            lines.extend("  " + v for v in value.splitlines())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
