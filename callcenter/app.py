@@ -83,7 +83,7 @@ class Application:
 
     def start(self) -> None:
         self.recover()
-        self.prompts.check()  # a missing prompt is a start-up error naming `callcenter prompts build`
+        self.prompts.preload()  # a missing prompt is a start-up error naming `callcenter prompts build`
         self.transcriber.start()
         self.retry_transcripts(after_restart=True)
         self.scheduler.add_job(self.retry_transcripts, "interval", minutes=1, id="retry_transcripts",
@@ -99,4 +99,5 @@ class Application:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.transcriber.shutdown(wait=False)
+        self.recordings.shutdown()
         self.engine.dispose()

@@ -19,6 +19,16 @@ class RecordingInfo:
     interrupted: bool  # True when recovered after a crash rather than closed cleanly
 
 
+class RecordingError(RuntimeError):
+    """A recording could not be written (disk full, I/O error). The message names the file and the
+    fix; `info` describes the part that was kept, when anything was (raised by `close()`)."""
+
+    def __init__(self, message: str, *, path: str, info: RecordingInfo | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.info = info
+
+
 class CallRecorder(Protocol):
     def write_caller(self, pcm16: bytes, rtp_timestamp: int) -> None:
         """Caller audio; gaps in rtp_timestamp are filled with silence so timing is kept."""

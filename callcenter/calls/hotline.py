@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from callcenter.asr.interface import StreamingRecognizer, Transcript
-from callcenter.audio.interface import RecordingInfo, RecordingStore
+from callcenter.audio.interface import CallRecorder, RecordingError, RecordingInfo, RecordingStore
 from callcenter.audio.settings import VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
@@ -131,9 +131,12 @@ class HotlineHandler:
             return None
 
     @staticmethod
-    def _close_recording(call_id: str, recorder) -> RecordingInfo | None:  # type: ignore[no-untyped-def]
+    def _close_recording(call_id: str, recorder: CallRecorder) -> RecordingInfo | None:
         try:
             return recorder.close()
+        except RecordingError as exc:  # disk trouble: what was written is kept and described
+            log.error("call %s: %s", call_id, exc)
+            return exc.info
         except Exception:
             log.exception("call %s: closing the recording failed", call_id)
             return None
