@@ -1,1 +1,34 @@
+"""Drafting: pure functions from a call's transcript to a drafted ledger entry (Draft).
 
+Importing this package reads no file; load the rules with `DraftingRules.load()`.
+"""
+
+from .classify import Classification, classify
+from .draft import Draft, UnitSource, draft_entry
+from .fields import Evidence, FieldGuess
+from .repeat import OpenEntry, RepeatMatch, apply_repeat, find_repeat
+from .rules import DraftingRules, DraftingRulesError
+from .summary import caller_surname, summarize
+from .units import UnitMatch, normalize_unit, parse_dtmf_unit, parse_unit
+
+__all__ = [
+    "Classification",
+    "Draft",
+    "DraftingRules",
+    "DraftingRulesError",
+    "Evidence",
+    "FieldGuess",
+    "OpenEntry",
+    "RepeatMatch",
+    "UnitMatch",
+    "UnitSource",
+    "apply_repeat",
+    "caller_surname",
+    "classify",
+    "draft_entry",
+    "find_repeat",
+    "normalize_unit",
+    "parse_dtmf_unit",
+    "parse_unit",
+    "summarize",
+]
