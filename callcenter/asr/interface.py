@@ -33,3 +33,10 @@ class RecognizerFactory(Protocol):
     name: str
 
     def new_stream(self) -> StreamingRecognizer: ...
+
+
+class ModelUnavailable(RuntimeError):
+    """The speech model is missing or broken. Calls still proceed; transcription waits for a model.
+
+    The message names the model directory, what is wrong and the command that fixes it.
+    """

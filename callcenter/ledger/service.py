@@ -203,6 +203,8 @@ class LedgerService:
             if entry.status == "draft":  # a clerk may already have confirmed it during the call
                 for name in ("unit", "category", "department", "urgent", "summary", "caller_name"):
                     value = _guess_value(getattr(draft, name, None))
+                    if name == "caller_name" and entry.caller_name:
+                        continue  # the directory's full name beats a surname heard in speech
                     if value not in (None, ""):
                         setattr(entry, name, value)
             s.add(entry)
