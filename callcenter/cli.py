@@ -245,8 +245,9 @@ def prompts_build(config: ConfigOpt = None) -> None:
     from callcenter.audio.prompt_build import build_default_prompts
 
     settings = _settings(config)
-    written = build_default_prompts(settings.prompts)
-    typer.echo(f"prompts ready in {settings.prompts.dir} ({len(written)} file(s) written)")
+    report = build_default_prompts(settings.prompts)
+    typer.echo(f"prompts ready in {settings.prompts.dir}: {len(report.built)} built, "
+               f"{len(report.unchanged)} unchanged, {len(report.kept)} site recording(s) kept")
 
 
 def main() -> None:

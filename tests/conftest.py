@@ -13,6 +13,8 @@ from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from tests.dbs import postgres_cluster
 
+pytest_plugins = ["tests.sipbench.plugin"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CALLCENTER_SHARED", REPO.parent / "shared"))
 

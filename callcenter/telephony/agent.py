@@ -1,0 +1,524 @@
+"""The hotline's SIP user agent: answers calls and hands them to a CallHandler.
+
+Threads: one SIP receive loop (never blocks on a handler), one thread per call
+that runs the handler (ring delay, on_call), two RTP threads per answered
+call, and one housekeeping thread (200 OK retransmission until ACK, RTP
+timeout). pyVoIP supplies REGISTER/unREGISTER; see compat.py for what is
+replaced and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from enum import Enum
+
+from callcenter.telephony import sdp, sipmsg
+from callcenter.telephony.compat import CompatRTPClient, CompatSIPClient, PortPool, require_pyvoip
+from callcenter.telephony.interface import ActiveCall, AudioSink, CallHandler, CallInfo
+from callcenter.telephony.settings import SipSettings
+from callcenter.telephony.sipmsg import SipMessage, SipParseError, build_response
+
+log = logging.getLogger("callcenter.telephony")
+
+T1_S = 0.5  # RFC 3261 timer T1
+T2_S = 4.0
+TIMER_H_S = 64 * T1_S / 2  # give up waiting for the ACK after 32 s
+ENDED_KEEP_S = 32.0  # remember ended calls to answer retransmitted BYE/INVITE/CANCEL
+# Methods we know but do not serve as a UA (405); anything else is 501 (RFC 3261 8.2.1).
+KNOWN_NOT_ALLOWED = {"REGISTER", "UPDATE", "PRACK", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH"}
+
+
+class CallState(Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class PyVoipCall(ActiveCall):
+    """One inbound call. Its methods may be called from any thread."""
+
+    def __init__(
+        self,
+        agent: PyVoipAgent,
+        invite: SipMessage,
+        source: tuple[str, int],
+        info: CallInfo,
+        rtp: CompatRTPClient,
+        negotiated: sdp.Negotiated,
+        to_tag: str,
+    ) -> None:
+        self.info = info
+        self._agent = agent
+        self.invite = invite
+        self.source = source
+        self.rtp = rtp
+        self.negotiated = negotiated
+        self.to_tag = to_tag
+        self.lock = threading.RLock()
+        self.state = CallState.RINGING
+        self.reason = ""
+        self.missed_reason = ""  # set when it ended before answer
+        self.ended = threading.Event()
+        self.last_response = b""
+        self.acked = threading.Event()
+        self.answered_at_s = 0.0
+        self.next_retransmit_s = 0.0
+        self.retransmit_interval_s = T1_S
+        self.received_at_s = time.monotonic()
+        self.local_cseq = random.randint(1, 10000)
+        self.sink: AudioSink | None = None
+        self.thread: threading.Thread | None = None
+
+    def attach(self, sink: AudioSink) -> None:
+        self.sink = sink
+        self.rtp.sink = sink
+
+    def answer(self) -> None:
+        self._agent.answer_call(self)
+
+    def play(self, pcm16: bytes) -> bool:
+        if self.state is not CallState.ANSWERED:
+            return False
+        return self.rtp.play(pcm16, lambda: self.state is CallState.ANSWERED)
+
+    def is_active(self) -> bool:
+        return self.state is not CallState.ENDED
+
+    def hangup(self) -> None:
+        self._agent.hangup_call(self, "agent_hangup")
+
+    def end_reason(self) -> str:
+        return self.reason
+
+
+class PyVoipAgent:
+    """TelephonyAgent on pyVoIP 1.6.8 (with compat fixes)."""
+
+    def __init__(self, settings: SipSettings, handler: CallHandler) -> None:
+        self.settings = settings
+        self.handler = handler
+        self._calls: dict[str, PyVoipCall] = {}
+        self._ended: dict[str, tuple[PyVoipCall, float]] = {}
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._accepting = False
+        self._sip: CompatSIPClient | None = None
+        self._ports: PortPool | None = None
+        self._housekeeper: threading.Thread | None = None
+        self._notify: ThreadPoolExecutor | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> None:
+        require_pyvoip()
+        self._ports = PortPool(self.settings.rtp_port_low, self.settings.rtp_port_high)
+        self._notify = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sip-notify")
+        self._running.set()
+        self._accepting = True
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="sip-housekeeping", daemon=True)
+        self._housekeeper.start()
+        self._sip = CompatSIPClient(self.settings, self._on_datagram)
+        self._sip.start()
+        if self.settings.mode == "register" and not self._sip.registered:
+            log.error(
+                "REGISTER to %s:%s as %s failed; retrying in the background with back-off",
+                self.settings.server,
+                self.settings.port,
+                self.settings.username,
+            )
+        log.info(
+            "SIP agent listening on %s:%s (%s mode)",
+            self.settings.bind_ip,
+            self.settings.bind_port,
+            self.settings.mode,
+        )
+
+    @property
+    def registered(self) -> bool:
+        return self._sip is not None and self._sip.registered
+
+    @property
+    def rtp_ports_in_use(self) -> int:
+        return len(self._ports.in_use) if self._ports else 0
+
+    def active_calls(self) -> int:
+        with self._lock:
+            return sum(1 for call in self._calls.values() if call.state is not CallState.ENDED)
+
+    def stop(self) -> None:
+        if not self._running.is_set():
+            return
+        self._accepting = False  # INVITEs from now on get 480 (the registrar may still send some)
+        with self._lock:
+            calls = list(self._calls.values())
+        for call in calls:
+            self.hangup_call(call, "agent_hangup")
+        for call in calls:
+            if call.thread is not None and call.thread is not threading.current_thread():
+                call.thread.join(timeout=2)
+        self._running.clear()
+        if self._housekeeper is not None:
+            self._housekeeper.join(timeout=2)
+        if self._sip is not None:
+            self._sip.stop()  # unregisters (Expires: 0)
+        if self._notify is not None:
+            self._notify.shutdown(wait=True)
+
+    # -- SIP input ---------------------------------------------------------
+    def _send(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._sip is not None:
+            self._sip.send_to(data, addr)
+
+    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not data.strip():
+            return  # CRLF keep-alive (RFC 5626)
+        try:
+            msg = sipmsg.parse(data)
+        except SipParseError as exc:
+            log.info("malformed SIP from %s:%s dropped or rejected: %s", addr[0], addr[1], exc.reason)
+            if exc.message is not None and exc.status and exc.message.method != "ACK":
+                self._send(build_response(exc.message, exc.status, to_tag=sipmsg.new_tag()), addr)
+            return
+        if not msg.is_request:
+            return  # responses to our BYEs; nothing to do
+        method = msg.method
+        if method == "ACK":
+            self._on_ack(msg)
+            return
+        if not msg.uri.lower().startswith(("sip:", "sips:")):
+            self._reply(msg, addr, 416)
+            return
+        require = msg.get("require")
+        if require and method != "CANCEL":
+            self._reply(msg, addr, 420, extra=[f"Unsupported: {require}"])
+            return
+        handlers = {
+            "INVITE": self._on_invite,
+            "BYE": self._on_bye,
+            "CANCEL": self._on_cancel,
+            "OPTIONS": self._on_options,
+            "INFO": self._on_info,
+        }
+        if method in handlers:
+            handlers[method](msg, addr)
+        elif method in KNOWN_NOT_ALLOWED:
+            self._reply(msg, addr, 405, extra=[f"Allow: {sipmsg.ALLOW}"])
+        else:
+            self._reply(msg, addr, 501, extra=[f"Allow: {sipmsg.ALLOW}"])
+
+    def _reply(
+        self,
+        msg: SipMessage,
+        addr: tuple[str, int],
+        status: int,
+        extra: list[str] | None = None,
+        to_tag: str = "",
+    ) -> bytes:
+        data = build_response(msg, status, to_tag=to_tag or sipmsg.new_tag(), extra=extra)
+        self._send(data, addr)
+        return data
+
+    def _find(self, call_id: str) -> PyVoipCall | None:
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is None and call_id in self._ended:
+                call = self._ended[call_id][0]
+            return call
+
+    def _on_options(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        # Item 8: a PBX that qualifies its peers needs an answer.
+        self._reply(msg, addr, 200, extra=[f"Allow: {sipmsg.ALLOW}", "Accept: application/sdp"])
+
+    def _contact(self) -> str:
+        s = self.settings
+        return f"Contact: <sip:{s.username}@{s.bind_ip}:{s.bind_port}>"
+
+    def _on_invite(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        existing = self._find(msg.call_id)
+        if existing is not None:
+            self._on_invite_again(existing, msg, addr)
+            return
+        if sipmsg.has_tag(msg.get("to") or ""):
+            self._reply(msg, addr, 481)  # re-INVITE for a dialog we do not know
+            return
+        if not self._accepting:
+            self._reply(msg, addr, 480)
+            return
+        to_tag = sipmsg.new_tag()
+        # Item 3: 100 Trying at once stops the caller's/proxy's INVITE retransmissions.
+        self._send(build_response(msg, 100), addr)
+        info = CallInfo(
+            call_id=msg.call_id,
+            caller_number=sipmsg.user_part(msg.get("from") or ""),
+            caller_display=sipmsg.display_name(msg.get("from") or ""),
+            called_number=sipmsg.user_part(msg.uri) or sipmsg.user_part(msg.get("to") or ""),
+            remote_addr=f"{addr[0]}:{addr[1]}",
+            received_at=datetime.now(UTC),
+        )
+        content_type = (msg.get("content-type") or "").split(";")[0].strip().lower()
+        if not msg.body:
+            # Item 10: late offer is not supported; refuse cleanly instead of crashing.
+            self._reject(msg, addr, info, 488, "INVITE without SDP offer", to_tag)
+            return
+        if content_type != "application/sdp":
+            self._reply(msg, addr, 415, extra=["Accept: application/sdp"], to_tag=to_tag)
+            self._missed_async(info, "error")
+            return
+        try:
+            negotiated = sdp.negotiate(sdp.parse_offer(msg.body), list(self.settings.codecs))
+        except sdp.SdpError as exc:
+            self._reject(msg, addr, info, 488, str(exc), to_tag)
+            return
+        info = dataclasses.replace(info, codec=negotiated.codec)
+        if self.active_calls() >= self.settings.max_calls:
+            self._reject(msg, addr, info, 486, f"max_calls={self.settings.max_calls} reached", to_tag, "busy")
+            return
+        assert self._ports is not None
+        try:
+            sock, port = self._ports.bind(self.settings.bind_ip)
+        except RuntimeError as exc:
+            self._reject(msg, addr, info, 486, str(exc), to_tag, "busy")
+            return
+        rtp = CompatRTPClient(
+            sock,
+            port,
+            self._ports,
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.event_payload_type,
+            msg.call_id,
+        )
+        call = PyVoipCall(self, msg, addr, info, rtp, negotiated, to_tag)
+        with self._lock:
+            self._calls[msg.call_id] = call
+        call.last_response = build_response(
+            msg, 180, to_tag=to_tag, extra=[self._contact()], record_route=True
+        )
+        self._send(call.last_response, addr)
+        log.info("call_id=%s INVITE from %s (%s), ringing", msg.call_id, info.caller_number, info.remote_addr)
+        call.thread = threading.Thread(target=self._run_call, args=(call,), name=f"call {msg.call_id[:24]}")
+        call.thread.daemon = True
+        call.thread.start()
+
+    def _on_invite_again(self, call: PyVoipCall, msg: SipMessage, addr: tuple[str, int]) -> None:
+        if msg.cseq == call.invite.cseq:  # retransmission: repeat our last answer
+            if call.last_response:
+                self._send(call.last_response, addr)
+            return
+        if call.state is CallState.ANSWERED:
+            # re-INVITE (session refresh, hold): keep our media as it is and answer with the same SDP.
+            self._send(self._ok_with_sdp(call, msg), addr)
+        else:
+            self._reply(msg, addr, 481 if call.state is CallState.ENDED else 500, to_tag=call.to_tag)
+
+    def _reject(
+        self,
+        msg: SipMessage,
+        addr: tuple[str, int],
+        info: CallInfo,
+        status: int,
+        why: str,
+        to_tag: str,
+        reason: str = "error",
+    ) -> None:
+        log.warning("call_id=%s rejected with %s: %s", msg.call_id, status, why)
+        extra = [f'Warning: 399 callcenter "{why}"'] if status == 488 else None
+        self._reply(msg, addr, status, extra=extra, to_tag=to_tag)
+        self._missed_async(info, reason)
+
+    def _missed_async(self, info: CallInfo, reason: str) -> None:
+        # The SIP receive loop never waits for a handler.
+        if self._notify is not None:
+            self._notify.submit(self._safe, self.handler.on_missed, info, reason)
+
+    @staticmethod
+    def _safe(fn, *args) -> None:  # type: ignore[no-untyped-def]
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("handler %s failed", getattr(fn, "__name__", fn))
+
+    def _on_ack(self, msg: SipMessage) -> None:
+        call = self._find(msg.call_id)
+        if call is not None:
+            call.acked.set()
+
+    def _on_cancel(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        call = self._find(msg.call_id)
+        if call is None:
+            self._reply(msg, addr, 481)
+            return
+        self._reply(msg, addr, 200, to_tag=call.to_tag)
+        with call.lock:
+            if call.state is not CallState.RINGING:
+                return  # too late: already answered (the caller will BYE) or ended
+            # Item 6: the INVITE is terminated with 487 and the call counts as missed.
+            call.last_response = build_response(call.invite, 487, to_tag=call.to_tag)
+            self._send(call.last_response, call.source)
+            self._end(call, "caller_hangup", missed="cancelled")
+        log.info("call_id=%s cancelled by the caller while ringing", msg.call_id)
+
+    def _on_bye(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        call = self._find(msg.call_id)
+        if call is None:
+            self._reply(msg, addr, 481)
+            return
+        self._reply(msg, addr, 200, to_tag=call.to_tag)
+        self._end(call, "caller_hangup")
+        log.info("call_id=%s caller hung up", msg.call_id)
+
+    def _on_info(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        call = self._find(msg.call_id)
+        if call is None:
+            self._reply(msg, addr, 481)
+            return
+        self._reply(msg, addr, 200, to_tag=call.to_tag)
+        # application/dtmf-relay: "Signal=5\r\nDuration=160"
+        for line in msg.body.decode("utf-8", "replace").splitlines():
+            key, _, value = line.partition("=")
+            digit = value.strip()
+            is_digit = len(digit) == 1 and digit in "0123456789*#"
+            if key.strip().lower() == "signal" and is_digit and call.sink is not None:
+                call.sink.on_dtmf(digit)
+
+    # -- call control --------------------------------------------------------
+    def _ok_with_sdp(self, call: PyVoipCall, request: SipMessage) -> bytes:
+        body = sdp.build_answer(
+            self.settings.bind_ip, call.rtp.inPort, abs(hash(call.info.call_id)) % 10**9, call.negotiated
+        )
+        return build_response(
+            request,
+            200,
+            to_tag=call.to_tag,
+            extra=[self._contact(), f"Allow: {sipmsg.ALLOW}"],
+            body=body,
+            content_type="application/sdp",
+            record_route=True,
+        )
+
+    def answer_call(self, call: PyVoipCall) -> None:
+        with call.lock:
+            if call.state is not CallState.RINGING:
+                return
+            call.last_response = self._ok_with_sdp(call, call.invite)
+            call.state = CallState.ANSWERED
+            call.answered_at_s = time.monotonic()
+            call.next_retransmit_s = call.answered_at_s + T1_S
+            call.rtp.start()
+            self._send(call.last_response, call.source)
+        log.info(
+            "call_id=%s answered after %.3f s (%s)",
+            call.info.call_id,
+            call.answered_at_s - call.received_at_s,
+            call.negotiated.codec,
+        )
+
+    def hangup_call(self, call: PyVoipCall, reason: str, wait_ack_s: float = 2.0) -> None:
+        if call.state is CallState.ANSWERED and wait_ack_s > 0:
+            # RFC 3261 15: no BYE before the ACK of our 2xx (it could overtake the 200 OK).
+            call.acked.wait(wait_ack_s)
+        with call.lock:
+            if call.state is CallState.ANSWERED:
+                self._send_bye(call)
+                self._end(call, reason)
+            elif call.state is CallState.RINGING:
+                call.last_response = build_response(call.invite, 480, to_tag=call.to_tag)
+                self._send(call.last_response, call.source)
+                self._end(call, reason, missed="error")
+
+    def _send_bye(self, call: PyVoipCall) -> None:
+        """BYE within the dialog: route set from Record-Route (UAS keeps its order), target = Contact."""
+        invite = call.invite
+        route_set = [
+            r.strip() for value in invite.get_all("record-route") for r in value.split(",") if r.strip()
+        ]
+        target = sipmsg.addr_spec(invite.get("contact") or invite.get("from") or "")
+        dest = (
+            sipmsg.uri_hostport(sipmsg.addr_spec(route_set[0])) if route_set else sipmsg.uri_hostport(target)
+        )
+        if dest is None:
+            dest = call.source
+        call.local_cseq += 1
+        s = self.settings
+        lines = [
+            f"BYE {target} SIP/2.0",
+            f"Via: SIP/2.0/UDP {s.bind_ip}:{s.bind_port};branch={sipmsg.new_branch()};rport",
+            "Max-Forwards: 70",
+        ]
+        if route_set:
+            lines.append("Route: " + ", ".join(route_set))
+        lines += [
+            f"From: {invite.get('to')};tag={call.to_tag}",
+            f"To: {invite.get('from')}",
+            f"Call-ID: {invite.call_id}",
+            f"CSeq: {call.local_cseq} BYE",
+            "Content-Length: 0",
+        ]
+        self._send(("\r\n".join(lines) + "\r\n\r\n").encode(), dest)
+
+    def _end(self, call: PyVoipCall, reason: str, missed: str = "") -> None:
+        with call.lock:
+            if call.state is CallState.ENDED:
+                return
+            if call.state is CallState.RINGING and missed:
+                call.missed_reason = missed
+            call.state = CallState.ENDED
+            call.reason = reason
+            call.rtp.stop()
+            call.ended.set()
+        with self._lock:
+            self._calls.pop(call.info.call_id, None)
+            self._ended[call.info.call_id] = (call, time.monotonic() + ENDED_KEEP_S)
+        log.info("call_id=%s ended: %s", call.info.call_id, reason)
+
+    def _run_call(self, call: PyVoipCall) -> None:
+        info = call.info
+        self._safe(self.handler.on_ringing, info)
+        # The ring delay counts from the INVITE's arrival; CANCEL wakes us early.
+        remaining = call.received_at_s + self.settings.ring_delay_s - time.monotonic()
+        if remaining > 0:
+            call.ended.wait(remaining)
+        try:
+            if call.state is CallState.RINGING:
+                self.handler.on_call(call)
+        except Exception:
+            log.exception("call_id=%s handler on_call failed", info.call_id)
+        finally:
+            if call.state is CallState.RINGING:
+                log.warning("call_id=%s handler returned without answering", info.call_id)
+            self.hangup_call(call, "agent_hangup")
+            if call.missed_reason:
+                self._safe(self.handler.on_missed, info, call.missed_reason)
+
+    def _housekeeping(self) -> None:
+        while self._running.is_set():
+            now = time.monotonic()
+            with self._lock:
+                calls = list(self._calls.values())
+                for call_id, (_, expires) in list(self._ended.items()):
+                    if expires < now:
+                        del self._ended[call_id]
+            for call in calls:
+                if call.state is not CallState.ANSWERED:
+                    continue
+                if not call.acked.is_set() and now >= call.next_retransmit_s:
+                    if now - call.answered_at_s > TIMER_H_S:
+                        log.warning("call_id=%s no ACK for our 200 OK; ending", call.info.call_id)
+                        self.hangup_call(call, "error", wait_ack_s=0)
+                        continue
+                    self._send(call.last_response, call.source)
+                    call.retransmit_interval_s = min(call.retransmit_interval_s * 2, T2_S)
+                    call.next_retransmit_s = now + call.retransmit_interval_s
+                # Item 7: media silence of the network ends the call.
+                if now - call.rtp.last_rx_s > self.settings.rtp_timeout_s:
+                    log.warning(
+                        "call_id=%s no RTP for %.1f s; ending", call.info.call_id, self.settings.rtp_timeout_s
+                    )
+                    self.hangup_call(call, "rtp_timeout", wait_ack_s=0)
+            time.sleep(0.1)

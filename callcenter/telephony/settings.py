@@ -1,0 +1,74 @@
+"""Validated SIP settings; embedded in the global config as `sip:`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A fixed, documented +sip.instance. Keeping it stable across restarts lets the
+# registrar replace the previous binding instead of forking INVITEs to dead
+# contacts of earlier runs (SIP_NOTES #2). Give each agent process its own value.
+DEFAULT_INSTANCE_ID = "urn:uuid:8f1c6a52-3b7e-4c1d-9a0e-2f6b5d4c3a10"
+
+
+class SipSettings(BaseModel):
+    """How the hotline agent talks SIP/RTP."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["register", "direct"] = Field(
+        "register",
+        description="'register': REGISTER at server:port and take calls through it; "
+        "'direct': only listen, peers send INVITEs straight to bind_ip:bind_port.",
+    )
+    server: str = Field("127.0.0.1", description="Registrar/proxy host (register mode).")
+    port: int = Field(5060, ge=1, le=65535, description="Registrar/proxy UDP port.")
+    username: str = Field("hotline", min_length=1, description="User part we register as.")
+    password: str = Field("", description="Digest password; empty if the registrar does not ask.")
+    bind_ip: str = Field("127.0.0.1", description="Local address of the SIP and RTP sockets.")
+    bind_port: int = Field(5080, ge=1, le=65535, description="Local SIP UDP port.")
+    rtp_port_low: int = Field(10000, ge=1024, le=65535, description="Lowest local RTP port.")
+    rtp_port_high: int = Field(20000, ge=1024, le=65535, description="Highest local RTP port.")
+    instance_id: str = Field(
+        DEFAULT_INSTANCE_ID,
+        pattern=r"^urn:uuid:[0-9a-fA-F-]{36}$",
+        description="Stable +sip.instance (urn:uuid:...), one per agent process.",
+    )
+    answer_after_rings: int = Field(
+        1, description="Rings before on_call (0..3; the procedure says answer within three rings)."
+    )
+    ring_period_s: float = Field(
+        5.0,
+        gt=0,
+        description="One ring cadence. China's ringback is 1 s on / 4 s off, so one ring = 5 s.",
+    )
+    rtp_timeout_s: float = Field(
+        15.0, gt=0, description="End an answered call when no RTP arrives for this long."
+    )
+    max_calls: int = Field(20, ge=1, description="Concurrent calls; more get 486 Busy Here.")
+    codecs: list[Literal["PCMU", "PCMA"]] = Field(
+        default_factory=lambda: ["PCMU", "PCMA"],
+        min_length=1,
+        description="Codec preference when answering an offer.",
+    )
+
+    @field_validator("answer_after_rings")
+    @classmethod
+    def _rings_in_range(cls, value: int) -> int:
+        if not 0 <= value <= 3:
+            raise ValueError(f"answer_after_rings must be 0..3 (answer within three rings), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _port_range(self) -> SipSettings:
+        if self.rtp_port_low > self.rtp_port_high:
+            raise ValueError(
+                f"rtp_port_low ({self.rtp_port_low}) must be <= rtp_port_high ({self.rtp_port_high})"
+            )
+        return self
+
+    @property
+    def ring_delay_s(self) -> float:
+        """How long the agent rings before handing the call to the handler."""
+        return self.answer_after_rings * self.ring_period_s

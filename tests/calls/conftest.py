@@ -1,0 +1,133 @@
+"""The whole call pipeline on the loopback bench: kamailio + SIPp callers + the real agent,
+recorder, ledger (SQLite), prompts and drafting; speech recognition real (Korean Vosk model) or
+the named Mandarin double."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.asr.pool import TranscriptionPool
+from callcenter.asr.settings import AsrSettings
+from callcenter.audio.prompt_build import build_default_prompts, synthesize
+from callcenter.audio.prompts import PromptLibrary
+from callcenter.audio.recorder import WavRecordingStore
+from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.calls.drafter import CallDrafter
+from callcenter.calls.flow import FlowSettings
+from callcenter.calls.hotline import HotlineHandler
+from callcenter.clock import SystemClock
+from callcenter.drafting.rules import DraftingRules
+from callcenter.events import EventBus
+from callcenter.ledger import db
+from callcenter.ledger.models import Call
+from callcenter.ledger.service import LedgerService
+from callcenter.telephony.settings import SipSettings
+from tests.doubles import ScriptedFactoryDouble, scripted_builder
+from tests.sipbench.sipp import SippResult, run_sipp, start_sipp
+
+# Short prompts keep each test call to a few seconds; the wording of real prompts is tested in tests/audio.
+SHORT_PROMPTS = {"greeting": "您好，{estate}物业，本次通话将被录音。", "ask_unit": "请说房号。",
+                 "ask_problem": "请说问题。", "readback": "编号", "anything_else": "还有其他需要吗？",
+                 "thanks": "谢谢，再见。"}
+
+
+@pytest.fixture(scope="session")
+def prompt_settings(tmp_path_factory: pytest.TempPathFactory) -> PromptSettings:
+    settings = PromptSettings(dir=tmp_path_factory.mktemp("prompts"), estate_name="测试花园",
+                              texts=SHORT_PROMPTS)
+    build_default_prompts(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def speak(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., bytes]:
+    """Mandarin caller speech, synthesized offline (espeak-ng cmn), as 8 kHz PCM16."""
+    out = tmp_path_factory.mktemp("speech")
+    counter = iter(range(10_000))
+
+    def make(text: str, voice: str = "cmn") -> bytes:
+        import wave
+
+        path = synthesize(text, out / f"s{next(counter)}.wav", voice=voice)
+        with wave.open(str(path)) as w:
+            return w.readframes(w.getnframes())
+
+    return make
+
+
+@dataclass
+class Pipeline:
+    ledger: LedgerService
+    store: WavRecordingStore
+    pool: TranscriptionPool
+    handler: HotlineHandler
+    sip: SipSettings
+    workdir: Path
+    recognizer: ScriptedFactoryDouble | None
+
+    def call(self, scenario: Path, **kw: Any) -> SippResult:
+        return run_sipp(str(scenario), self.sip_target_port, self.workdir / scenario.stem,
+                        service=self.sip.username, **kw)
+
+    def start_call(self, scenario: Path, **kw: Any):  # type: ignore[no-untyped-def]
+        return start_sipp(str(scenario), self.sip_target_port, self.workdir / scenario.stem,
+                          service=self.sip.username, **kw)
+
+    sip_target_port: int = 0
+
+    def wait_for(self, predicate: Callable[[list[Call]], bool], timeout_s: float = 30) -> list[Call]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            calls = self.ledger.list_calls(limit=200)
+            if predicate(calls) or time.monotonic() > deadline:
+                return calls
+            time.sleep(0.1)
+
+    def wait_drafted(self, count: int = 1, timeout_s: float = 30) -> list[Call]:
+        def done(calls: list[Call]) -> bool:
+            finished = [c for c in calls if c.status != "ringing" and c.status != "answered"]
+            return len(finished) >= count and all(
+                c.entry_id is not None and (c.status == "missed" or self.ledger.get_entry(c.entry_id).draft_ready_at)
+                for c in finished)
+        return self.wait_for(done, timeout_s)
+
+
+@pytest.fixture
+def pipeline_factory(agent_factory, kamailio, prompt_settings: PromptSettings,  # type: ignore[no-untyped-def]
+                     tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    pools: list[TranscriptionPool] = []
+    stores: list[WavRecordingStore] = []
+
+    def make(*, recognizer: ScriptedFactoryDouble | None = None, model_dir: Path | None = None,
+             vad: VadSettings | None = None, flow: FlowSettings | None = None,
+             **sip_overrides: Any) -> Pipeline:
+        url = f"sqlite:///{tmp_path}/ledger.db"
+        db.upgrade(url)
+        ledger = LedgerService(db.make_engine(url), SystemClock(), EventBus())
+        store = WavRecordingStore(RecordingSettings(root=tmp_path / "recordings"))
+        stores.append(store)
+        asr = AsrSettings(model_dir=model_dir or tmp_path / "no-model", max_live_streams=4, workers=1)
+        pool = (TranscriptionPool(asr, factory_builder=scripted_builder(recognizer)) if recognizer
+                else TranscriptionPool(asr))
+        pool.start()
+        pools.append(pool)
+        handler = HotlineHandler(
+            ledger=ledger, recordings=store, transcriber=pool, prompts=PromptLibrary(prompt_settings),
+            drafter=CallDrafter(ledger, DraftingRules.load()),
+            vad=vad or VadSettings(no_input_timeout_s=2.0, end_silence_ms=600),
+            flow=flow or FlowSettings(), clock=SystemClock())
+        _, sip = agent_factory(handler, **sip_overrides)
+        return Pipeline(ledger, store, pool, handler, sip, tmp_path / "sipp", recognizer,
+                        sip_target_port=kamailio.port)
+
+    yield make
+    for pool in pools:
+        pool.shutdown(wait=False)
+    for store in stores:
+        store.shutdown()

@@ -1,0 +1,1 @@
+"""Loopback SIP test bench: kamailio, SIPp and baresip as real peers (see plugin.py)."""

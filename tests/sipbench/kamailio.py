@@ -1,0 +1,146 @@
+"""Kamailio as a loopback registrar/proxy, from Debian's stock kamailio.cfg with SIP_NOTES' edits."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from tests.sipbench.tools import LOOPBACK, free_udp_port, require_tool
+
+STOCK_CFG = Path("/etc/kamailio/kamailio.cfg")
+# pyVoIP-era agents do not echo Record-Route, so a caller's BYE may arrive without Route:
+# relay in-dialog requests that are not for the proxy itself instead of answering 404.
+_WITHINDLG_FIX = (
+    '\tif (uri != myself) {\n\t\troute(RELAY);\n\t\texit;\n\t}\n\tsl_send_reply("404","Not here");'
+)
+
+
+def make_config(workdir: Path, port: int) -> Path:
+    if not STOCK_CFG.exists():
+        raise RuntimeError(f"{STOCK_CFG} missing: install the Debian package `kamailio`")
+    cfg = STOCK_CFG.read_text()
+    cfg, n = re.subn(r"(?m)^children=\d+", f"children=2\nlisten=udp:{LOOPBACK}:{port}\ndisable_tcp=yes", cfg)
+    if n != 1:
+        raise RuntimeError("stock kamailio.cfg changed: no `children=` line to edit")
+    cfg = cfg.replace(
+        'modparam("jsonrpcs", "pretty_format", 1)',
+        'modparam("jsonrpcs", "pretty_format", 1)\n'
+        f'modparam("jsonrpcs", "fifo_name", "{workdir}/kamailio_rpc.fifo")\n'
+        f'modparam("jsonrpcs", "dgram_socket", "{workdir}/kamailio_rpc.sock")\n'
+        f'modparam("ctl", "binrpc", "unix:{workdir}/kamailio_ctl")',
+    )
+    withindlg = cfg.index("route[WITHINDLG]")
+    not_here = cfg.index('\tsl_send_reply("404","Not here");', withindlg)
+    cfg = cfg[:not_here] + _WITHINDLG_FIX + cfg[not_here + len('\tsl_send_reply("404","Not here");') :]
+    path = workdir / "kamailio.cfg"
+    path.write_text(cfg)
+    return path
+
+
+class Kamailio:
+    """A running kamailio on 127.0.0.1:<free port>; use as a context manager."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.binary = require_tool("kamailio", "kamailio")
+        self.workdir = workdir
+        self.port = port or free_udp_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Kamailio:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = make_config(self.workdir, self.port)
+        check = subprocess.run(
+            [self.binary, "-f", str(cfg), "-c"], capture_output=True, text=True, timeout=30
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"kamailio rejected {cfg}:\n{check.stderr[-3000:]}")
+        self.log_path = self.workdir / "kamailio.log"
+        log = self.log_path.open("wb")
+        cmd = [
+            self.binary,
+            "-f",
+            str(cfg),
+            "-P",
+            str(self.workdir / "k.pid"),
+            "-DD",
+            "-E",
+            "-w",
+            str(self.workdir),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_ready(timeout_s=15)
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """Ready once it answers an OPTIONS keep-alive (the stock script replies 200)."""
+        deadline = time.monotonic() + timeout_s
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            sock.settimeout(0.2)
+            me = sock.getsockname()
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"kamailio exited ({self.proc.returncode}):\n{self.log_tail()}")
+                sock.sendto(options_request(LOOPBACK, self.port, me), (LOOPBACK, self.port))
+                try:
+                    data = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                if data.startswith(b"SIP/2.0 200"):
+                    return
+        raise RuntimeError(
+            f"kamailio on {LOOPBACK}:{self.port} not ready in {timeout_s} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except (OSError, AttributeError):
+            return ""
+
+    def location(self) -> str:
+        """`ul.dump` output (registered contacts), via the ctl socket in the work dir."""
+        kamcmd = require_tool("kamcmd", "kamailio")
+        out = subprocess.run(
+            [kamcmd, "-s", f"unix:{self.workdir}/kamailio_ctl", "ul.dump"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return out.stdout + out.stderr
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> Kamailio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def options_request(host: str, port: int, me: tuple[str, int], user: str = "") -> bytes:
+    """A minimal OPTIONS from `me` to host:port."""
+    target = f"sip:{user + '@' if user else ''}{host}:{port}"
+    tag = uuid.uuid4().hex[:8]
+    lines = [
+        f"OPTIONS {target} SIP/2.0",
+        f"Via: SIP/2.0/UDP {me[0]}:{me[1]};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:bench@{me[0]}>;tag={tag}",
+        f"To: <{target}>",
+        f"Call-ID: {uuid.uuid4().hex}@bench",
+        "CSeq: 1 OPTIONS",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
