@@ -1,0 +1,46 @@
+"""A second, independent SIP client (baresip) calls the hotline: it hears the greeting prompt,
+and the call is recorded and logged like any other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from callcenter.audio.prompts import PromptLibrary
+from tests.calls.conftest import Pipeline
+from tests.sipbench import audio
+from tests.sipbench.baresip import run_baresip_call
+
+pytestmark = pytest.mark.sip
+
+
+def best_match(heard: np.ndarray, prompt: np.ndarray) -> tuple[float, int]:
+    """Peak normalised cross-correlation of the prompt within what was heard, and its offset."""
+    n = len(heard) + len(prompt)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(heard, size) * np.conj(np.fft.rfft(prompt, size)), size)[: len(heard)]
+    # energy of each window of the heard signal, for normalisation
+    cum = np.concatenate([[0.0], np.cumsum(heard ** 2)])
+    ends = np.minimum(np.arange(len(heard)) + len(prompt), len(heard))
+    window = np.sqrt(np.maximum(cum[ends] - cum[np.arange(len(heard))], 1e-9))
+    score = corr / (window * np.sqrt((prompt ** 2).sum()))
+    at = int(np.argmax(score))
+    return float(score[at]), at
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_caller_hears_the_greeting(pipeline_factory, prompt_settings, speak, tmp_path: Path, codec: str) -> None:
+    p: Pipeline = pipeline_factory(answer_after_rings=1, ring_period_s=0.3)
+    said = audio.write_pcm16_wav(tmp_path / "said.wav", b"\0\0" * 4000 + speak("你好，我想问一下物业费怎么交"))
+    result = run_baresip_call(tmp_path / "baresip", f"sip:{p.sip.username}@127.0.0.1:{p.sip_target_port}",
+                              said, seconds=8, codec=codec)
+    assert result.heard_wav is not None, result.output[-3000:]
+    heard = audio.read_wav(result.heard_wav).astype(float)
+    greeting = audio.pcm(PromptLibrary(prompt_settings).get("greeting")).astype(float)
+    score, at = best_match(heard, greeting)
+    assert score > 0.9, f"greeting not found in what the caller heard (best {score:.2f})"
+    assert at / 8000 < 1.0  # it is the first thing the caller hears
+    calls = p.wait_drafted(1)
+    assert calls[0].caller_number == "13900139000" and calls[0].recording_key
