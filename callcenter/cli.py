@@ -75,7 +75,7 @@ def serve(config: ConfigOpt = None) -> None:
         _fail(f"callcenter could not start: {exc}")
     try:
         uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
-                    log_level=settings.logging.level.lower(), ws="websockets")
+                    log_level=settings.logging.level.lower())
     finally:
         application.stop()
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, Engine, func, or_
+from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
 from callcenter.events import EventBus
@@ -249,7 +249,7 @@ class LedgerService:
                 self._attach_recording(call, rec)
                 self._interrupt(s, call, now)
                 count += 1
-            for call in s.exec(select(Call).where(Call.status.in_(("ringing", "answered")))).all():  # type: ignore[attr-defined]
+            for call in s.exec(select(Call).where(col(Call.status).in_(("ringing", "answered")))).all():
                 if call.sip_call_id not in by_call:
                     self._interrupt(s, call, now)
                     count += 1
@@ -261,8 +261,8 @@ class LedgerService:
         time); after a crash also 'pending', 'live' and 'queued' (the work died with the process)."""
         with self.session() as s:
             return list(s.exec(select(Call).where(
-                Call.transcript_status.in_(statuses),  # type: ignore[attr-defined]
-                Call.recording_key != "", Call.status.in_(("ended", "interrupted", "failed")))).all())  # type: ignore[attr-defined]
+                col(Call.transcript_status).in_(statuses),
+                Call.recording_key != "", col(Call.status).in_(("ended", "interrupted", "failed")))).all())
 
     # ----- lookups -----------------------------------------------------------------------
 
@@ -292,18 +292,18 @@ class LedgerService:
         with self.session() as s:
             merged = s.exec(select(Entry.id).where(Entry.merged_into_id == entry_id)).all()
             ids = [entry_id, *merged]
-            return list(s.exec(select(Call).where(Call.entry_id.in_(ids)).order_by(Call.received_at)).all())  # type: ignore[union-attr]
+            return list(s.exec(select(Call).where(col(Call.entry_id).in_(ids)).order_by(col(Call.received_at))).all())
 
     def audit_of_entry(self, entry_id: int) -> list[AuditLog]:
         with self.session() as s:
-            return list(s.exec(select(AuditLog).where(AuditLog.entry_id == entry_id).order_by(AuditLog.id)).all())  # type: ignore[arg-type]
+            return list(s.exec(select(AuditLog).where(AuditLog.entry_id == entry_id).order_by(col(AuditLog.id))).all())
 
     def list_calls(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Call]:
         with self.session() as s:
             q = select(Call)
             if status:
                 q = q.where(Call.status == status)
-            q = q.order_by(Call.received_at.desc(), Call.id.desc()).offset(offset).limit(limit)  # type: ignore[attr-defined,union-attr]
+            q = q.order_by(col(Call.received_at).desc(), col(Call.id).desc()).offset(offset).limit(limit)
             return list(s.exec(q).all())
 
     def list_entries(self, *, status: str | None = None, category: str | None = None,
@@ -330,9 +330,9 @@ class LedgerService:
             if until:
                 q = q.where(Entry.created_at < until)
             if text:
-                q = q.where(Entry.summary.contains(text))  # type: ignore[attr-defined]
+                q = q.where(col(Entry.summary).contains(text))
             total = s.exec(select(func.count()).select_from(q.subquery())).one()
-            q = q.order_by(Entry.created_at.desc(), Entry.id.desc()).offset(offset).limit(limit)  # type: ignore[attr-defined,union-attr]
+            q = q.order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).offset(offset).limit(limit)
             return int(total), list(s.exec(q).all())
 
     # ----- clerks ------------------------------------------------------------------------
@@ -378,6 +378,7 @@ class LedgerService:
             for phone in phones:
                 p = digits_only(phone)
                 if p and p not in known:
+                    assert res.id is not None
                     s.add(ResidentPhone(resident_id=res.id, phone=p))
                     known.add(p)
             s.commit()
@@ -397,20 +398,20 @@ class LedgerService:
     def _resident_for_number(s: Session, number: str) -> Resident | None:
         if not number:
             return None
-        return s.exec(select(Resident).join(ResidentPhone, ResidentPhone.resident_id == Resident.id)  # type: ignore[arg-type]
+        return s.exec(select(Resident).join(ResidentPhone, col(ResidentPhone.resident_id) == col(Resident.id))
                       .where(ResidentPhone.phone == number)).first()
 
     @staticmethod
     def _open_entries(s: Session, caller_number: str, unit: str) -> list[Entry]:
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if caller_number:
-            conds.append(Entry.caller_number == caller_number)
+            conds.append(col(Entry.caller_number) == caller_number)
         if unit:
-            conds.append(Entry.unit == unit)
+            conds.append(col(Entry.unit) == unit)
         if not conds:
             return []
-        q = select(Entry).where(or_(*conds), Entry.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
-        return list(s.exec(q.order_by(Entry.created_at.desc())).all())  # type: ignore[attr-defined]
+        q = select(Entry).where(or_(*conds), col(Entry.status).in_(OPEN_STATUSES))
+        return list(s.exec(q.order_by(col(Entry.created_at).desc())).all())
 
     @staticmethod
     def _attach_recording(call: Call, rec: Any) -> None:
@@ -431,10 +432,10 @@ class LedgerService:
             s.flush()
             call.entry_id = entry.id
         else:
-            entry = s.get(Entry, call.entry_id)
-            if entry is not None:
-                entry.interrupted = True
-                s.add(entry)
+            existing = s.get(Entry, call.entry_id)
+            if existing is not None:
+                existing.interrupted = True
+                s.add(existing)
         s.add(call)
         self._audit(s, "system", call.entry_id, call.id, "interrupted")
 

@@ -48,7 +48,7 @@ class SipSettings(BaseModel):
     )
     max_calls: int = Field(20, ge=1, description="Concurrent calls; more get 486 Busy Here.")
     codecs: list[Literal["PCMU", "PCMA"]] = Field(
-        default_factory=lambda: ["PCMU", "PCMA"],
+        default_factory=lambda: ["PCMU", "PCMA"],  # type: ignore[arg-type]
         min_length=1,
         description="Codec preference when answering an offer.",
     )
