@@ -57,7 +57,11 @@ class HotlineHandler:
     def on_call(self, call: ActiveCall) -> None:
         info = call.info
         call_pk = self._log_call(info)
-        recorder = self.recordings.open(info.call_id, self.clock.now())
+        try:
+            recorder: CallRecorder = self.recordings.open(info.call_id, self.clock.now())
+        except Exception as exc:  # e.g. disk full: the caller is still answered and the call logged
+            log.error("call %s: cannot record (%s); answering without a recording", info.call_id, exc)
+            recorder = _NotRecorded()
         stream = self._open_stream(info.call_id)
         session = CallSession(info.call_id, recorder, stream,
                               on_partial=lambda text: self.ledger.partial_transcript(call_pk, text))
@@ -140,3 +144,16 @@ class HotlineHandler:
         except Exception:
             log.exception("call %s: closing the recording failed", call_id)
             return None
+
+
+class _NotRecorded:
+    """Stands in when the recording cannot even be opened; the call is answered and logged anyway."""
+
+    def write_caller(self, pcm16: bytes, rtp_timestamp: int) -> None:
+        pass
+
+    def write_agent(self, pcm16: bytes) -> None:
+        pass
+
+    def close(self) -> RecordingInfo:
+        raise RecordingError("the recording could not be opened", path="")

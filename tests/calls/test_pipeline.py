@@ -191,3 +191,14 @@ def test_concurrent_calls_all_logged_and_recorded(pipeline_factory, tmp_path: Pa
         assert hashlib.sha256(path.read_bytes()).hexdigest() == call.recording_sha256
         caller, _, _ = channels(path)
         assert loud_s(caller) > 1.0  # SIPp speaks g711a.pcap (speech with pauses) for 3 s
+
+
+def test_caller_hangs_up_during_the_greeting(pipeline_factory, tmp_path: Path) -> None:
+    p: Pipeline = pipeline_factory()
+    result = p.call(caller_scenario(tmp_path / "early.xml", [("pause", 800)]))
+    assert result.returncode == 0, result.explain()
+    call = p.wait_drafted(1)[0]
+    assert call.status == "ended" and call.end_reason == "caller_hangup"
+    assert call.recording_key and 500 < call.recording_duration_ms < 3000
+    entry = p.ledger.get_entry(call.entry_id)
+    assert entry.kind == "call" and entry.draft_ready_at is not None  # registered, for a callback

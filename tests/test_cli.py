@@ -1,0 +1,62 @@
+"""The administrator's commands, run as a site administrator would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callcenter.clock import SystemClock
+from callcenter.events import EventBus
+from callcenter.ledger import db
+from callcenter.ledger.service import LedgerService
+
+
+def cli(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CALLCENTER_CONFIG": str(cwd / "config.yaml")}
+    return subprocess.run([sys.executable, "-m", "callcenter.cli", *args], cwd=cwd, input=stdin, text=True,
+                          capture_output=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "config.yaml").write_text(
+        f"database:\n  url: sqlite:///{tmp_path}/cc.db\nasr:\n  model_dir: {tmp_path}/models/m\n",
+        encoding="utf-8")
+    return tmp_path
+
+
+def test_users_tokens_and_directory(site: Path) -> None:
+    assert cli(site, "users", "add", "wang", "--role", "clerk", stdin="secret-pass\n").returncode == 0
+    bad = cli(site, "users", "add", "li", "--role", "boss", stdin="secret-pass\n")
+    assert bad.returncode == 2 and "unknown role" in bad.stderr
+    token = cli(site, "token", "create", "--user", "wang")
+    assert token.returncode == 0 and token.stdout.strip().startswith("cc_")
+    missing = cli(site, "token", "create", "--user", "nobody")
+    assert missing.returncode == 2 and "users add nobody" in missing.stderr
+
+    csv_path = site / "residents.csv"
+    csv_path.write_text("unit,name,phones,key_customer\n四栋两单元三零一,王建国,13800138000;0755-1234567,是\n"
+                        "4-2-302,,13900000000,否\n"
+                        "七号楼一单元五零二,李秀英,13700000000,maybe\n", encoding="utf-8")
+    out = cli(site, "residents", "import", str(csv_path))
+    assert out.returncode == 1  # some rows were rejected
+    assert "imported 1 resident(s), 2 row(s) rejected" in out.stdout
+    assert "第3行" in out.stderr and "姓名为空" in out.stderr and "第4行" in out.stderr
+    ledger = LedgerService(db.make_engine(f"sqlite:///{site}/cc.db"), SystemClock(), EventBus())
+    resident = ledger.resident_for_number("07551234567")
+    assert resident is not None and resident.unit == "4-2-301" and resident.key_customer
+
+
+def test_config_check_and_missing_model(site: Path) -> None:
+    ok = cli(site, "config", "check")
+    assert ok.returncode == 0 and "configuration is valid" in ok.stdout
+    (site / "config.yaml").write_text("sip:\n  answer_after_rings: 4\n", encoding="utf-8")
+    bad = cli(site, "config", "check")
+    assert bad.returncode == 2 and "sip.answer_after_rings" in bad.stderr and "three rings" in bad.stderr
+    (site / "config.yaml").write_text(f"asr:\n  model_dir: {site}/models/m\n", encoding="utf-8")
+    model = cli(site, "models", "check")
+    assert model.returncode == 2 and "callcenter models fetch" in model.stderr
