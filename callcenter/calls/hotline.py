@@ -13,12 +13,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
-from callcenter.asr.interface import StreamingRecognizer, Transcript
+from callcenter.asr.interface import Transcript
 from callcenter.audio.interface import CallRecorder, RecordingError, RecordingInfo, RecordingStore
 from callcenter.audio.settings import VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
-from callcenter.calls.session import CallSession
+from callcenter.calls.session import CallSession, LiveStream
 from callcenter.clock import Clock
 from callcenter.ledger.service import LedgerService
 from callcenter.telephony.interface import ActiveCall, CallInfo
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class Transcriber(Protocol):
-    def open_stream(self) -> StreamingRecognizer | None: ...
+    def open_stream(self) -> LiveStream | None: ...
 
     def submit_file(self, wav_path: Path, channel: int = 0) -> Future[Transcript]: ...
 
@@ -127,7 +127,7 @@ class HotlineHandler:
         return self.ledger.call_ringing(info.call_id, info.caller_number, info.caller_display,
                                         info.called_number, info.received_at)
 
-    def _open_stream(self, call_id: str) -> StreamingRecognizer | None:
+    def _open_stream(self, call_id: str) -> LiveStream | None:
         try:
             return self.transcriber.open_stream()
         except Exception as exc:  # no model: answer and record anyway, transcribe later

@@ -2,28 +2,41 @@
 
 `CallSession` is the AudioSink handed to the telephony layer. Its callbacks run on RTP
 threads, so each does a bounded, non-blocking amount of work: a small append to the
-recording and a put on a bounded queue. Recognition runs on the session's own thread.
+recording and puts on queues. Recognition runs on the live stream's own decoding thread.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable
+from typing import Protocol
 
-from callcenter.asr.interface import StreamingRecognizer, Transcript
+from callcenter.asr.interface import Transcript
 from callcenter.audio.interface import CallRecorder
 from callcenter.telephony.interface import FRAME_BYTES
 
 log = logging.getLogger(__name__)
 
-_ASR_QUEUE_FRAMES = 50 * 30  # 30 s of audio: beyond that the recognizer is hopelessly behind
+_MAX_BACKLOG_CHUNKS = 50 * 20  # 20 s of audio waiting: the recognizer cannot catch up live
 _LISTEN_QUEUE_FRAMES = 50 * 10
 
 
+class LiveStream(Protocol):
+    """The pool's live recognizer: accept_pcm16 only enqueues, decoding runs on its own thread."""
+
+    def accept_pcm16(self, pcm16: bytes) -> str | None: ...
+
+    def finish(self, timeout_s: float | None = None) -> Transcript: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def backlog(self) -> int: ...
+
+
 class CallSession:
-    def __init__(self, call_id: str, recorder: CallRecorder, stream: StreamingRecognizer | None,
+    def __init__(self, call_id: str, recorder: CallRecorder, stream: LiveStream | None,
                  on_partial: Callable[[str], None]) -> None:
         self.call_id = call_id
         self._recorder = recorder
@@ -35,14 +48,6 @@ class CallSession:
         self.recording_error: Exception | None = None
         self.asr_overflowed = False  # live recognition fell behind; transcribe the recording instead
         self._pending = b""
-        self._asr_queue: queue.Queue[bytes | None] = queue.Queue(_ASR_QUEUE_FRAMES)
-        self._asr_result: Transcript | None = None
-        self._asr_error: Exception | None = None
-        self._asr_thread: threading.Thread | None = None
-        if stream is not None:
-            self._asr_thread = threading.Thread(target=self._recognize, name=f"asr-{call_id[:12]}",
-                                                daemon=True)
-            self._asr_thread.start()
 
     # ----- AudioSink (RTP threads) -------------------------------------------------------
 
@@ -53,13 +58,7 @@ class CallSession:
             except Exception as exc:  # a full disk must not take the call down with it
                 self.recording_error = exc
                 log.error("call %s: recording failed: %s", self.call_id, exc)
-        if self._stream is not None and not self.asr_overflowed:
-            try:
-                self._asr_queue.put_nowait(pcm16)
-            except queue.Full:
-                self.asr_overflowed = True
-                log.warning("call %s: live recognizer behind by 30 s; will transcribe the recording",
-                            self.call_id)
+        self._feed_recognizer(pcm16)
         self._pending += pcm16
         while len(self._pending) >= FRAME_BYTES:
             frame, self._pending = self._pending[:FRAME_BYTES], self._pending[FRAME_BYTES:]
@@ -96,30 +95,33 @@ class CallSession:
 
     # ----- recognition -------------------------------------------------------------------
 
-    def _recognize(self) -> None:
-        assert self._stream is not None
+    def _feed_recognizer(self, pcm16: bytes) -> None:
+        stream = self._stream
+        if stream is None or self.asr_overflowed:
+            return
+        if stream.backlog > _MAX_BACKLOG_CHUNKS:
+            # The machine cannot keep up live: free the recognizer for other calls and
+            # transcribe this call from its recording after hang-up instead.
+            self.asr_overflowed = True
+            stream.close()
+            log.warning("call %s: live recognizer fell behind; will transcribe the recording", self.call_id)
+            return
         try:
-            while True:
-                pcm = self._asr_queue.get()
-                if pcm is None:
-                    break
-                partial = self._stream.accept_pcm16(pcm)
-                if partial:
-                    self._on_partial(partial)
-            self._asr_result = self._stream.finish()
-        except Exception as exc:
-            self._asr_error = exc
+            partial = stream.accept_pcm16(pcm16)
+        except Exception:
+            self.asr_overflowed = True
             log.exception("call %s: live recognition failed", self.call_id)
+            return
+        if partial:
+            self._on_partial(partial)
 
     def finish_transcript(self, timeout_s: float = 30.0) -> Transcript | None:
-        """The live transcript, or None when there is none (no model, overflow, failure)."""
-        if self._asr_thread is None:
+        """The live transcript, or None when there is none (no model, fell behind, failed)."""
+        if self._stream is None or self.asr_overflowed:
             return None
         try:
-            self._asr_queue.put(None, timeout=timeout_s)
-        except queue.Full:
+            return self._stream.finish(timeout_s)
+        except Exception as exc:
+            log.warning("call %s: no live transcript (%s)", self.call_id, exc or type(exc).__name__)
+            self._stream.close()
             return None
-        self._asr_thread.join(timeout_s)
-        if self._asr_thread.is_alive() or self._asr_error is not None or self.asr_overflowed:
-            return None
-        return self._asr_result
