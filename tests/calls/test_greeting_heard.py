@@ -5,29 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from callcenter.audio.prompts import PromptLibrary
 from tests.calls.conftest import Pipeline
+from tests.calls.signals import best_match
 from tests.sipbench import audio
 from tests.sipbench.baresip import run_baresip_call
 
 pytestmark = pytest.mark.sip
-
-
-def best_match(heard: np.ndarray, prompt: np.ndarray) -> tuple[float, int]:
-    """Peak normalised cross-correlation of the prompt within what was heard, and its offset."""
-    n = len(heard) + len(prompt)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(heard, size) * np.conj(np.fft.rfft(prompt, size)), size)[: len(heard)]
-    # energy of each window of the heard signal, for normalisation
-    cum = np.concatenate([[0.0], np.cumsum(heard ** 2)])
-    ends = np.minimum(np.arange(len(heard)) + len(prompt), len(heard))
-    window = np.sqrt(np.maximum(cum[ends] - cum[np.arange(len(heard))], 1e-9))
-    score = corr / (window * np.sqrt((prompt ** 2).sum()))
-    at = int(np.argmax(score))
-    return float(score[at]), at
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
