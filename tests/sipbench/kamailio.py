@@ -19,7 +19,9 @@ _WITHINDLG_FIX = (
 )
 
 
-def make_config(workdir: Path, port: int) -> Path:
+def make_config(workdir: Path, port: int, register_password: str | None = None) -> Path:
+    """Debian's kamailio.cfg with SIP_NOTES' edits; with `register_password`, REGISTER must pass a
+    digest challenge (any user, that password), as a PBX or SIP trunk demands."""
     if not STOCK_CFG.exists():
         raise RuntimeError(f"{STOCK_CFG} missing: install the Debian package `kamailio`")
     cfg = STOCK_CFG.read_text()
@@ -36,6 +38,14 @@ def make_config(workdir: Path, port: int) -> Path:
     withindlg = cfg.index("route[WITHINDLG]")
     not_here = cfg.index('\tsl_send_reply("404","Not here");', withindlg)
     cfg = cfg[:not_here] + _WITHINDLG_FIX + cfg[not_here + len('\tsl_send_reply("404","Not here");') :]
+    if register_password is not None:
+        cfg = cfg.replace('loadmodule "counters.so"', 'loadmodule "counters.so"\nloadmodule "auth.so"', 1)
+        anchor = 'route[REGISTRAR] {\n\tif (!is_method("REGISTER")) return;\n'
+        if anchor not in cfg:
+            raise RuntimeError("stock kamailio.cfg changed: route[REGISTRAR] not found")
+        cfg = cfg.replace(anchor, anchor + (
+            f'\tif (!pv_www_authenticate("$td", "{register_password}", "0")) {{\n'
+            '\t\twww_challenge("$td", "0");\n\t\texit;\n\t}\n'), 1)
     path = workdir / "kamailio.cfg"
     path.write_text(cfg)
     return path
@@ -44,15 +54,16 @@ def make_config(workdir: Path, port: int) -> Path:
 class Kamailio:
     """A running kamailio on 127.0.0.1:<free port>; use as a context manager."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, register_password: str | None = None) -> None:
         self.binary = require_tool("kamailio", "kamailio")
         self.workdir = workdir
         self.port = port or free_udp_port()
+        self.register_password = register_password
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        cfg = make_config(self.workdir, self.port)
+        cfg = make_config(self.workdir, self.port, self.register_password)
         check = subprocess.run(
             [self.binary, "-f", str(cfg), "-c"], capture_output=True, text=True, timeout=30
         )

@@ -277,3 +277,30 @@ def test_handler_exceptions_end_the_call_not_the_agent(
     assert agent.active_calls() == 0
     handler.fail = False
     normal_call_works(kamailio, settings, handler, bench_dir / "after")
+
+
+def test_registers_with_digest_credentials(tmp_path: Path) -> None:
+    """A PBX that challenges REGISTER: the agent answers the digest challenge with the configured
+    password and takes calls; a wrong password stays unregistered (and keeps retrying)."""
+    from callcenter.telephony.agent import PyVoipAgent
+    from callcenter.telephony.settings import SipSettings
+    from tests.sipbench.doubles import ScriptedHandler
+    from tests.sipbench.kamailio import Kamailio
+    from tests.sipbench.tools import free_udp_block, free_udp_port
+
+    with Kamailio(tmp_path / "kam", register_password="s3cret-pw") as pbx:
+        agents = []
+        try:
+            for password in ("s3cret-pw", "wrong-pw"):
+                rtp = free_udp_block(10)
+                agent = PyVoipAgent(SipSettings(server="127.0.0.1", port=pbx.port, username=f"auth-{password[:5]}",
+                                                password=password, bind_port=free_udp_port(),
+                                                rtp_port_low=rtp, rtp_port_high=rtp + 9, answer_after_rings=0),
+                                    ScriptedHandler())
+                agent.start()
+                agents.append(agent)
+            assert agents[0].registered and not agents[1].registered
+            assert "auth-s3cre" in pbx.location() and "auth-wrong" not in pbx.location()
+        finally:
+            for agent in agents:
+                agent.stop()
