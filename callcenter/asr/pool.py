@@ -8,8 +8,10 @@ backlog never competes with the RTP path for this process's GIL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import warnings
@@ -110,6 +112,7 @@ class QueuedStream:
         return self._queue.qsize()
 
     def _run(self) -> None:
+        lower_priority()
         try:
             while (chunk := self._queue.get()) is not None:
                 if self._dropped:
@@ -142,7 +145,20 @@ _worker_factory: RecognizerFactory | None = None
 
 def _init_worker(builder: FactoryBuilder, model_dir: Path, feed_rate_hz: int) -> None:
     global _worker_factory
+    lower_priority()
     _worker_factory = builder(model_dir, feed_rate_hz)
+
+
+# Transcription yields the CPU to answering and RTP: when the box is saturated a transcript may
+# come later, but a caller must never wait for the answer or hear choppy prompts.
+ASR_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's scheduling priority (Linux nice values are per thread)."""
+    # Not Linux, or not permitted: run at normal priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASR_NICENESS)
 
 
 def _transcribe_in_worker(wav_path: Path, channel: int) -> Transcript:

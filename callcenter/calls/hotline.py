@@ -56,17 +56,20 @@ class HotlineHandler:
 
     def on_call(self, call: ActiveCall) -> None:
         info = call.info
-        call_pk = self._log_call(info)
+        # Only what must precede the 200 OK happens before it: open the recording and attach the
+        # audio sink, so not one frame is lost. Logging (done at ringing), the recognizer and the
+        # draft entry follow the answer.
         try:
             recorder: CallRecorder = self.recordings.open(info.call_id, self.clock.now())
         except Exception as exc:  # e.g. disk full: the caller is still answered and the call logged
             log.error("call %s: cannot record (%s); answering without a recording", info.call_id, exc)
             recorder = _NotRecorded()
-        stream = self._open_stream(info.call_id)
-        session = CallSession(info.call_id, recorder, stream,
-                              on_partial=lambda text: self.ledger.partial_transcript(call_pk, text))
-        call.attach(session)  # before answering, so not one frame is lost
+        session = CallSession(info.call_id, recorder)
+        call.attach(session)
         call.answer()
+        call_pk = self._log_call(info)
+        stream = self._open_stream(info.call_id)
+        session.attach_stream(stream, lambda text: self.ledger.partial_transcript(call_pk, text))
         answered = self.ledger.call_answered(info.call_id)
         self.ledger.set_transcript(info.call_id, None, "live" if stream else "queued")
         known = self.ledger.resident_for_number(info.caller_number) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from callcenter.telephony.interface import FRAME_BYTES
 log = logging.getLogger(__name__)
 
 _MAX_BACKLOG_CHUNKS = 50 * 20  # 20 s of audio waiting: the recognizer cannot catch up live
+_MAX_EARLY_CHUNKS = 50 * 10  # audio kept for the recognizer while it is being opened
 _LISTEN_QUEUE_FRAMES = 50 * 10
 
 
@@ -36,12 +38,15 @@ class LiveStream(Protocol):
 
 
 class CallSession:
-    def __init__(self, call_id: str, recorder: CallRecorder, stream: LiveStream | None,
-                 on_partial: Callable[[str], None]) -> None:
+    def __init__(self, call_id: str, recorder: CallRecorder) -> None:
         self.call_id = call_id
         self._recorder = recorder
-        self._stream = stream
-        self._on_partial = on_partial
+        self._stream: LiveStream | None = None
+        self._on_partial: Callable[[str], None] = lambda text: None
+        # Caller audio that arrives between the answer and attach_stream(): the recognizer is
+        # opened after answering so that nothing slow sits between the INVITE and the 200 OK.
+        self._early_audio: list[bytes] | None = []
+        self._stream_lock = threading.Lock()
         self.listen_queue: queue.Queue[bytes] = queue.Queue(_LISTEN_QUEUE_FRAMES)
         self.dtmf_queue: queue.Queue[str] = queue.Queue()
         self.dtmf_digits = ""
@@ -95,7 +100,24 @@ class CallSession:
 
     # ----- recognition -------------------------------------------------------------------
 
+    def attach_stream(self, stream: LiveStream | None, on_partial: Callable[[str], None]) -> None:
+        """Start live recognition (None: no live recognizer for this call), early audio first."""
+        with self._stream_lock:
+            early, self._early_audio = self._early_audio or [], None
+            self._on_partial = on_partial
+            self._stream = stream
+            for chunk in early:
+                self._feed_recognizer_locked(chunk)
+
     def _feed_recognizer(self, pcm16: bytes) -> None:
+        with self._stream_lock:
+            if self._early_audio is not None:
+                if len(self._early_audio) < _MAX_EARLY_CHUNKS:
+                    self._early_audio.append(pcm16)
+                return
+            self._feed_recognizer_locked(pcm16)
+
+    def _feed_recognizer_locked(self, pcm16: bytes) -> None:
         stream = self._stream
         if stream is None or self.asr_overflowed:
             return
