@@ -198,7 +198,9 @@ class WavCallRecorder:
         caller_end = self._base + len(self._caller) // _SAMPLE_BYTES
         agent_end = self._base + len(self._agent) // _SAMPLE_BYTES
         if final:
-            upto = max(caller_end, agent_end)
+            # The call lasted until now even if both channels went quiet earlier (RTP silence
+            # suppression, a flusher that fell behind): keep the silent tail.
+            upto = max(caller_end, agent_end, now)
         else:
             # Wait for the slower channel, but not past `max_lag_ms` behind the wall clock: a
             # channel with nothing to say (no prompt playing, RTP silence suppression) is silence.

@@ -9,6 +9,8 @@ Every step that can fail is isolated so that the call is still answered, recorde
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
@@ -67,27 +69,36 @@ class HotlineHandler:
         session = CallSession(info.call_id, recorder)
         call.attach(session)
         call.answer()
-        call_pk = self._log_call(info)
-        stream = self._open_stream(info.call_id)
-        session.attach_stream(stream, lambda text: self.ledger.partial_transcript(call_pk, text))
-        answered = self.ledger.call_answered(info.call_id)
-        self.ledger.set_transcript(info.call_id, None, "live" if stream else "queued")
-        known = self.ledger.resident_for_number(info.caller_number) is not None
-        conversation = Conversation(call, session, self.prompts, self.vad, self.flow,
-                                    entry_number=str(answered.entry_id), known_caller=known)
+        answered_at = self.clock.now()
+        answered = None
+        conversation: Conversation | None = None
         reason = ""
         try:
+            call_pk = self._log_call(info)
+            stream = self._open_stream(info.call_id)
+            session.attach_stream(stream, lambda text: self.ledger.partial_transcript(call_pk, text))
+            answered = self.ledger.call_answered(info.call_id, at=answered_at)
+            self.ledger.set_transcript(info.call_id, None, "live" if stream else "queued")
+            known = self.ledger.resident_for_number(info.caller_number) is not None
+            conversation = Conversation(call, session, self.prompts, self.vad, self.flow,
+                                        entry_number=str(answered.entry_id), known_caller=known)
             conversation.run()
         except Exception:
-            log.exception("call %s: conversation failed; hanging up", info.call_id)
+            log.exception("call %s: the call failed midway; hanging up", info.call_id)
             reason = "error"
         finally:
             call.hangup()
+            ended_at = self.clock.now()
             recording = self._close_recording(info.call_id, recorder)
             reason = reason or call.end_reason() or "agent_hangup"
-            self.ledger.call_ended(info.call_id, reason, recording)
+            # The recording is closed (its journal gone): the ledger must learn about it, so
+            # retry through a busy or briefly unavailable database rather than drop it.
+            _retry(lambda: self.ledger.call_ended(info.call_id, reason, recording, at=ended_at),
+                   f"log the end of call {info.call_id} (recording {recording.key if recording else None})")
             if session.dtmf_digits:
                 self.ledger.add_dtmf(info.call_id, session.dtmf_digits)
+        if answered is None or conversation is None:
+            return
         log.info("call %s: steps %s", info.call_id, " > ".join(conversation.steps))
         transcript = session.finish_transcript()
         if transcript is not None:
@@ -160,3 +171,18 @@ class _NotRecorded:
 
     def close(self) -> RecordingInfo:
         raise RecordingError("the recording could not be opened", path="")
+
+
+def _retry(action: Callable[[], object], what: str, attempts: int = 6) -> None:
+    delay_s = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            action()
+            return
+        except Exception:
+            if attempt == attempts:
+                log.exception("could not %s after %d attempts", what, attempts)
+                raise
+            log.warning("could not %s (attempt %d); retrying in %.1f s", what, attempt, delay_s)
+            time.sleep(delay_s)
+            delay_s *= 2

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event
+from sqlalchemy.pool import NullPool
 from sqlmodel import create_engine
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -17,7 +18,10 @@ def make_engine(url: str) -> Engine:
         db_path = url.split("///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # No pool: every call thread writes the ledger, and a bounded pool ran dry at ~60 concurrent
+        # calls (bench/pipeline_load.py). SQLite connections are cheap to open; WAL serialises writers.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +34,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Each concurrent call may hold a connection briefly; size for a full agent plus the panel.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=90, pool_timeout=60)
 
 
 def alembic_config(url: str) -> Config:
