@@ -86,18 +86,19 @@ class LedgerService:
                             received_at=received_at, status="ringing")
                 s.add(call)
                 s.commit()
-            resident = self._resident_for_number(s, call.caller_number)
-            self.bus.publish("call.ringing", call_id=call.id, caller_number=call.caller_number,
-                             resident=resident.name if resident else None,
-                             unit=resident.unit if resident else None,
-                             open_entries=[e.id for e in self._open_entries(s, call.caller_number,
-                                                                            resident.unit if resident else "")])
+                resident = self._resident_for_number(s, call.caller_number)
+                self.bus.publish("call.ringing", call_id=call.id, caller_number=call.caller_number,
+                                 resident=resident.name if resident else None,
+                                 unit=resident.unit if resident else None,
+                                 open_entries=[e.id for e in self._open_entries(
+                                     s, call.caller_number, resident.unit if resident else "")])
             assert call.id is not None
             return call.id
 
-    def call_answered(self, sip_call_id: str) -> AnsweredCall:
-        """Answering registers the call at once: a draft entry exists from the first second."""
-        now = self.clock.now()
+    def call_answered(self, sip_call_id: str, at: datetime | None = None) -> AnsweredCall:
+        """Answering registers the call at once: a draft entry exists from the first second.
+        `at` is when the call was answered (the database write may come a little later)."""
+        now = at or self.clock.now()
         with self.session() as s:
             call = self._call(s, sip_call_id)
             resident = self._resident_for_number(s, call.caller_number)
@@ -150,9 +151,11 @@ class LedgerService:
             s.add(call)
             s.commit()
 
-    def call_ended(self, sip_call_id: str, reason: str, recording: Any | None) -> None:
-        """`recording` is an audio.RecordingInfo (or None when nothing could be recorded)."""
-        now = self.clock.now()
+    def call_ended(self, sip_call_id: str, reason: str, recording: Any | None,
+                   at: datetime | None = None) -> None:
+        """`recording` is an audio.RecordingInfo (or None when nothing could be recorded);
+        `at` is when the call ended."""
+        now = at or self.clock.now()
         with self.session() as s:
             call = self._call(s, sip_call_id)
             call.status = "ended" if reason not in ("error", "interrupted") else reason.replace(
