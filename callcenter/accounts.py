@@ -17,11 +17,12 @@ from callcenter.ledger.models import ApiToken, User
 ROLES = ("clerk", "qa", "supervisor", "admin")
 # What each role may do. Roles are not a ladder: QA staff replay and score calls but do not
 # edit the ledger; supervisors do both; admins also manage users and the directory.
+# "see_phone": full phone numbers; QA works on recordings and sees them masked (138****8000).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "clerk": frozenset({"read", "edit_entries"}),
+    "clerk": frozenset({"read", "edit_entries", "see_phone"}),
     "qa": frozenset({"read", "score_calls"}),
-    "supervisor": frozenset({"read", "edit_entries", "score_calls", "reports"}),
-    "admin": frozenset({"read", "edit_entries", "score_calls", "reports", "admin"}),
+    "supervisor": frozenset({"read", "edit_entries", "score_calls", "reports", "see_phone"}),
+    "admin": frozenset({"read", "edit_entries", "score_calls", "reports", "admin", "see_phone"}),
 }
 TOKEN_PREFIX = "cc_"
 
@@ -119,6 +120,12 @@ class Accounts:
                 return None
             assert user.id is not None
             return Principal(user.id, user.username, user.role)
+
+    def users(self) -> list[tuple[int, str, str]]:
+        """(id, username, display name) of active users: owner pickers and names in the ledger."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(User).where(User.active == True).order_by(User.username)).all()  # noqa: E712
+            return [(u.id, u.username, u.display_name or u.username) for u in rows if u.id is not None]
 
     def principal_for_user_id(self, user_id: int) -> Principal | None:
         with Session(self.engine) as s:

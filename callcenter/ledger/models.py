@@ -97,6 +97,9 @@ class Entry(SQLModel, table=True):
     repeat_count: int = 0
     merged_into_id: int | None = Field(default=None, foreign_key="entry.id")
     interrupted: bool = False  # the call was cut by a crash or failure
+    # 首接人: the clerk who confirmed (or took) it first owns it to the end (DOMAIN.md).
+    owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    confirmed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class Call(SQLModel, table=True):
@@ -142,3 +145,18 @@ class AuditLog(SQLModel, table=True):
     field: str = Field(default="", max_length=32)
     old: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     new: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Correction(SQLModel, table=True):
+    """At confirmation, per drafted field: what the draft said vs what the clerk confirmed.
+    The basis of drafting-accuracy statistics; one row per field per confirmation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    entry_id: int = Field(foreign_key="entry.id", index=True)
+    actor: str = Field(max_length=64)
+    field: str = Field(max_length=32, index=True)
+    draft_value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    confirmed_value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    confidence: float | None = None
+    changed: bool = Field(default=False, index=True)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, or_
+from sqlalchemy import ColumnElement, Engine, Integer, func, or_
 from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
 from callcenter.events import EventBus
-from callcenter.ledger.models import AuditLog, Call, Entry, Resident, ResidentPhone
+from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident, ResidentPhone
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,11 @@ STATUSES = ("draft", "registered", "dispatched", "in_progress", "completed", "ca
             "cancelled", "merged")
 OPEN_STATUSES = ("draft", "registered", "dispatched", "in_progress", "completed")
 EDITABLE_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summary", "status")
+# The fields drafting proposes and a clerk confirms (corrections are measured on these).
+DRAFT_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summary")
+# 首接负责制 sources (DOMAIN.md): information reaches the front desk by these ways.
+SOURCES = {"phone": "电话", "walk_in": "前台来访", "staff": "员工收集", "company": "公司转达",
+           "committee": "业委会", "verbal": "口头告知员工", "written": "书面"}
 
 
 class LedgerError(ValueError):
@@ -43,6 +48,18 @@ class AnsweredCall:
     entry_id: int
 
 
+@dataclass(frozen=True)
+class CallerHistory:
+    """The screen pop (seed 002): what the desk already knows about this caller and this unit."""
+
+    number: str
+    unit: str
+    resident: Resident | None
+    open_entries: list[Entry]
+    caller_recent: list[Entry]
+    unit_recent: list[Entry]
+
+
 def digits_only(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
 
@@ -57,6 +74,14 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, datetime):
         return obj.isoformat()
     return obj
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _guess_value(guess: Any) -> Any:
@@ -198,8 +223,12 @@ class LedgerService:
             call = self._call(s, sip_call_id)
             if call.entry_id is None:
                 raise LedgerError(f"call {sip_call_id} has no entry to draft")
-            entry = s.get(Entry, call.entry_id)
+            linked_from = s.exec(select(AuditLog.entry_id).where(
+                AuditLog.call_id == call.id, AuditLog.action == "linked_away")).first()
+            entry = s.get(Entry, linked_from or call.entry_id)
             assert entry is not None
+            if linked_from is not None:
+                repeat_of = None  # a clerk already linked this call; the draft only documents it
             entry.draft = _jsonable(draft)
             entry.draft_ready_at = now
             entry.updated_at = now
@@ -211,7 +240,8 @@ class LedgerService:
                     if value not in (None, ""):
                         setattr(entry, name, value)
             s.add(entry)
-            target_id = entry.id
+            # a linked call's entry is the one the clerk chose; the draft stays on the merged one
+            target_id = call.entry_id if linked_from is not None else entry.id
             if repeat_of is not None and repeat_of != entry.id:
                 target = s.get(Entry, repeat_of)
                 if target is not None and target.status in OPEN_STATUSES:
@@ -297,6 +327,23 @@ class LedgerService:
             ids = [entry_id, *merged]
             return list(s.exec(select(Call).where(col(Call.entry_id).in_(ids)).order_by(col(Call.received_at))).all())
 
+    def calls_of_entries(self, entry_ids: Sequence[int]) -> dict[int, list[Call]]:
+        """calls_of_entry for a whole page of entries in two queries (the ledger list)."""
+        if not entry_ids:
+            return {}
+        with self.session() as s:
+            owner = {i: i for i in entry_ids}
+            for mid, into in s.exec(select(Entry.id, Entry.merged_into_id)
+                                    .where(col(Entry.merged_into_id).in_(entry_ids))).all():
+                assert mid is not None and into is not None
+                owner[mid] = into
+            out: dict[int, list[Call]] = {i: [] for i in entry_ids}
+            q = select(Call).where(col(Call.entry_id).in_(list(owner))).order_by(col(Call.received_at))
+            for call in s.exec(q).all():
+                assert call.entry_id is not None
+                out[owner[call.entry_id]].append(call)
+            return out
+
     def audit_of_entry(self, entry_id: int) -> list[AuditLog]:
         with self.session() as s:
             return list(s.exec(select(AuditLog).where(AuditLog.entry_id == entry_id).order_by(col(AuditLog.id))).all())
@@ -313,9 +360,14 @@ class LedgerService:
                      department: str | None = None, unit: str | None = None,
                      caller_number: str | None = None, urgent: bool | None = None,
                      since: datetime | None = None, until: datetime | None = None,
+                     owner_id: int | None = None, source: str | None = None,
                      text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[Entry]]:
         with self.session() as s:
             q = select(Entry)
+            if owner_id is not None:
+                q = q.where(Entry.owner_id == owner_id)
+            if source:
+                q = q.where(Entry.source == source)
             if status:
                 q = q.where(Entry.status == status)
             if category:
@@ -333,15 +385,18 @@ class LedgerService:
             if until:
                 q = q.where(Entry.created_at < until)
             if text:
-                q = q.where(col(Entry.summary).contains(text))
+                in_transcript = select(Call.id).where(Call.entry_id == Entry.id,
+                                                      col(Call.transcript_text).contains(text)).exists()
+                q = q.where(or_(col(Entry.summary).contains(text), in_transcript))
             total = s.exec(select(func.count()).select_from(q.subquery())).one()
             q = q.order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).offset(offset).limit(limit)
             return int(total), list(s.exec(q).all())
 
     # ----- clerks ------------------------------------------------------------------------
 
-    def update_entry(self, entry_id: int, changes: dict[str, Any], actor: str) -> Entry:
-        unknown = set(changes) - set(EDITABLE_FIELDS)
+    @staticmethod
+    def _validate(changes: dict[str, Any], allowed: Sequence[str]) -> None:
+        unknown = set(changes) - set(allowed)
         if unknown:
             raise LedgerError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
         if "category" in changes and changes["category"] not in CATEGORIES:
@@ -350,6 +405,9 @@ class LedgerService:
             raise LedgerError(f"department must be one of {'/'.join(DEPARTMENTS)}")
         if "status" in changes and changes["status"] not in STATUSES:
             raise LedgerError(f"status must be one of {'/'.join(STATUSES)}")
+
+    def update_entry(self, entry_id: int, changes: dict[str, Any], actor: str) -> Entry:
+        self._validate(changes, allowed=EDITABLE_FIELDS)
         now = self.clock.now()
         with self.session() as s:
             entry = s.get(Entry, entry_id)
@@ -365,6 +423,166 @@ class LedgerService:
             s.commit()
             self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes))
             return entry
+
+    def confirm_entry(self, entry_id: int, changes: dict[str, Any], actor: str, actor_id: int) -> Entry:
+        """The clerk confirms the (corrected) draft: status registered, the clerk becomes the
+        first-contact owner (首接人) unless someone already is, and per drafted field the draft's
+        value vs the confirmed value is kept for accuracy statistics."""
+        self._validate(changes, allowed=DRAFT_FIELDS)
+        now = self.clock.now()
+        with self.session() as s:
+            entry = s.get(Entry, entry_id)
+            if entry is None:
+                raise NotFound(f"entry {entry_id}")
+            if entry.status not in OPEN_STATUSES:
+                raise LedgerError(f"entry {entry_id} is {entry.status}; only open entries can be confirmed")
+            for name, new in changes.items():
+                old = getattr(entry, name)
+                if old != new:
+                    setattr(entry, name, new)
+                    self._audit(s, actor, entry.id, None, "confirm", name, str(old), str(new))
+            if entry.status == "draft":
+                entry.status = "registered"
+                self._audit(s, actor, entry.id, None, "confirm", "status", "draft", "registered")
+            if entry.owner_id is None:
+                entry.owner_id = actor_id
+                self._audit(s, actor, entry.id, None, "confirm", "owner", "", actor)
+            first_confirmation = entry.confirmed_at is None
+            entry.confirmed_at = entry.confirmed_at or now
+            entry.updated_at = now
+            s.add(entry)
+            if first_confirmation and entry.draft:
+                assert entry.id is not None
+                for name in DRAFT_FIELDS:
+                    guess = entry.draft.get(name)
+                    if not isinstance(guess, dict):
+                        continue
+                    drafted, confirmed = _as_text(guess.get("value")), _as_text(getattr(entry, name))
+                    s.add(Correction(at=now, entry_id=entry.id, actor=actor, field=name, draft_value=drafted,
+                                     confirmed_value=confirmed, confidence=guess.get("confidence"),
+                                     changed=drafted != confirmed))
+            s.commit()
+            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes), action="confirmed",
+                             status=entry.status, actor=actor)
+            return entry
+
+    def create_manual_entry(self, fields: dict[str, Any], source: str, actor: str, actor_id: int) -> Entry:
+        """Walk-ins and the other sources (DOMAIN.md): the same fields, no call, no recording.
+        Registered at once, owned by the clerk who took it (首接负责制)."""
+        if source not in SOURCES or source == "phone":
+            raise LedgerError(f"source must be one of {'/'.join(k for k in SOURCES if k != 'phone')}")
+        self._validate(fields, allowed=(*DRAFT_FIELDS, "caller_number"))
+        if not fields.get("summary"):
+            raise LedgerError("summary: describe the problem")
+        now = self.clock.now()
+        with self.session() as s:
+            entry = Entry(created_at=now, updated_at=now, kind="manual", source=source, status="registered",
+                          owner_id=actor_id, confirmed_at=now, category="其他", department="客服")
+            for name, value in fields.items():
+                setattr(entry, name, digits_only(value) if name == "caller_number" else value)
+            if entry.caller_number and not entry.resident_id:
+                resident = self._resident_for_number(s, entry.caller_number)
+                if resident is not None:
+                    entry.resident_id = resident.id
+                    entry.caller_name = entry.caller_name or resident.name
+                    entry.unit = entry.unit or resident.unit
+            s.add(entry)
+            s.flush()
+            self._audit(s, actor, entry.id, None, "created", "source", "", source)
+            s.commit()
+            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(fields), action="created",
+                             status=entry.status, actor=actor)
+            return entry
+
+    def acknowledge_urgent(self, entry_id: int, actor: str) -> None:
+        """A clerk has seen the urgent call (burst pipe, lift entrapment...): audited, and every
+        board stops flashing it."""
+        with self.session() as s:
+            entry = s.get(Entry, entry_id)
+            if entry is None:
+                raise NotFound(f"entry {entry_id}")
+            self._audit(s, actor, entry.id, None, "urgent_ack", new=actor)
+            s.commit()
+        self.bus.publish("entry.updated", entry_id=entry_id, fields=[], action="urgent_acknowledged", actor=actor)
+
+    def link_call(self, call_pk: int, entry_id: int, actor: str) -> Entry:
+        """One click on the screen pop: this call is about open entry `entry_id` (一票到底).
+        The call moves to that entry; the call's own draft entry is merged into it; the repeat
+        counts and, as DOMAIN.md's repeat rule says, the entry becomes a complaint."""
+        now = self.clock.now()
+        with self.session() as s:
+            call = s.get(Call, call_pk)
+            if call is None:
+                raise NotFound(f"call {call_pk}")
+            target = s.get(Entry, entry_id)
+            if target is None:
+                raise NotFound(f"entry {entry_id}")
+            if target.status not in OPEN_STATUSES:
+                raise LedgerError(f"entry {entry_id} is {target.status}; a call can only join an open entry")
+            if call.entry_id is None:
+                raise LedgerError(f"call {call_pk} is not answered yet; link it once it is answered")
+            if call.entry_id == target.id:
+                return target
+            own = s.get(Entry, call.entry_id)
+            assert own is not None
+            others = s.exec(select(func.count()).select_from(Call).where(
+                Call.entry_id == own.id, Call.id != call.id)).one()
+            if others or own.status not in ("draft", "registered"):
+                raise LedgerError(f"call {call_pk} belongs to entry {own.id}, which has other calls "
+                                  f"or is {own.status}; change that entry instead")
+            old_status = own.status
+            own.status, own.merged_into_id, own.updated_at = "merged", target.id, now
+            call.entry_id = target.id
+            target.repeat_count += 1
+            target.updated_at = now
+            old_cat = target.category
+            target.category = "投诉"  # DOMAIN.md: the same problem raised twice counts as a complaint
+            s.add_all([own, call, target])
+            self._audit(s, actor, own.id, call.id, "linked_away", "status", old_status, "merged")
+            self._audit(s, actor, target.id, call.id, "linked_call", "call", "", str(call.id))
+            if old_cat != target.category:
+                self._audit(s, actor, target.id, call.id, "linked_call", "category", old_cat, target.category)
+            s.commit()
+            self.bus.publish("entry.updated", entry_id=target.id, fields=["calls", "category"],
+                             action="linked", call_id=call.id, merged_entry_id=own.id, actor=actor)
+            return target
+
+    def caller_history(self, number: str, unit: str, recent: int = 5) -> CallerHistory:
+        """Every open entry of this number or unit, and the last few entries of each."""
+        number = digits_only(number)
+        with self.session() as s:
+            resident = self._resident_for_number(s, number)
+            if not unit and resident is not None:
+                unit = resident.unit
+            open_entries = self._open_entries(s, number, unit)
+
+            def last(cond: ColumnElement[bool]) -> list[Entry]:
+                q = (select(Entry).where(cond, Entry.status != "merged")
+                     .order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).limit(recent))
+                return list(s.exec(q).all())
+
+            return CallerHistory(number=number, unit=unit, resident=resident, open_entries=open_entries,
+                                 caller_recent=last(col(Entry.caller_number) == number) if number else [],
+                                 unit_recent=last(col(Entry.unit) == unit) if unit else [])
+
+    def units_like(self, prefix: str, limit: int = 10) -> list[tuple[str, str]]:
+        """Directory completion for the unit field: (unit, resident name)."""
+        with self.session() as s:
+            q = (select(Resident.unit, Resident.name).where(col(Resident.unit).startswith(prefix))
+                 .order_by(col(Resident.unit)).limit(limit))
+            return [(u, n) for u, n in s.exec(q).all()]
+
+    def correction_stats(self) -> list[tuple[str, int, int]]:
+        """Per drafted field: (field, confirmations, corrected) — the drafting's accuracy."""
+        with self.session() as s:
+            q = (select(Correction.field, func.count(), func.sum(func.cast(col(Correction.changed), Integer)))
+                 .group_by(col(Correction.field)).order_by(col(Correction.field)))
+            return [(f, int(n), int(c or 0)) for f, n, c in s.exec(q).all()]
+
+    def corrections_of_entry(self, entry_id: int) -> list[Correction]:
+        with self.session() as s:
+            return list(s.exec(select(Correction).where(Correction.entry_id == entry_id)
+                               .order_by(col(Correction.id))).all())
 
     # ----- directory ---------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from callcenter.accounts import Accounts, Principal
 from callcenter.audio.interface import RecordingStore
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
-from callcenter.web.routers import calls, entries, events, residents, session
+from callcenter.web.ratelimit import LoginLimiter
+from callcenter.web.routers import callers, calls, entries, events, meta, residents, session
 from callcenter.web.security import SessionSigner, current_principal, load_or_create_secret
 from callcenter.web.settings import WebSettings
 
@@ -48,7 +49,10 @@ def create_app(services: WebServices) -> FastAPI:
                                                           services.settings)
     st.signer = SessionSigner(load_or_create_secret(services.settings.secret_file),
                               services.settings.session_max_age_s)
-    for r in (session.router, calls.router, entries.router, residents.router, events.router):
+    st.login_limiter = LoginLimiter()
+    # meta before residents: /api/residents/units is a GET beside the admin-only import
+    for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
+              events.router):
         app.include_router(r)
 
     # The schema and its browser are behind login too: they describe personal-data routes.

@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from callcenter.ledger.models import Call, Entry
+from callcenter.ledger.models import Call, Correction, Entry, Resident
+from callcenter.ledger.service import SOURCES, CallerHistory
+from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words
 
 
 class CallOut(BaseModel):
@@ -33,17 +35,21 @@ class CallOut(BaseModel):
     transcript_engine: str
 
     @classmethod
-    def of(cls, c: Call, *, words: bool = False) -> CallOut:
+    def of(cls, c: Call, *, words: bool = False, mask: bool = False) -> CallOut:
+        """mask: the reader's role may not see phone numbers and ID numbers in full."""
         assert c.id is not None
-        return cls(id=c.id, caller_number=c.caller_number, caller_display=c.caller_display,
+        number = mask_phone(c.caller_number) if mask else c.caller_number
+        display = mask_phone(c.caller_display) if mask and c.caller_display.isdigit() else c.caller_display
+        text = mask_id_numbers(c.transcript_text) if mask else c.transcript_text
+        return cls(id=c.id, caller_number=number, caller_display=display,
                    called_number=c.called_number, status=c.status, end_reason=c.end_reason,
                    received_at=c.received_at, answered_at=c.answered_at, ended_at=c.ended_at,
                    entry_id=c.entry_id, dtmf=c.dtmf,
                    recording_url=f"/api/calls/{c.id}/recording" if c.recording_key else None,
                    recording_duration_ms=c.recording_duration_ms, recording_size_bytes=c.recording_size_bytes,
                    recording_sha256=c.recording_sha256, recording_interrupted=c.recording_interrupted,
-                   transcript_status=c.transcript_status, transcript=c.transcript_text,
-                   transcript_words=c.transcript_words if words else None,
+                   transcript_status=c.transcript_status, transcript=text,
+                   transcript_words=(mask_words(c.transcript_words) if mask else c.transcript_words) if words else None,
                    transcript_engine=c.transcript_engine)
 
 
@@ -68,20 +74,28 @@ class EntryOut(BaseModel):
     repeat_count: int
     merged_into_id: int | None
     interrupted: bool
+    owner_id: int | None = None
+    confirmed_at: datetime | None = None
     calls: list[CallOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, e: Entry, calls: list[Call]) -> EntryOut:
+    def of(cls, e: Entry, calls: list[Call], *, mask: bool = False, words: bool = False) -> EntryOut:
         assert e.id is not None
         first = next((c for c in calls if c.recording_key), None)
+        call_out = [CallOut.of(c, mask=mask, words=words) for c in calls]
+        draft = e.draft
+        if mask and draft and isinstance(draft.get("transcript"), str):
+            # same length, so evidence offsets into the transcript stay valid
+            draft = {**draft, "transcript": mask_id_numbers(draft["transcript"])}
         return cls(id=e.id, created_at=e.created_at, updated_at=e.updated_at, kind=e.kind, source=e.source,
-                   status=e.status, caller_number=e.caller_number, caller_name=e.caller_name, unit=e.unit,
+                   status=e.status, caller_number=mask_phone(e.caller_number) if mask else e.caller_number,
+                   caller_name=e.caller_name, unit=e.unit,
                    category=e.category, department=e.department, urgent=e.urgent, summary=e.summary,
-                   transcript="\n".join(c.transcript_text for c in calls if c.transcript_text),
+                   transcript="\n".join(c.transcript for c in call_out if c.transcript),
                    recording_url=f"/api/calls/{first.id}/recording" if first else None,
-                   draft=e.draft, draft_ready_at=e.draft_ready_at, repeat_count=e.repeat_count,
-                   merged_into_id=e.merged_into_id, interrupted=e.interrupted,
-                   calls=[CallOut.of(c) for c in calls])
+                   draft=draft, draft_ready_at=e.draft_ready_at, repeat_count=e.repeat_count,
+                   merged_into_id=e.merged_into_id, interrupted=e.interrupted, owner_id=e.owner_id,
+                   confirmed_at=e.confirmed_at, calls=call_out)
 
 
 class EntryPage(BaseModel):
@@ -101,6 +115,137 @@ class EntryPatch(BaseModel):
     urgent: bool | None = None
     summary: str | None = Field(None, max_length=500)
     status: str | None = None
+
+
+class ConfirmIn(BaseModel):
+    """The clerk's confirmed values (corrections included); omitted fields keep the draft's."""
+
+    model_config = {"extra": "forbid"}
+
+    caller_name: str | None = Field(None, max_length=64)
+    unit: str | None = Field(None, max_length=32)
+    category: str | None = None
+    department: str | None = None
+    urgent: bool | None = None
+    summary: str | None = Field(None, max_length=500)
+
+
+class ManualEntryIn(BaseModel):
+    """Walk-ins and other sources: the same fields as a call, no recording."""
+
+    model_config = {"extra": "forbid"}
+
+    source: str = Field(description="/".join(k for k in SOURCES if k != "phone"))
+    caller_number: str = Field("", max_length=32)
+    caller_name: str = Field("", max_length=64)
+    unit: str = Field("", max_length=32)
+    category: str = "其他"
+    department: str = "客服"
+    urgent: bool = False
+    summary: str = Field(min_length=1, max_length=500)
+
+
+class LinkIn(BaseModel):
+    entry_id: int
+
+
+class CorrectionOut(BaseModel):
+    field: str
+    draft_value: str
+    confirmed_value: str
+    confidence: float | None
+    changed: bool
+    actor: str
+    at: datetime
+
+    @classmethod
+    def of(cls, c: Correction) -> CorrectionOut:
+        return cls(field=c.field, draft_value=c.draft_value, confirmed_value=c.confirmed_value,
+                   confidence=c.confidence, changed=c.changed, actor=c.actor, at=c.at)
+
+
+class FieldAccuracy(BaseModel):
+    field: str
+    confirmed: int
+    corrected: int
+    accuracy: float
+
+
+class BriefEntry(BaseModel):
+    """An entry as the screen pop lists it."""
+
+    id: int
+    created_at: datetime
+    status: str
+    caller_number: str
+    caller_name: str
+    unit: str
+    category: str
+    department: str
+    urgent: bool
+    summary: str
+    repeat_count: int
+    owner_id: int | None
+
+    @classmethod
+    def of(cls, e: Entry, *, mask: bool = False) -> BriefEntry:
+        assert e.id is not None
+        return cls(id=e.id, created_at=e.created_at, status=e.status,
+                   caller_number=mask_phone(e.caller_number) if mask else e.caller_number,
+                   caller_name=e.caller_name, unit=e.unit, category=e.category, department=e.department,
+                   urgent=e.urgent, summary=e.summary, repeat_count=e.repeat_count, owner_id=e.owner_id)
+
+
+class ResidentOut(BaseModel):
+    name: str
+    unit: str
+    key_customer: bool
+    note: str
+
+    @classmethod
+    def of(cls, r: Resident) -> ResidentOut:
+        return cls(name=r.name, unit=r.unit, key_customer=r.key_customer, note=r.note)
+
+
+class CallerHistoryOut(BaseModel):
+    number: str
+    unit: str
+    resident: ResidentOut | None
+    open_entries: list[BriefEntry]
+    caller_recent: list[BriefEntry]
+    unit_recent: list[BriefEntry]
+
+    @classmethod
+    def of(cls, h: CallerHistory, *, mask: bool = False) -> CallerHistoryOut:
+        return cls(number=mask_phone(h.number) if mask else h.number, unit=h.unit,
+                   resident=ResidentOut.of(h.resident) if h.resident else None,
+                   open_entries=[BriefEntry.of(e, mask=mask) for e in h.open_entries],
+                   caller_recent=[BriefEntry.of(e, mask=mask) for e in h.caller_recent],
+                   unit_recent=[BriefEntry.of(e, mask=mask) for e in h.unit_recent])
+
+
+class UserBrief(BaseModel):
+    id: int
+    username: str
+    display_name: str
+
+
+class Meta(BaseModel):
+    """What the panel's pickers offer, and what the signed-in user may do."""
+
+    username: str
+    role: str
+    permissions: list[str]
+    categories: list[str]
+    departments: list[str]
+    statuses: list[str]
+    sources: dict[str, str]
+    users: list[UserBrief]
+
+
+class UnitSuggestion(BaseModel):
+    unit: str
+    name: str
 
 
 class AuditOut(BaseModel):

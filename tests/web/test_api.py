@@ -10,54 +10,14 @@ from pathlib import Path
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from starlette.websockets import WebSocketDisconnect
 
-from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
-from callcenter.clock import ManualClock
-from callcenter.drafting.units import parse_unit
-from callcenter.events import EventBus
-from callcenter.ledger.service import LedgerService
-from callcenter.web.app import WebServices, create_app
-from callcenter.web.settings import WebSettings
-
-
-def normalize_unit(text: str) -> str | None:
-    match = parse_unit(text)
-    return match.unit if match else None
-
-
-@pytest.fixture
-def parts(engine: Engine, clock: ManualClock, tmp_path: Path):  # type: ignore[no-untyped-def]
-    bus = EventBus()
-    ledger = LedgerService(engine, clock, bus)
-    accounts = Accounts(engine, clock)
-    store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
-    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
-                                 normalize_unit=normalize_unit,
-                                 settings=WebSettings(secret_file=tmp_path / "secret.key")))
-    accounts.add_user("admin", "admin", "admin-password")
-    accounts.add_user("clerk1", "clerk", "clerk-password")
-    accounts.add_user("qa1", "qa", "qa-password")
-    return app, ledger, accounts, store
+from tests.web.conftest import recorded_call
 
 
 @pytest.fixture(params=["sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:  # the API is backend-agnostic
     return f"sqlite:///{tmp_path}/web.db"
-
-
-def _recorded_call(ledger: LedgerService, store: WavRecordingStore, sip_id: str = "call-1") -> int:
-    t = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
-    pk = ledger.call_ringing(sip_id, "13800138000", "", "hotline", t)
-    ledger.call_answered(sip_id)
-    rec = store.open(sip_id, t)
-    rec.write_caller(b"\x10\x00" * 8000, 0)
-    rec.write_agent(b"\x20\x00" * 8000)
-    ledger.call_ended(sip_id, "caller_hangup", rec.close())
-    return pk
 
 
 def _all_routes(routes):  # type: ignore[no-untyped-def]
@@ -94,7 +54,7 @@ def test_every_route_requires_authentication(parts) -> None:  # type: ignore[no-
 
 def test_token_reads_calls_entries_and_recording(parts) -> None:  # type: ignore[no-untyped-def]
     app, ledger, accounts, store = parts
-    pk = _recorded_call(ledger, store)
+    pk = recorded_call(ledger, store)
     client = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('qa1')}"})
     calls = client.get("/api/calls").json()
     assert calls[0]["id"] == pk and calls[0]["recording_url"] == f"/api/calls/{pk}/recording"
@@ -123,7 +83,7 @@ def test_recording_ids_are_not_paths(parts) -> None:  # type: ignore[no-untyped-
 
 def test_cookie_session_needs_csrf_for_changes(parts) -> None:  # type: ignore[no-untyped-def]
     app, ledger, _, store = parts
-    pk = _recorded_call(ledger, store)
+    pk = recorded_call(ledger, store)
     entry_id = ledger.get_call(pk).entry_id
     client = TestClient(app)
     assert client.post("/api/auth/login", json={"username": "clerk1", "password": "wrong-pass"}).status_code == 401

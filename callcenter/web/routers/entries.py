@@ -1,35 +1,107 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from callcenter.accounts import Principal
-from callcenter.ledger.service import LedgerError, NotFound
-from callcenter.web.schemas import AuditOut, EntryOut, EntryPage, EntryPatch
+from callcenter.ledger.service import SOURCES, LedgerError, NotFound
+from callcenter.web import export
+from callcenter.web.masking import mask_phone, must_mask
+from callcenter.web.schemas import (
+    AuditOut,
+    ConfirmIn,
+    CorrectionOut,
+    EntryOut,
+    EntryPage,
+    EntryPatch,
+    ManualEntryIn,
+)
 from callcenter.web.security import current_principal, require
 
 router = APIRouter(prefix="/api/entries", tags=["entries"])
+EXPORT_MAX_ROWS = 100_000
+
+
+def normal_unit(request: Request, changes: dict[str, Any]) -> dict[str, Any]:
+    """The unit as typed ("四栋两单元三零一") -> canonical "4-2-301", or a 422 that says how."""
+    if changes.get("unit"):
+        unit = request.app.state.normalize_unit(changes["unit"])
+        if unit is None:
+            raise HTTPException(422, f"房号 {changes['unit']!r} 无法识别（应为 楼栋-单元-房号，如 4-2-301）")
+        changes["unit"] = unit
+    return changes
+
+
+def _entry_out(request: Request, entry_id: int, who: Principal, *, words: bool = False) -> EntryOut:
+    ledger = request.app.state.ledger
+    return EntryOut.of(ledger.get_entry(entry_id), ledger.calls_of_entry(entry_id), mask=must_mask(who),
+                       words=words)
+
+
+class Filters:
+    """The ledger list's filters, shared by the list and the exports."""
+
+    def __init__(self, status: str | None = None, category: str | None = None, department: str | None = None,
+                 unit: str | None = None, caller: str | None = None, urgent: bool | None = None,
+                 owner: int | None = None, source: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 q: str | None = Query(None, max_length=100)) -> None:
+        self.kw: dict[str, Any] = dict(status=status, category=category, department=department, unit=unit,
+                                       caller_number=caller, urgent=urgent, owner_id=owner, source=source,
+                                       since=since, until=until, text=q or None)
 
 
 @router.get("", response_model=EntryPage)
-def list_entries(request: Request, status: str | None = None, category: str | None = None,
-                 department: str | None = None, unit: str | None = None, caller: str | None = None,
-                 urgent: bool | None = None, since: datetime | None = None, until: datetime | None = None,
-                 q: str | None = Query(None, max_length=100), limit: int = Query(50, ge=1, le=500),
-                 offset: int = Query(0, ge=0), _: Principal = Depends(current_principal)) -> EntryPage:
+def list_entries(request: Request, f: Filters = Depends(), limit: int = Query(50, ge=1, le=500),
+                 offset: int = Query(0, ge=0), who: Principal = Depends(current_principal)) -> EntryPage:
     ledger = request.app.state.ledger
-    total, rows = ledger.list_entries(status=status, category=category, department=department, unit=unit,
-                                      caller_number=caller, urgent=urgent, since=since, until=until,
-                                      text=q, limit=limit, offset=offset)
-    return EntryPage(total=total, items=[EntryOut.of(e, ledger.calls_of_entry(e.id)) for e in rows])
+    total, rows = ledger.list_entries(**f.kw, limit=limit, offset=offset)
+    mask = must_mask(who)
+    calls = ledger.calls_of_entries([e.id for e in rows])
+    return EntryPage(total=total, items=[EntryOut.of(e, calls[e.id], mask=mask) for e in rows])
+
+
+@router.post("", response_model=EntryOut, status_code=201)
+def create_manual(body: ManualEntryIn, request: Request,
+                  who: Principal = Depends(require("edit_entries"))) -> EntryOut:
+    fields = normal_unit(request, body.model_dump(exclude={"source"}))
+    fields = {k: v for k, v in fields.items() if v not in ("", None)}
+    try:
+        entry = request.app.state.ledger.create_manual_entry(fields, body.source, who.username, who.user_id)
+    except LedgerError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return _entry_out(request, entry.id, who)
+
+
+def _export(request: Request, f: Filters, who: Principal) -> list[list[str]]:
+    ledger = request.app.state.ledger
+    _, rows = ledger.list_entries(**f.kw, limit=EXPORT_MAX_ROWS, offset=0)
+    names = {uid: display for uid, _, display in request.app.state.accounts.users()}
+    mask = mask_phone if must_mask(who) else (lambda n: n)
+    tz = ZoneInfo(export.DISPLAY_TIMEZONE)
+    return export.rows(rows, lambda uid: names.get(uid, "") if uid else "", mask, tz, SOURCES)
+
+
+@router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_csv(request: Request, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
+    return Response(export.to_csv(_export(request, f, who)), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
+
+
+@router.get("/export.xlsx", response_class=Response)
+def export_xlsx(request: Request, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
+    return Response(export.to_xlsx(_export(request, f, who)),
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'})
 
 
 @router.get("/{entry_id}", response_model=EntryOut)
-def get_entry(entry_id: int, request: Request, _: Principal = Depends(current_principal)) -> EntryOut:
-    ledger = request.app.state.ledger
+def get_entry(entry_id: int, request: Request, who: Principal = Depends(current_principal)) -> EntryOut:
     try:
-        return EntryOut.of(ledger.get_entry(entry_id), ledger.calls_of_entry(entry_id))
+        return _entry_out(request, entry_id, who, words=True)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账") from exc
 
@@ -37,23 +109,46 @@ def get_entry(entry_id: int, request: Request, _: Principal = Depends(current_pr
 @router.patch("/{entry_id}", response_model=EntryOut)
 def patch_entry(entry_id: int, patch: EntryPatch, request: Request,
                 who: Principal = Depends(require("edit_entries"))) -> EntryOut:
-    ledger = request.app.state.ledger
-    changes = patch.model_dump(exclude_none=True)
-    if "unit" in changes and changes["unit"]:
-        unit = request.app.state.normalize_unit(changes["unit"])
-        if unit is None:
-            raise HTTPException(422, f"房号 {changes['unit']!r} 无法识别（应为 楼栋-单元-房号，如 4-2-301）")
-        changes["unit"] = unit
+    changes = normal_unit(request, patch.model_dump(exclude_none=True))
     try:
-        ledger.update_entry(entry_id, changes, who.username)
+        request.app.state.ledger.update_entry(entry_id, changes, who.username)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账") from exc
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return EntryOut.of(ledger.get_entry(entry_id), ledger.calls_of_entry(entry_id))
+    return _entry_out(request, entry_id, who)
+
+
+@router.post("/{entry_id}/confirm", response_model=EntryOut)
+def confirm_entry(entry_id: int, body: ConfirmIn, request: Request,
+                  who: Principal = Depends(require("edit_entries"))) -> EntryOut:
+    """Confirm the draft (with the clerk's corrections): registered, owned by this clerk (首接人)."""
+    changes = normal_unit(request, body.model_dump(exclude_none=True))
+    try:
+        request.app.state.ledger.confirm_entry(entry_id, changes, who.username, who.user_id)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这条台账") from exc
+    except LedgerError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return _entry_out(request, entry_id, who, words=True)
+
+
+@router.post("/{entry_id}/acknowledge", status_code=204)
+def acknowledge_urgent(entry_id: int, request: Request, who: Principal = Depends(require("edit_entries"))) -> None:
+    """The clerk has seen an urgent call; every board stops flashing it; audited."""
+    try:
+        request.app.state.ledger.acknowledge_urgent(entry_id, who.username)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这条台账") from exc
 
 
 @router.get("/{entry_id}/audit", response_model=list[AuditOut])
 def entry_audit(entry_id: int, request: Request, _: Principal = Depends(current_principal)) -> list[AuditOut]:
     return [AuditOut(at=a.at, actor=a.actor, action=a.action, field=a.field, old=a.old, new=a.new)
             for a in request.app.state.ledger.audit_of_entry(entry_id)]
+
+
+@router.get("/{entry_id}/corrections", response_model=list[CorrectionOut])
+def entry_corrections(entry_id: int, request: Request,
+                      _: Principal = Depends(current_principal)) -> list[CorrectionOut]:
+    return [CorrectionOut.of(c) for c in request.app.state.ledger.corrections_of_entry(entry_id)]

@@ -13,8 +13,14 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 @router.post("/login")
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, str]:
+    limiter = request.app.state.login_limiter
+    address = request.client.host if request.client else "unknown"
+    wait_s = limiter.retry_after_s(address, body.username)
+    if wait_s is not None:
+        raise HTTPException(429, f"登录尝试过于频繁，请 {wait_s} 秒后再试", headers={"Retry-After": str(wait_s)})
     principal = request.app.state.accounts.authenticate(body.username, body.password)
     if principal is None:
+        limiter.failed(address, body.username)
         raise HTTPException(401, "用户名或密码错误")
     csrf = secrets.token_urlsafe(24)
     signer = request.app.state.signer

@@ -1,0 +1,151 @@
+"""Ledger list, filter, search and export latency through the HTTP API at 10k and 100k entries.
+
+Fills a fresh database with synthetic entries (a tenth of them with a recorded, transcribed call),
+then times each request N times with a bearer token, as a script or the panel would send it.
+
+    .venv/bin/python bench/panel_ledger.py [--sizes 10000 100000] [--url postgresql+psycopg://...]
+    PYTHONPATH=. .venv/bin/python bench/panel_ledger.py --postgres   # a throw-away cluster, as the tests use
+
+Without --url a temporary SQLite file is used. A PostgreSQL URL must point at an empty database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
+
+from callcenter.accounts import Accounts
+from callcenter.audio.recorder import WavRecordingStore
+from callcenter.audio.settings import RecordingSettings
+from callcenter.clock import SystemClock
+from callcenter.drafting.units import parse_unit
+from callcenter.events import EventBus
+from callcenter.ledger import db
+from callcenter.ledger.models import Call, Entry
+from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, LedgerService
+from callcenter.web.app import WebServices, create_app
+from callcenter.web.settings import WebSettings
+
+PROBLEMS = ["厨房水管爆了", "楼道灯不亮", "电梯困人", "门口保安睡觉", "垃圾没人清", "停车位被占", "家里停电",
+            "下水道堵了", "邻居装修噪音", "绿化带被踩"]
+STATUSES = ["registered"] * 6 + ["draft", "dispatched", "completed", "closed"]
+
+
+def fill(url: str, n: int) -> None:
+    engine = db.make_engine(url)
+    rng = random.Random(n)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    batch = 5000
+    with engine.begin() as conn:
+        for start in range(0, n, batch):
+            rows = []
+            for i in range(start, min(n, start + batch)):
+                at = t0 + timedelta(seconds=i * 300)
+                rows.append(dict(id=i + 1, created_at=at, updated_at=at, kind="call", source="phone",
+                                 status=rng.choice(STATUSES), caller_number=f"138{rng.randrange(10**8):08d}",
+                                 caller_name="", unit=f"{rng.randint(1, 30)}-{rng.randint(1, 4)}-{rng.randint(1, 30)}0{rng.randint(1, 4)}",
+                                 category=rng.choice(CATEGORIES), department=rng.choice(DEPARTMENTS),
+                                 urgent=rng.random() < 0.05, summary=rng.choice(PROBLEMS) + f"（{i}）",
+                                 repeat_count=0, interrupted=False))
+            conn.execute(insert(Entry), rows)
+            calls = [dict(sip_call_id=f"bench-{r['id']}", caller_number=r["caller_number"], caller_display="",
+                          called_number="hotline", direction="inbound", status="ended", end_reason="caller_hangup",
+                          received_at=r["created_at"], entry_id=r["id"], dtmf="", recording_key="", recording_sha256="",
+                          recording_interrupted=False, transcript_status="done",
+                          transcript_text="您好，我家" + r["summary"] + "，麻烦派人来看看。", transcript_engine="bench")
+                     for r in rows if r["id"] % 10 == 0]
+            conn.execute(insert(Call), calls)
+        if url.startswith("postgresql"):
+            conn.execute(text("SELECT setval('entry_id_seq', (SELECT max(id) FROM entry))"))
+            conn.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def time_requests(client: TestClient, n: int, repeat: int) -> list[tuple[str, float, float, int]]:
+    cases = {
+        "list page 1 (50)": ("/api/entries", {}),
+        "list last page": ("/api/entries", {"offset": n - 50}),
+        "filter status+category": ("/api/entries", {"status": "registered", "category": "报修"}),
+        "filter unit": ("/api/entries", {"unit": "4-2-301"}),
+        "filter date range (1 day)": ("/api/entries", {"since": "2026-01-10T00:00:00Z", "until": "2026-01-11T00:00:00Z"}),
+        "filter urgent": ("/api/entries", {"urgent": "true"}),
+        "search summary+transcript": ("/api/entries", {"q": "电梯困人"}),
+        "search no hit": ("/api/entries", {"q": "不存在的词"}),
+        "screen pop (history)": ("/api/callers/history", {"number": "13800138000", "unit": "4-2-301"}),
+    }
+    out = []
+    for name, (path, params) in cases.items():
+        samples = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = client.get(path, params=params)
+            samples.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, r.text
+        total = r.json().get("total", len(r.json().get("open_entries", [])))
+        out.append((name, statistics.median(samples), max(samples), total))
+    t = time.perf_counter()
+    r = client.get("/api/entries/export.csv", params={"category": "投诉"})
+    out.append(("export CSV (all 投诉)", (time.perf_counter() - t) * 1000, 0.0, r.text.count("\n") - 1))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--url", default="", help="PostgreSQL URL of an empty database (default: SQLite)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="start a throw-away PostgreSQL cluster (as the tests do) and use it")
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    if args.postgres:
+        from tests.dbs import postgres_cluster
+
+        with postgres_cluster() as url:
+            args.url = url
+            run(args)
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = args.url or f"sqlite:///{tmp}/bench.db"
+            if args.url:
+                eng = db.make_engine(url)
+                with eng.begin() as conn:
+                    conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+                eng.dispose()
+            db.upgrade(url)
+            t = time.perf_counter()
+            fill(url, n)
+            fill_s = time.perf_counter() - t
+            engine = db.make_engine(url)
+            bus = EventBus()
+            accounts = Accounts(engine, SystemClock())
+            accounts.add_user("bench", "clerk", "bench-password")
+            app = create_app(WebServices(
+                ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
+                recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
+                normalize_unit=lambda s: (m.unit if (m := parse_unit(s)) else None),
+                settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
+            client = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('bench')}"})
+            backend = url.split(":", 1)[0]
+            print(f"\n{backend}, {n} entries ({n // 10} with transcripts), filled in {fill_s:.1f} s; "
+                  f"median / max of {args.repeat} requests")
+            print(f"{'request':30} {'median ms':>10} {'max ms':>8} {'rows':>7}")
+            for name, med, mx, total in time_requests(client, n, args.repeat):
+                print(f"{name:30} {med:10.1f} {mx:8.1f} {total:7}")
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Fixtures for the web layer: an app over a real ledger with one user per role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from callcenter.accounts import Accounts
+from callcenter.audio.recorder import WavRecordingStore
+from callcenter.audio.settings import RecordingSettings
+from callcenter.clock import ManualClock
+from callcenter.drafting.units import parse_unit
+from callcenter.events import EventBus
+from callcenter.ledger.service import LedgerService
+from callcenter.web.app import WebServices, create_app
+from callcenter.web.settings import WebSettings
+
+
+def normalize_unit(text: str) -> str | None:
+    match = parse_unit(text)
+    return match.unit if match else None
+
+
+@pytest.fixture
+def parts(engine: Engine, clock: ManualClock, tmp_path: Path):  # type: ignore[no-untyped-def]
+    bus = EventBus()
+    ledger = LedgerService(engine, clock, bus)
+    accounts = Accounts(engine, clock)
+    store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
+    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
+                                 normalize_unit=normalize_unit,
+                                 settings=WebSettings(secret_file=tmp_path / "secret.key")))
+    accounts.add_user("admin", "admin", "admin-password")
+    accounts.add_user("clerk1", "clerk", "clerk-password")
+    accounts.add_user("qa1", "qa", "qa-password")
+    return app, ledger, accounts, store
+
+
+def recorded_call(ledger: LedgerService, store: WavRecordingStore, sip_id: str = "call-1",
+                  number: str = "13800138000") -> int:
+    t = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
+    pk = ledger.call_ringing(sip_id, number, "", "hotline", t)
+    ledger.call_answered(sip_id)
+    rec = store.open(sip_id, t)
+    rec.write_caller(b"\x10\x00" * 8000, 0)
+    rec.write_agent(b"\x20\x00" * 8000)
+    ledger.call_ended(sip_id, "caller_hangup", rec.close())
+    return pk
+
+
