@@ -42,7 +42,7 @@ class Application:
         db.upgrade(settings.database.url)
         self.engine = db.make_engine(settings.database.url)
         self.bus = EventBus()
-        self.ledger = LedgerService(self.engine, self.clock, self.bus)
+        self.ledger = LedgerService(self.engine, self.clock, self.bus, workflow=settings.workflow)
         self.accounts = Accounts(self.engine, self.clock)
         self.recordings = WavRecordingStore(settings.recording)
         self.rules = DraftingRules.load(settings.drafting.rules_file)

@@ -19,9 +19,10 @@ prompts_app = typer.Typer(help="Prompt audio the caller hears", no_args_is_help=
 residents_app = typer.Typer(help="The residents directory", no_args_is_help=True)
 db_app = typer.Typer(help="The database", no_args_is_help=True)
 config_app = typer.Typer(help="The configuration file", no_args_is_help=True)
+reports_app = typer.Typer(help="Statistics (统计分析)", no_args_is_help=True)
 for sub, name in ((users_app, "users"), (token_app, "token"), (models_app, "models"),
                   (prompts_app, "prompts"), (residents_app, "residents"), (db_app, "db"),
-                  (config_app, "config")):
+                  (config_app, "config"), (reports_app, "reports")):
     app.add_typer(sub, name=name)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml "
@@ -54,7 +55,7 @@ def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
     db.upgrade(settings.database.url)
     engine = db.make_engine(settings.database.url)
     clock = SystemClock()
-    return settings, LedgerService(engine, clock, EventBus()), Accounts(engine, clock)
+    return settings, LedgerService(engine, clock, EventBus(), workflow=settings.workflow), Accounts(engine, clock)
 
 
 @app.command()
@@ -248,6 +249,32 @@ def prompts_build(config: ConfigOpt = None) -> None:
     report = build_default_prompts(settings.prompts)
     typer.echo(f"prompts ready in {settings.prompts.dir}: {len(report.built)} built, "
                f"{len(report.unchanged)} unchanged, {len(report.kept)} site recording(s) kept")
+
+
+@reports_app.command("monthly")
+def reports_monthly(month: Annotated[str, typer.Option(help="The month, e.g. 2026-11")],
+                    tz: Annotated[str, typer.Option(help="The site's timezone")] = "Asia/Shanghai",
+                    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the figures "
+                                                                                 "as CSV")] = None,
+                    ring_seconds: Annotated[float, typer.Option(help="Seconds per ring")] = 5.0,
+                    config: ConfigOpt = None) -> None:
+    """Monthly statistics: categories, departments, nature, status, calls, rings, trend."""
+    from zoneinfo import ZoneInfoNotFoundError
+
+    from callcenter.reports import render
+    from callcenter.reports.periods import parse_month
+    from callcenter.reports.statistics import monthly_statistics
+
+    try:
+        period = parse_month(month, tz)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        _fail(f"--month/--tz: {exc}")
+    _, ledger, _ = _ledger_parts(config)
+    report = monthly_statistics(ledger.engine, period, ring_seconds=ring_seconds)
+    typer.echo(render.text(report))
+    if csv_file is not None:
+        render.write_csv(report, csv_file)
+        typer.echo(f"CSV: {csv_file}")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from callcenter.calls.flow import FlowSettings
 from callcenter.ledger.settings import DatabaseSettings
 from callcenter.telephony.settings import SipSettings
 from callcenter.web.settings import WebSettings
+from callcenter.workflow.settings import WorkflowSettings
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     vad: VadSettings = VadSettings()
     flow: FlowSettings = FlowSettings()
     drafting: DraftingSettings = DraftingSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

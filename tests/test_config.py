@@ -46,3 +46,12 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_missing_file_means_defaults(tmp_path: Path) -> None:
     assert load_settings(tmp_path / "absent.yaml") == Settings()
+
+
+def test_unquoted_business_hours_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("workflow:\n  business_close: 18:00\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="in quotes"):
+        load_settings(path)
+    path.write_text("workflow:\n  business_close: '18:30'\n", encoding="utf-8")
+    assert load_settings(path).workflow.business_close.minute == 30

@@ -18,6 +18,9 @@ from sqlmodel import Session, col, select
 from callcenter.clock import Clock
 from callcenter.events import EventBus
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident, ResidentPhone
+from callcenter.workflow.callbacks import needs_callback
+from callcenter.workflow.lifecycle import EntrySnapshot, TransitionError, check_transition
+from callcenter.workflow.settings import WorkflowSettings
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,12 @@ def _guess_value(guess: Any) -> Any:
 
 
 class LedgerService:
-    def __init__(self, engine: Engine, clock: Clock, bus: EventBus) -> None:
+    def __init__(self, engine: Engine, clock: Clock, bus: EventBus,
+                 workflow: WorkflowSettings | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.bus = bus
+        self.workflow = workflow or WorkflowSettings()
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -413,6 +418,10 @@ class LedgerService:
             entry = s.get(Entry, entry_id)
             if entry is None:
                 raise NotFound(f"entry {entry_id}")
+            if "status" in changes and changes["status"] != entry.status:
+                # the other fields of the same change (a category, say) count for the rules
+                after = {k: v for k, v in changes.items() if k != "status"}
+                self._check_transition(s, entry, changes["status"], after)
             for name, new in changes.items():
                 old = getattr(entry, name)
                 if old != new:
@@ -442,6 +451,7 @@ class LedgerService:
                     setattr(entry, name, new)
                     self._audit(s, actor, entry.id, None, "confirm", name, str(old), str(new))
             if entry.status == "draft":
+                self._check_transition(s, entry, "registered", {})
                 entry.status = "registered"
                 self._audit(s, actor, entry.id, None, "confirm", "status", "draft", "registered")
             if entry.owner_id is None:
@@ -465,6 +475,49 @@ class LedgerService:
             self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes), action="confirmed",
                              status=entry.status, actor=actor)
             return entry
+
+    def transition(self, entry_id: int, to_status: str, actor: str, note: str = "",
+                   satisfaction: str | None = None) -> Entry:
+        """Move an entry along its lifecycle (workflow.lifecycle), audited. `satisfaction`
+        (满意/基本满意/不满意) is the callback's result when moving to called_back; `note` is
+        kept in the audit trail and is the reason a reopen needs."""
+        now = self.clock.now()
+        with self.session() as s:
+            entry = s.get(Entry, entry_id)
+            if entry is None:
+                raise NotFound(f"entry {entry_id}")
+            old = entry.status
+            self._check_transition(s, entry, to_status, {}, note=note, satisfaction=satisfaction)
+            entry.status, entry.updated_at = to_status, now
+            s.add(entry)
+            self._audit(s, actor, entry.id, None, "transition", "status", old, to_status)
+            if satisfaction is not None:
+                self._audit(s, actor, entry.id, None, "callback", "satisfaction", "", satisfaction)
+            if note:
+                self._audit(s, actor, entry.id, None, "note", "status", "", note)
+            s.commit()
+            self.bus.publish("entry.updated", entry_id=entry.id, fields=["status"], action="transition",
+                             status=to_status, old_status=old, satisfaction=satisfaction, actor=actor)
+            return entry
+
+    def _check_transition(self, s: Session, entry: Entry, to_status: str, pending: dict[str, Any],
+                          note: str = "", satisfaction: str | None = None) -> None:
+        """Refuse (LedgerError, the rule's message) a status change the lifecycle forbids."""
+        assert entry.id is not None
+        category = pending.get("category", entry.category)
+        last = s.exec(select(AuditLog.new).where(
+            AuditLog.entry_id == entry.id, AuditLog.action == "callback", AuditLog.field == "satisfaction")
+            .order_by(col(AuditLog.id).desc())).first()
+        snapshot = EntrySnapshot(
+            id=entry.id, status=entry.status, category=category,
+            department=pending.get("department", entry.department), urgent=pending.get("urgent", entry.urgent),
+            needs_callback=needs_callback(entry.id, category, self.workflow.callback_rates,
+                                          self.workflow.callback_seed),
+            last_satisfaction=last)
+        try:
+            check_transition(snapshot, to_status, note=note, satisfaction=satisfaction)
+        except TransitionError as exc:
+            raise LedgerError(str(exc)) from exc
 
     def create_manual_entry(self, fields: dict[str, Any], source: str, actor: str, actor_id: int) -> Entry:
         """Walk-ins and the other sources (DOMAIN.md): the same fields, no call, no recording.

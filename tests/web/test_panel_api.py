@@ -104,10 +104,10 @@ def test_second_clerk_sees_the_first_call_and_links_the_repeat(parts, clock: Man
     # the screen pop now shows one open entry, not the merged one
     pop = c2.get("/api/callers/history", params={"number": "13800138000"}).json()
     assert [e["id"] for e in pop["open_entries"]] == [first_entry]
-    # linking to a closed entry, or a second time elsewhere, is refused with a reason
+    # linking to an entry no longer open (cancelled), or a second time elsewhere, is refused with a reason
     assert c1.post(f"/api/calls/{second}/link", json={"entry_id": 999}).status_code == 401
     third = recorded_call(ledger, store, "c-19h")
-    ledger.update_entry(first_entry, {"status": "closed"}, "clerk1")
+    ledger.update_entry(first_entry, {"status": "cancelled"}, "clerk1")
     r = c2.post(f"/api/calls/{third}/link", json={"entry_id": first_entry}, headers=csrf)
     assert r.status_code == 409 and "open" in r.json()["detail"]
 

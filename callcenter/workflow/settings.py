@@ -1,0 +1,100 @@
+"""Workflow settings: time limits, business hours, callback rates. Defaults from DOMAIN.md.
+
+Frozen and strict (unknown keys are errors), ready to hang under the global config.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class CallbackRates(BaseModel):
+    """Share of entries per category that get a callback (回访率)."""
+
+    model_config = _STRICT
+
+    by_category: dict[str, float] = Field(default_factory=lambda: {"投诉": 1.0, "报修": 0.3})
+    default: float = 0.10  # everything else: at least 10 %
+
+    @field_validator("by_category")
+    @classmethod
+    def _rates_in_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for category, rate in v.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"callback rate of {category} must be between 0 and 1, got {rate}")
+        if v.get("投诉", 1.0) != 1.0:
+            raise ValueError("complaints (投诉) are always called back: their rate must be 1.0")
+        return v
+
+    @field_validator("default")
+    @classmethod
+    def _default_at_least_10_percent(cls, v: float) -> float:
+        if not 0.10 <= v <= 1.0:
+            raise ValueError(f"the default callback rate must be between 0.10 (DOMAIN.md: ≥ 10 %) and 1, got {v}")
+        return v
+
+    def rate_for(self, category: str) -> float:
+        if category == "投诉":
+            return 1.0
+        return self.by_category.get(category, self.default)
+
+
+class WorkflowSettings(BaseModel):
+    model_config = _STRICT
+
+    register_within_s: int = Field(60, gt=0)  # 一分钟内登记
+    dispatch_within_s: int = Field(300, gt=0)  # 5 minutes: technician on site / reply
+    urgent_dispatch_within_s: int = Field(120, gt=0)  # urgent (爆水管, 电梯困人): tighter
+    callback_within_s: int = Field(7200, gt=0)  # 完成后 2 小时内回访
+    urgent_callback_within_s: int = Field(3600, gt=0)
+    amber_at: float = Field(0.75, gt=0.0, lt=1.0)  # share of the allowance used before amber
+
+    timezone: str = "Asia/Shanghai"
+    business_open: time = time(8, 0)
+    business_close: time = time(18, 0)
+    business_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # Monday = 0; estates work weekends
+    holidays: tuple[date, ...] = ()
+
+    callback_rates: CallbackRates = Field(default_factory=CallbackRates)
+    callback_seed: str = "callcenter"  # per site: changes which entries are sampled, not how many
+
+    @field_validator("business_open", "business_close", mode="before")
+    @classmethod
+    def _time_not_sexagesimal(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 18:00 as the number 1080 (base 60): refuse it, never guess.
+        if isinstance(value, int):
+            raise ValueError("write the time in quotes, e.g. '18:00' (unquoted YAML reads 18:00 as a number)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Shanghai") from exc
+        return v
+
+    @field_validator("business_weekdays")
+    @classmethod
+    def _weekdays(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(d not in range(7) for d in v):
+            raise ValueError("business_weekdays: at least one day, each 0 (Monday) to 6 (Sunday)")
+        return tuple(sorted(set(v)))
+
+    @model_validator(mode="after")
+    def _hours(self) -> WorkflowSettings:
+        if self.business_open >= self.business_close:
+            raise ValueError("business_open must be before business_close (same day)")
+        if self.urgent_dispatch_within_s > self.dispatch_within_s:
+            raise ValueError("urgent_dispatch_within_s cannot be longer than dispatch_within_s")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
