@@ -103,20 +103,6 @@ class EntryPage(BaseModel):
     items: list[EntryOut]
 
 
-class EntryPatch(BaseModel):
-    """Fields a clerk may correct; omitted fields stay as they are."""
-
-    model_config = {"extra": "forbid"}
-
-    caller_name: str | None = Field(None, max_length=64)
-    unit: str | None = Field(None, max_length=32)
-    category: str | None = None
-    department: str | None = None
-    urgent: bool | None = None
-    summary: str | None = Field(None, max_length=500)
-    status: str | None = None
-
-
 class ConfirmIn(BaseModel):
     """The clerk's confirmed values (corrections included); omitted fields keep the draft's."""
 
@@ -128,6 +114,12 @@ class ConfirmIn(BaseModel):
     department: str | None = None
     urgent: bool | None = None
     summary: str | None = Field(None, max_length=500)
+
+
+class EntryPatch(ConfirmIn):
+    """Fields a clerk may correct, and the status; omitted fields stay as they are."""
+
+    status: str | None = None
 
 
 class ManualEntryIn(BaseModel):
