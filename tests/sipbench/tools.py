@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
+import threading
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -23,22 +26,45 @@ def free_udp_port() -> int:
         return sock.getsockname()[1]
 
 
-def free_udp_block(size: int, low: int = 20000, high: int = 60000) -> int:
-    """First port of `size` consecutive free UDP ports (for RTP ranges of SIPp/baresip/agent)."""
-    import random
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
-    for _ in range(200):
-        base = random.randrange(low, high - size) & ~1
-        socks = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind((LOOPBACK, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
+
+_block_lock = threading.Lock()
+_block_cursor: int | None = None
+
+
+def free_udp_block(size: int, low: int = 20000, high: int | None = None) -> int:
+    """First port of `size` consecutive free UDP ports (RTP ranges of SIPp/baresip/agent).
+
+    Blocks are handed out one after another (never overlapping within this test process) and
+    below the kernel's ephemeral range, so no socket bound to port 0 elsewhere can take them
+    between this check and the moment SIPp or the agent binds them."""
+    global _block_cursor
+    if high is None:
+        high = min(_ephemeral_range()[0], 60000)
+    with _block_lock:
+        if _block_cursor is None:
+            _block_cursor = low + random.randrange(0, max(1, (high - low) // 2)) & ~1
+        for _ in range(400):
+            base = _block_cursor
+            if base + size >= high:
+                base = low
+            _block_cursor = (base + size + 1) & ~1
+            socks = []
+            try:
+                for port in range(base, base + size):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    socks.append(sock)
+                    sock.bind((LOOPBACK, port))
+                return base
+            except OSError:
+                continue
+            finally:
+                for sock in socks:
+                    sock.close()
     raise RuntimeError(f"no block of {size} free UDP ports on {LOOPBACK}")
