@@ -526,7 +526,8 @@ def load_mode(args: argparse.Namespace) -> int:
     with Kamailio(work / "kamailio") as proxy:
         cfg = {"log": str(work / "agent.log"), "db_url": db_url, "recordings": str(work / "recordings"),
                "model_dir": str(model_dir), "prompt_settings": prompt_settings,
-               "sip_json": sip_settings_json(proxy.port, max_calls)}
+               "sip_json": sip_settings_json(proxy.port, max_calls),
+               "max_live_streams": args.live_streams}
         t_agent = time.monotonic()
         agent = AgentProcess(cfg)
         print(f"agent process pid {agent.proc.pid} up in {time.monotonic() - t_agent:.1f} s: {agent.hello}")
@@ -684,6 +685,8 @@ def main() -> int:
     parser.add_argument("--hold-s", type=float, default=8.0,
                         help="seconds each call is held after the caller's audio starts (SIPp -d; default 8)")
     parser.add_argument("--no-asr", action="store_true", help="no speech model: record and draft only")
+    parser.add_argument("--live-streams", type=int, default=None,
+                        help="asr.max_live_streams for the agent (default: the settings default)")
     parser.add_argument("--drain-timeout-s", type=float, default=120.0,
                         help="longest wait per level for the transcription backlog (default 120)")
     parser.add_argument("--latency", action="store_true", help="hang-up -> draft latency of a 60 s call instead")
