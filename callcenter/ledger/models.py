@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -100,6 +100,11 @@ class Entry(SQLModel, table=True):
     # 首接人: the clerk who confirmed (or took) it first owns it to the end (DOMAIN.md).
     owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     confirmed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # When the lifecycle first reached these steps: the clocks and the statistics read them.
+    dispatched_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    satisfaction: str = Field(default="", max_length=8)  # latest callback result (满意/基本满意/不满意)
 
 
 class Call(SQLModel, table=True):
@@ -131,6 +136,10 @@ class Call(SQLModel, table=True):
     transcript_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     transcript_words: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     transcript_engine: str = Field(default="", max_length=128)
+    # Outbound calls (回访) are placed by a clerk; inbound calls have no user.
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    # Set when the retention policy removed the audio; the row and transcript stay.
+    recording_deleted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class AuditLog(SQLModel, table=True):
@@ -160,3 +169,138 @@ class Correction(SQLModel, table=True):
     confirmed_value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     confidence: float | None = None
     changed: bool = Field(default=False, index=True)
+
+
+# ----- the case workflow (issue 4) ----------------------------------------------------------
+
+class WorkOrder(SQLModel, table=True):
+    """派工单 (kind dispatch) or 工程维修单 (kind engineering: paid and public-area repairs),
+    sent to one department for one entry. Several may hang off one entry."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="entry.id", index=True)
+    kind: str = Field(default="dispatch", max_length=16)  # dispatch / engineering
+    department: str = Field(max_length=16, index=True)
+    status: str = Field(default="open", max_length=16, index=True)
+    # open / accepted / in_progress / done / cancelled
+    location: str = Field(default="", max_length=64)  # the unit, or a public area (3栋电梯)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    paid: bool = False  # 有偿服务: the resident pays (the slip records the fee)
+    fee: str = Field(default="", max_length=32)
+    assignee: str = Field(default="", max_length=64)  # technician / team leader
+    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    accepted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class CallbackTask(SQLModel, table=True):
+    """A call to make: a callback (回访) after completion, or returning a missed call.
+    Each has its own clock (due_at); the result of a 回访 is its satisfaction."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="entry.id", index=True)
+    kind: str = Field(default="callback", max_length=16)  # callback / missed_call
+    status: str = Field(default="open", max_length=16, index=True)  # open / done / cancelled
+    number: str = Field(default="", max_length=32)  # whom to call
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    due_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    attempts: int = 0
+    done_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    actor: str = Field(default="", max_length=64)
+    method: str = Field(default="", max_length=16)  # sip (placed by the agent) / manual (logged)
+    outcome: str = Field(default="", max_length=16)  # connected / no_answer / busy / ...
+    satisfaction: str = Field(default="", max_length=8)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    call_id: int | None = Field(default=None, foreign_key="call.id")  # the recorded callback call
+
+
+class ClockAlert(SQLModel, table=True):
+    """One row per clock level reached (amber, overdue, escalated) of one subject. The unique
+    key is what makes an alert fire once, even when a restarted scheduler runs a job again."""
+
+    __table_args__ = (UniqueConstraint("subject", "clock", "level", name="uq_clockalert_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=32)  # "entry:12", "task:5", "work_order:3"
+    clock: str = Field(max_length=16)  # register / dispatch / callback / missed_call
+    level: str = Field(max_length=16)  # overdue / escalated
+    entry_id: int | None = Field(default=None, foreign_key="entry.id", index=True)
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    due_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """What on-duty staff were told, shown in the panel until acknowledged."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    kind: str = Field(max_length=16)  # overdue / escalation / urgent / missed_call / unsatisfied / handover
+    severity: str = Field(default="info", max_length=8)  # info / warning / critical
+    audience: str = Field(default="clerk", max_length=64)  # comma-separated roles
+    title: str = Field(max_length=128)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    entry_id: int | None = Field(default=None, foreign_key="entry.id", index=True)
+    link: str = Field(default="", max_length=128)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    acknowledged_by: str = Field(default="", max_length=64)
+
+
+class Handover(SQLModel, table=True):
+    """交接班: the outgoing shift's open items, compiled at a shift change and acknowledged
+    by the incoming clerk. One per shift change (unique), however often the job runs."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    shift_change_at: datetime = Field(sa_column=_utc_column(nullable=False, unique=True))
+    shift_name: str = Field(default="", max_length=32)  # the incoming shift
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    open_count: int = 0
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    acknowledged_by: str = Field(default="", max_length=64)
+
+
+# ----- quality assurance (issue 5) ----------------------------------------------------------
+
+class QaReview(SQLModel, table=True):
+    """One scoring of one call against a scorecard: the automatic pre-scores with their
+    evidence, and the QA person's confirmed or overridden result per item."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    scorecard: str = Field(max_length=64)  # scorecard name@version
+    status: str = Field(default="auto", max_length=16)  # auto / reviewed
+    auto: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    final: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    score: float | None = None
+    passed: bool | None = None
+    reviewer: str = Field(default="", max_length=64)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    reviewed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
+
+
+class TrainingSet(SQLModel, table=True):
+    """典型案例: a named collection of calls for training."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class TrainingItem(SQLModel, table=True):
+    """One call (or a segment of it) in a training set, with the trainer's note."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    set_id: int = Field(foreign_key="trainingset.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    start_ms: int = 0
+    end_ms: int | None = None  # None: to the end of the recording
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    added_by: str = Field(max_length=64)
+    added_at: datetime = Field(sa_column=_utc_column(nullable=False))
