@@ -12,15 +12,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import socket
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import Enum
 
 from callcenter.telephony import sdp, sipmsg
 from callcenter.telephony.compat import CompatRTPClient, CompatSIPClient, PortPool, require_pyvoip
-from callcenter.telephony.interface import ActiveCall, AudioSink, CallHandler, CallInfo
+from callcenter.telephony.interface import ActiveCall, AudioSink, CallHandler, CallInfo, DialError
+from callcenter.telephony.outbound import Dialog, InviteClient
 from callcenter.telephony.settings import SipSettings
 from callcenter.telephony.sipmsg import SipMessage, SipParseError, build_response
 
@@ -41,7 +45,7 @@ class CallState(Enum):
 
 
 class PyVoipCall(ActiveCall):
-    """One inbound call. Its methods may be called from any thread."""
+    """One call (inbound, or outbound once answered). Its methods may be called from any thread."""
 
     def __init__(
         self,
@@ -52,6 +56,7 @@ class PyVoipCall(ActiveCall):
         rtp: CompatRTPClient,
         negotiated: sdp.Negotiated,
         to_tag: str,
+        dialog: Dialog | None = None,
     ) -> None:
         self.info = info
         self._agent = agent
@@ -74,6 +79,19 @@ class PyVoipCall(ActiveCall):
         self.local_cseq = random.randint(1, 10000)
         self.sink: AudioSink | None = None
         self.thread: threading.Thread | None = None
+        self.dialog = dialog or self._uas_dialog()
+        self.ack = b""  # outbound: our ACK of the 2xx, repeated if the 2xx is retransmitted
+
+    def _uas_dialog(self) -> Dialog:
+        """Inbound: the route set is Record-Route in the order received (12.1.1), target = Contact."""
+        invite = self.invite
+        routes = [r.strip() for value in invite.get_all("record-route") for r in value.split(",") if r.strip()]
+        return Dialog(
+            target=sipmsg.addr_spec(invite.get("contact") or invite.get("from") or ""),
+            route_set=tuple(routes),
+            local=f"{invite.get('to')};tag={self.to_tag}",
+            remote=invite.get("from") or "",
+        )
 
     def attach(self, sink: AudioSink) -> None:
         self.sink = sink
@@ -104,6 +122,7 @@ class PyVoipAgent:
         self.settings = settings
         self.handler = handler
         self._calls: dict[str, PyVoipCall] = {}
+        self._dialing: dict[str, InviteClient] = {}
         self._ended: dict[str, tuple[PyVoipCall, float]] = {}
         self._lock = threading.Lock()
         self._running = threading.Event()
@@ -181,11 +200,13 @@ class PyVoipAgent:
             msg = sipmsg.parse(data)
         except SipParseError as exc:
             log.info("malformed SIP from %s:%s dropped or rejected: %s", addr[0], addr[1], exc.reason)
+            log.debug("malformed datagram: %r", data[:600])
             if exc.message is not None and exc.status and exc.message.method != "ACK":
                 self._send(build_response(exc.message, exc.status, to_tag=sipmsg.new_tag()), addr)
             return
         if not msg.is_request:
-            return  # responses to our BYEs; nothing to do
+            self._on_response(msg)
+            return
         method = msg.method
         if method == "ACK":
             self._on_ack(msg)
@@ -307,7 +328,8 @@ class PyVoipAgent:
         call.thread.start()
 
     def _on_invite_again(self, call: PyVoipCall, msg: SipMessage, addr: tuple[str, int]) -> None:
-        if msg.cseq == call.invite.cseq:  # retransmission: repeat our last answer
+        # On a call we dialled, the peer's CSeq space is its own: any INVITE from it is a re-INVITE.
+        if call.info.direction == "inbound" and msg.cseq == call.invite.cseq:  # retransmission: repeat our last answer
             if call.last_response:
                 self._send(call.last_response, addr)
             return
@@ -433,34 +455,12 @@ class PyVoipAgent:
                 self._end(call, reason, missed="error")
 
     def _send_bye(self, call: PyVoipCall) -> None:
-        """BYE within the dialog: route set from Record-Route (UAS keeps its order), target = Contact."""
-        invite = call.invite
-        route_set = [
-            r.strip() for value in invite.get_all("record-route") for r in value.split(",") if r.strip()
-        ]
-        target = sipmsg.addr_spec(invite.get("contact") or invite.get("from") or "")
-        dest = (
-            sipmsg.uri_hostport(sipmsg.addr_spec(route_set[0])) if route_set else sipmsg.uri_hostport(target)
-        )
-        if dest is None:
-            dest = call.source
+        """BYE within the dialog (route set, remote target, our own Via), either direction."""
         call.local_cseq += 1
         s = self.settings
-        lines = [
-            f"BYE {target} SIP/2.0",
-            f"Via: SIP/2.0/UDP {s.bind_ip}:{s.bind_port};branch={sipmsg.new_branch()};rport",
-            "Max-Forwards: 70",
-        ]
-        if route_set:
-            lines.append("Route: " + ", ".join(route_set))
-        lines += [
-            f"From: {invite.get('to')};tag={call.to_tag}",
-            f"To: {invite.get('from')}",
-            f"Call-ID: {invite.call_id}",
-            f"CSeq: {call.local_cseq} BYE",
-            "Content-Length: 0",
-        ]
-        self._send(("\r\n".join(lines) + "\r\n\r\n").encode(), dest)
+        via = f"SIP/2.0/UDP {s.bind_ip}:{s.bind_port};branch={sipmsg.new_branch()};rport"
+        bye = call.dialog.request("BYE", call.local_cseq, via, call.info.call_id)
+        self._send(bye, call.dialog.destination(call.source))
 
     def _end(self, call: PyVoipCall, reason: str, missed: str = "") -> None:
         with call.lock:
@@ -476,6 +476,122 @@ class PyVoipAgent:
             self._calls.pop(call.info.call_id, None)
             self._ended[call.info.call_id] = (call, time.monotonic() + ENDED_KEEP_S)
         log.info("call_id=%s ended: %s", call.info.call_id, reason)
+
+    # -- outbound calls ------------------------------------------------------------
+    def dial(
+        self,
+        number: str,
+        sink: AudioSink | None = None,
+        timeout_s: float = 30.0,
+        abort: Callable[[], bool] | None = None,
+    ) -> ActiveCall:
+        """INVITE `number` through the registrar/proxy (or outbound_proxy in direct mode); block
+        until it is answered. Raises DialError('busy'/'no_answer'/'rejected'/'unreachable'/
+        'cancelled'/'error'). The returned call is live: RTP flows, BYE from either side ends it."""
+        if not self._running.is_set() or self._sip is None or self._ports is None:
+            raise DialError("error", detail="the agent is not started")
+        s = self.settings
+        call_id = f"{uuid.uuid4().hex}@{s.bind_ip}"
+        try:
+            sock, port = self._ports.bind(s.bind_ip)
+        except RuntimeError as exc:
+            raise DialError("error", call_id=call_id, detail=str(exc)) from exc
+        offer = sdp.build_offer(s.bind_ip, port, random.randint(1, 10**9), list(s.codecs))
+        client = InviteClient(s, number, call_id, offer, self._send)
+        with self._lock:
+            self._dialing[call_id] = client
+        started = datetime.now(UTC)
+        log.info("call_id=%s dialling %s via %s:%s", call_id, number, *client.dest)
+        try:
+            ok = client.run(timeout_s, abort)
+            negotiated = sdp.negotiate(sdp.parse_offer(ok.body), list(s.codecs))
+        except (DialError, sdp.SdpError) as exc:
+            sock.close()
+            self._ports.release(port)
+            answered = client.late_answer if isinstance(exc, DialError) else ok
+            if answered is not None:  # answered after all (CANCEL race) or with unusable SDP
+                client.ack_2xx(answered)
+                self._bye_unwanted(client, answered)
+            if isinstance(exc, DialError):
+                log.info("call_id=%s to %s not answered: %s", call_id, number, exc)
+                raise
+            raise DialError("error", 200, call_id, f"unusable SDP answer: {exc}") from exc
+        finally:
+            with self._lock:
+                self._dialing.pop(call_id, None)
+        return self._outbound_answered(client, ok, negotiated, sock, port, number, started, sink)
+
+    def _outbound_answered(
+        self,
+        client: InviteClient,
+        ok: SipMessage,
+        negotiated: sdp.Negotiated,
+        sock: socket.socket,
+        port: int,
+        number: str,
+        started: datetime,
+        sink: AudioSink | None,
+    ) -> PyVoipCall:
+        assert self._ports is not None
+        info = CallInfo(
+            call_id=client.call_id,
+            caller_number=self.settings.username,
+            caller_display="",
+            called_number=number,
+            remote_addr=f"{client.dest[0]}:{client.dest[1]}",
+            received_at=started,
+            codec=negotiated.codec,
+            direction="outbound",
+        )
+        rtp = CompatRTPClient(
+            sock,
+            port,
+            self._ports,
+            (negotiated.remote_address, negotiated.remote_port),
+            negotiated.codec,
+            negotiated.payload_type,
+            negotiated.event_payload_type,
+            client.call_id,
+        )
+        invite = sipmsg.parse(client.invite())
+        call = PyVoipCall(self, invite, client.dest, info, rtp, negotiated, client.from_tag, client.dialog(ok))
+        call.local_cseq = client.cseq
+        if sink is not None:
+            call.attach(sink)
+        with call.lock:
+            call.state = CallState.ANSWERED
+            call.answered_at_s = time.monotonic()
+            call.acked.set()  # we are the UAC: nothing of ours waits for an ACK
+            call.ack = client.ack_2xx(ok)
+            rtp.start()
+        with self._lock:
+            self._calls[client.call_id] = call
+        log.info(
+            "call_id=%s to %s answered after %.3f s (%s)",
+            client.call_id,
+            number,
+            call.answered_at_s - call.received_at_s,
+            negotiated.codec,
+        )
+        return call
+
+    def _bye_unwanted(self, client: InviteClient, ok: SipMessage) -> None:
+        dialog = client.dialog(ok)
+        s = self.settings
+        via = f"SIP/2.0/UDP {s.bind_ip}:{s.bind_port};branch={sipmsg.new_branch()};rport"
+        self._send(dialog.request("BYE", client.cseq + 1, via, client.call_id), dialog.destination(client.dest))
+
+    def _on_response(self, msg: SipMessage) -> None:
+        with self._lock:
+            client = self._dialing.get(msg.call_id)
+        if client is not None:
+            client.responses.put(msg)
+            return
+        call = self._find(msg.call_id)
+        if call is not None and call.ack and msg.method == "INVITE" and 200 <= msg.status < 300:
+            # Our ACK was lost and the 2xx retransmitted (13.2.2.4): ACK it again.
+            self._send(call.ack, call.dialog.destination(call.source))
+        # Anything else (responses to our BYEs) needs nothing from us.
 
     def _run_call(self, call: PyVoipCall) -> None:
         info = call.info

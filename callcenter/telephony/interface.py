@@ -6,6 +6,7 @@ Audio crossing this seam is always 8 kHz mono signed 16-bit little-endian PCM.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -24,6 +25,7 @@ class CallInfo:
     remote_addr: str  # "ip:port" the INVITE came from
     received_at: datetime  # UTC, when the INVITE arrived
     codec: str = ""  # "PCMU" / "PCMA" once negotiated
+    direction: str = "inbound"  # "outbound" for calls we dialled (callbacks); caller_number is then us
 
 
 class AudioSink(Protocol):
@@ -74,7 +76,30 @@ class CallHandler(Protocol):
         """Answer-time: the handler attaches its sink, answers and runs the conversation, then returns."""
 
 
+class DialError(RuntimeError):
+    """An outbound call was not answered. `reason`: 'busy', 'no_answer', 'rejected',
+    'unreachable', 'cancelled' (aborted by us while ringing) or 'error'; `status` is the
+    final SIP status when there was one."""
+
+    def __init__(self, reason: str, status: int | None = None, call_id: str = "", detail: str = "") -> None:
+        text = f"dial failed: {reason}" + (f" (SIP {status})" if status else "") + (f": {detail}" if detail else "")
+        super().__init__(text)
+        self.reason = reason
+        self.status = status
+        self.call_id = call_id
+
+
 class TelephonyAgent(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def dial(
+        self,
+        number: str,
+        sink: AudioSink | None = None,
+        timeout_s: float = 30.0,
+        abort: Callable[[], bool] | None = None,
+    ) -> ActiveCall:
+        """Place an outbound call; blocks until it is answered (raises DialError otherwise).
+        `abort` is polled while it rings: True sends CANCEL and raises DialError('cancelled')."""

@@ -104,3 +104,26 @@ def build_answer(ip: str, port: int, session_id: int, chosen: Negotiated) -> byt
         ]
     lines += ["a=ptime:20", "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+STATIC_PAYLOAD_TYPES = {name: pt for pt, name in STATIC_PAYLOADS.items()}
+OFFER_EVENT_PT = 101
+
+
+def build_offer(ip: str, port: int, session_id: int, codecs: list[str]) -> bytes:
+    """Our offer for an outbound call: the codecs in preference order plus telephone-event."""
+    pts = [STATIC_PAYLOAD_TYPES[c] for c in codecs]
+    lines = [
+        "v=0",
+        f"o=callcenter {session_id} {session_id} IN IP4 {ip}",
+        "s=callcenter",
+        f"c=IN IP4 {ip}",
+        "t=0 0",
+        f"m=audio {port} RTP/AVP {' '.join(map(str, [*pts, OFFER_EVENT_PT]))}",
+        *(f"a=rtpmap:{pt} {codec}/8000" for pt, codec in zip(pts, codecs, strict=True)),
+        f"a=rtpmap:{OFFER_EVENT_PT} telephone-event/8000",
+        f"a=fmtp:{OFFER_EVENT_PT} 0-16",
+        "a=ptime:20",
+        "a=sendrecv",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -26,6 +26,11 @@ class SipSettings(BaseModel):
     port: int = Field(5060, ge=1, le=65535, description="Registrar/proxy UDP port.")
     username: str = Field("hotline", min_length=1, description="User part we register as.")
     password: str = Field("", description="Digest password; empty if the registrar does not ask.")
+    outbound_proxy: str = Field(
+        "",
+        description="host:port that outbound INVITEs (callbacks) go to in direct mode; "
+        "empty = server:port. Register mode always dials through server:port.",
+    )
     bind_ip: str = Field("127.0.0.1", description="Local address of the SIP and RTP sockets.")
     bind_port: int = Field(5080, ge=1, le=65535, description="Local SIP UDP port.")
     rtp_port_low: int = Field(10000, ge=1024, le=65535, description="Lowest local RTP port.")
@@ -60,6 +65,14 @@ class SipSettings(BaseModel):
             raise ValueError(f"answer_after_rings must be 0..3 (answer within three rings), got {value}")
         return value
 
+    @field_validator("outbound_proxy")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if value and not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"outbound_proxy must be host:port, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _port_range(self) -> SipSettings:
         if self.rtp_port_low > self.rtp_port_high:
@@ -67,6 +80,14 @@ class SipSettings(BaseModel):
                 f"rtp_port_low ({self.rtp_port_low}) must be <= rtp_port_high ({self.rtp_port_high})"
             )
         return self
+
+    @property
+    def dial_target(self) -> tuple[str, int]:
+        """Where outbound INVITEs go: the registrar/proxy, or outbound_proxy in direct mode."""
+        if self.mode == "direct" and self.outbound_proxy:
+            host, _, port = self.outbound_proxy.rpartition(":")
+            return host, int(port)
+        return self.server, self.port
 
     @property
     def ring_delay_s(self) -> float:

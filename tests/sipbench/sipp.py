@@ -89,3 +89,45 @@ def start_sipp(scenario: str, target_port: int, workdir: Path, **kwargs: object)
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = sipp_command(scenario, target_port, **kwargs)  # type: ignore[arg-type]
     return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def sipp_port(proc: subprocess.Popen[str]) -> int:
+    """The SIP port (-p) a started SIPp listens on."""
+    args = list(proc.args)  # type: ignore[arg-type]
+    return int(args[args.index("-p") + 1])
+
+
+def start_uas(
+    scenario: str, proxy_port: int, workdir: Path, user: str, password: str | None = None, **kwargs: object
+) -> tuple[subprocess.Popen[str], int]:
+    """Start a SIPp called party (scenario beginning with <recv INVITE>) and REGISTER it at the
+    proxy as `user`, so INVITEs for `user` reach it. Returns the process and its SIP port."""
+    proc = start_sipp(scenario, proxy_port, workdir, service=user, **kwargs)
+    port = sipp_port(proc)
+    result = register_contact(proxy_port, user, port, workdir / "register", password)
+    if result.returncode != 0:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError(f"could not register {user} -> {port}:\n{result.explain()}")
+    return proc, port
+
+
+def register_contact(
+    proxy_port: int, user: str, contact_port: int, workdir: Path, password: str | None = None
+) -> SippResult:
+    """REGISTER `user` at the proxy with Contact 127.0.0.1:contact_port (register.xml)."""
+    extra: tuple[str, ...] = ("-key", "contact_port", str(contact_port))
+    if password is not None:
+        extra += ("-au", user, "-ap", password)
+    return run_sipp("register.xml", proxy_port, workdir, service=user, timeout_s=15, extra=extra)
+
+
+def finish(proc: subprocess.Popen[str], timeout_s: float = 60) -> tuple[int, str]:
+    """Wait for a started SIPp; its return code and output (stdout + stderr + error log)."""
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    args = list(proc.args)  # type: ignore[arg-type]
+    return proc.returncode, f"sipp {' '.join(args)} -> {proc.returncode}\n{out[-2500:]}\n{err[-1500:]}"
