@@ -2,6 +2,8 @@
 
 Fills a fresh database with synthetic entries (a tenth of them with a recorded, transcribed call),
 then times each request N times with a bearer token, as a script or the panel would send it.
+Covers the first page, a deep page by keyset `cursor` against `offset`, and searches of 1, 2
+(LIKE fallback) and 3+ characters (FTS5 trigram on SQLite, pg_trgm on PostgreSQL), common and rare.
 
     .venv/bin/python bench/panel_ledger.py [--sizes 10000 100000] [--url postgresql+psycopg://...]
     PYTHONPATH=. .venv/bin/python bench/panel_ledger.py --postgres   # a throw-away cluster, as the tests use
@@ -18,6 +20,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
@@ -30,6 +33,7 @@ from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call, Entry
+from callcenter.ledger.search import Cursor
 from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, LedgerService
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
@@ -46,7 +50,7 @@ def fill(url: str, n: int) -> None:
     batch = 5000
     with engine.begin() as conn:
         for start in range(0, n, batch):
-            rows = []
+            rows: list[dict[str, Any]] = []
             for i in range(start, min(n, start + batch)):
                 at = t0 + timedelta(seconds=i * 300)
                 rows.append(dict(id=i + 1, created_at=at, updated_at=at, kind="call", source="phone",
@@ -70,15 +74,28 @@ def fill(url: str, n: int) -> None:
 
 
 def time_requests(client: TestClient, n: int, repeat: int) -> list[tuple[str, float, float, int]]:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def cursor_after(entry_id: int) -> str:  # fill(): entry i+1 was created at t0 + 300 s * i
+        return Cursor(t0 + timedelta(seconds=300 * (entry_id - 1)), entry_id).encode()
+
+    # Newest first, so the row before position k is entry n - k + 1.
     cases = {
         "list page 1 (50)": ("/api/entries", {}),
-        "list last page": ("/api/entries", {"offset": n - 50}),
+        "middle page via offset": ("/api/entries", {"offset": n // 2}),
+        "middle page via cursor": ("/api/entries", {"cursor": cursor_after(n - n // 2 + 1)}),
+        "last page via offset": ("/api/entries", {"offset": n - 50}),
+        "last page via cursor": ("/api/entries", {"cursor": cursor_after(51)}),
         "filter status+category": ("/api/entries", {"status": "registered", "category": "报修"}),
         "filter unit": ("/api/entries", {"unit": "4-2-301"}),
         "filter date range (1 day)": ("/api/entries", {"since": "2026-01-10T00:00:00Z", "until": "2026-01-11T00:00:00Z"}),
         "filter urgent": ("/api/entries", {"urgent": "true"}),
-        "search summary+transcript": ("/api/entries", {"q": "电梯困人"}),
-        "search no hit": ("/api/entries", {"q": "不存在的词"}),
+        "search 4 chars (10% hit)": ("/api/entries", {"q": "电梯困人"}),
+        "search 3 chars, transcripts": ("/api/entries", {"q": "派人来"}),
+        "search 3 chars, rare": ("/api/entries", {"q": f"（{n // 2}）"}),
+        "search 2 chars (LIKE)": ("/api/entries", {"q": "电梯"}),
+        "search 1 char (LIKE)": ("/api/entries", {"q": "堵"}),
+        "search no hit (4 chars)": ("/api/entries", {"q": "不存在的词"}),
         "screen pop (history)": ("/api/callers/history", {"number": "13800138000", "unit": "4-2-301"}),
     }
     out = []
@@ -141,7 +158,7 @@ def run(args: argparse.Namespace) -> None:
             backend = url.split(":", 1)[0]
             print(f"\n{backend}, {n} entries ({n // 10} with transcripts), filled in {fill_s:.1f} s; "
                   f"median / max of {args.repeat} requests")
-            print(f"{'request':30} {'median ms':>10} {'max ms':>8} {'rows':>7}")
+            print(f"{'request':30} {'median ms':>10} {'max ms':>8} {'total':>7}")
             for name, med, mx, total in time_requests(client, n, args.repeat):
                 print(f"{name:30} {med:10.1f} {mx:8.1f} {total:7}")
             engine.dispose()

@@ -99,8 +99,10 @@ class EntryOut(BaseModel):
 
 
 class EntryPage(BaseModel):
-    total: int
+    total: int  # exact up to the list's count cap; beyond it the cap itself, with total_exact false
     items: list[EntryOut]
+    total_exact: bool = True
+    next_cursor: str | None = None  # pass as `cursor` for the next page; None on the last page
 
 
 class ConfirmIn(BaseModel):
