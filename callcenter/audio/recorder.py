@@ -358,6 +358,20 @@ class WavRecordingStore:
             raise ValueError(f"recording key {key!r} resolves outside the store")
         return str(path)
 
+    def delete(self, key: str) -> bool:
+        """Remove a stored recording (retention). Same key check as `path_of`; a recording still
+        being written is refused. Returns False when the file was already gone."""
+        path = self.path_of(key)
+        with self._lock:
+            if key in self._open:
+                raise ValueError(f"recording {key!r} is still being written")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        _fsync_dir(os.path.dirname(path))
+        return True
+
     # -- opening -------------------------------------------------------------------------------
 
     def open(self, call_id: str, started_at: datetime) -> WavCallRecorder:

@@ -1,0 +1,262 @@
+"""QA routes (质检): search recordings, pre-score and review calls, training sets and clips.
+All need `score_calls`; calls and items are addressed by id only, never by a path."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from callcenter.accounts import Principal
+from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
+from callcenter.ledger.service import NotFound
+from callcenter.qa.service import CallFilters, CallRow, Decision, QaError, QaService
+from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words, must_mask
+from callcenter.web.security import require
+
+router = APIRouter(prefix="/api/qa", tags=["qa"])
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def _mask_text(text: str) -> str:
+    """Transcripts say phone numbers too: 13800138000 -> 138****8000, as in the number column."""
+    return _MOBILE.sub(r"\1****\2", mask_id_numbers(text))
+
+
+def _mask_words(words: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The same on timed words; masking keeps the length, so the text cuts back into the words."""
+    words = mask_words(words)
+    if not words:
+        return words
+    texts = [str(w.get("text", "")) for w in words]
+    masked, out, pos = _mask_text("".join(texts)), [], 0
+    for w, t in zip(words, texts, strict=True):
+        out.append({**w, "text": masked[pos:pos + len(t)]})
+        pos += len(t)
+    return out
+SCORE = require("score_calls")
+
+
+def _qa(request: Request) -> QaService:
+    qa = getattr(request.app.state, "qa", None)
+    if qa is None:
+        raise HTTPException(503, "质检服务未启用")
+    return qa
+
+
+class ReviewOut(BaseModel):
+    call_id: int
+    scorecard: str
+    status: str
+    auto: dict[str, Any]
+    final: dict[str, Any]
+    score: float | None
+    passed: bool | None
+    reviewer: str
+    note: str
+    created_at: datetime
+    reviewed_at: datetime | None
+
+    @classmethod
+    def of(cls, r: QaReview) -> ReviewOut:
+        return cls(call_id=r.call_id, scorecard=r.scorecard, status=r.status, auto=r.auto, final=r.final,
+                   score=r.score, passed=r.passed, reviewer=r.reviewer, note=r.note, created_at=r.created_at,
+                   reviewed_at=r.reviewed_at)
+
+
+class QaCallOut(BaseModel):
+    id: int
+    received_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    caller_number: str
+    direction: str
+    entry_id: int | None
+    owner_id: int | None
+    category: str
+    unit: str
+    caller_name: str
+    summary: str
+    recording_url: str | None
+    recording_duration_ms: int | None
+    recording_deleted: bool
+    transcript: str
+    transcript_words: list[dict[str, Any]] | None = None
+    review_status: str | None
+    score: float | None
+    passed: bool | None
+
+    @classmethod
+    def of(cls, row: CallRow, *, mask: bool, words: bool = False) -> QaCallOut:
+        c, e, r = row.call, row.entry, row.review
+        assert c.id is not None
+        live = bool(c.recording_key) and c.recording_deleted_at is None
+        return cls(id=c.id, received_at=c.received_at, answered_at=c.answered_at, ended_at=c.ended_at,
+                   caller_number=mask_phone(c.caller_number) if mask else c.caller_number, direction=c.direction,
+                   entry_id=c.entry_id, owner_id=e.owner_id if e else None, category=e.category if e else "",
+                   unit=e.unit if e else "", caller_name=e.caller_name if e else "",
+                   summary=_mask_text(e.summary) if e and mask else (e.summary if e else ""),
+                   recording_url=f"/api/calls/{c.id}/recording" if live else None,
+                   recording_duration_ms=c.recording_duration_ms, recording_deleted=c.recording_deleted_at is not None,
+                   transcript=_mask_text(c.transcript_text) if mask else c.transcript_text,
+                   transcript_words=(_mask_words(c.transcript_words) if mask else c.transcript_words) if words else None,
+                   review_status=r.status if r else None, score=r.score if r else None, passed=r.passed if r else None)
+
+
+class QaCallPage(BaseModel):
+    total: int
+    items: list[QaCallOut]
+
+
+@router.get("/calls", response_model=QaCallPage)
+def search_calls(request: Request, since: datetime | None = None, until: datetime | None = None,
+                 owner: int | None = None, category: str | None = None, unit: str | None = None,
+                 min_duration_s: float | None = Query(None, ge=0), max_duration_s: float | None = Query(None, ge=0),
+                 min_score: float | None = Query(None, ge=0, le=100), max_score: float | None = Query(None, ge=0, le=100),
+                 reviewed: bool | None = None, q: str | None = Query(None, max_length=100),
+                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                 who: Principal = Depends(SCORE)) -> QaCallPage:
+    f = CallFilters(since=since, until=until, owner_id=owner, category=category or None, unit=unit or None,
+                    min_duration_s=min_duration_s, max_duration_s=max_duration_s, min_score=min_score,
+                    max_score=max_score, reviewed=reviewed, text=q or None)
+    total, rows = _qa(request).search(f, limit=limit, offset=offset)
+    return QaCallPage(total=total, items=[QaCallOut.of(r, mask=must_mask(who)) for r in rows])
+
+
+@router.get("/calls/{call_id}", response_model=QaCallOut)
+def get_call(call_id: int, request: Request, who: Principal = Depends(SCORE)) -> QaCallOut:
+    try:
+        return QaCallOut.of(_qa(request).row(call_id), mask=must_mask(who), words=True)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个通话") from exc
+
+
+@router.get("/scorecard")
+def get_scorecard(request: Request, _: Principal = Depends(SCORE)) -> dict[str, Any]:
+    return _qa(request).scorecard.model_dump()
+
+
+@router.post("/calls/{call_id}/review", response_model=ReviewOut)
+def pre_score(call_id: int, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
+    """Create or refresh the automatic pre-score (with its evidence)."""
+    try:
+        return ReviewOut.of(_qa(request).auto_review(call_id, who.username))
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个通话") from exc
+
+
+@router.get("/calls/{call_id}/review", response_model=ReviewOut)
+def get_review(call_id: int, request: Request, _: Principal = Depends(SCORE)) -> ReviewOut:
+    try:
+        return ReviewOut.of(_qa(request).review(call_id))
+    except NotFound as exc:
+        raise HTTPException(404, "该通话尚未评分") from exc
+
+
+class ItemDecision(BaseModel):
+    verdict: Literal["pass", "fail", "na", "unknown"]
+    note: str = Field("", max_length=500)
+
+
+class ReviewIn(BaseModel):
+    items: dict[str, ItemDecision] = Field(default_factory=dict)
+    note: str = Field("", max_length=2000)
+
+
+@router.put("/calls/{call_id}/review", response_model=ReviewOut)
+def finalize_review(call_id: int, body: ReviewIn, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
+    """The QA person's final verdicts: items left out keep the automatic one."""
+    decisions = {k: Decision(v.verdict, v.note) for k, v in body.items.items()}
+    try:
+        return ReviewOut.of(_qa(request).finalize(call_id, decisions, body.note, who.username))
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个通话") from exc
+    except QaError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+# ----- training sets ------------------------------------------------------------------------------
+
+class TrainingItemOut(BaseModel):
+    id: int
+    call_id: int
+    start_ms: int
+    end_ms: int | None
+    note: str
+    added_by: str
+    added_at: datetime
+    clip_url: str
+
+    @classmethod
+    def of(cls, i: TrainingItem) -> TrainingItemOut:
+        assert i.id is not None
+        return cls(id=i.id, call_id=i.call_id, start_ms=i.start_ms, end_ms=i.end_ms, note=i.note,
+                   added_by=i.added_by, added_at=i.added_at, clip_url=f"/api/qa/training-items/{i.id}/clip.zip")
+
+
+class TrainingSetOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    created_by: str
+    created_at: datetime
+    items: list[TrainingItemOut]
+
+    @classmethod
+    def of(cls, ts: TrainingSet, items: list[TrainingItem]) -> TrainingSetOut:
+        assert ts.id is not None
+        return cls(id=ts.id, name=ts.name, description=ts.description, created_by=ts.created_by,
+                   created_at=ts.created_at, items=[TrainingItemOut.of(i) for i in items])
+
+
+class TrainingSetIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field("", max_length=2000)
+
+
+class TrainingItemIn(BaseModel):
+    call_id: int
+    start_ms: int = Field(0, ge=0)
+    end_ms: int | None = Field(None, gt=0)
+    note: str = Field("", max_length=2000)
+
+
+@router.get("/training-sets", response_model=list[TrainingSetOut])
+def list_sets(request: Request, _: Principal = Depends(SCORE)) -> list[TrainingSetOut]:
+    return [TrainingSetOut.of(ts, items) for ts, items in _qa(request).sets()]
+
+
+@router.post("/training-sets", response_model=TrainingSetOut, status_code=201)
+def create_set(body: TrainingSetIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingSetOut:
+    try:
+        return TrainingSetOut.of(_qa(request).create_set(body.name, body.description, who.username), [])
+    except QaError as exc:
+        raise HTTPException(409, str(exc)) from exc
+
+
+@router.post("/training-sets/{set_id}/items", response_model=TrainingItemOut, status_code=201)
+def add_item(set_id: int, body: TrainingItemIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingItemOut:
+    try:
+        return TrainingItemOut.of(_qa(request).add_item(set_id, body.call_id, body.start_ms, body.end_ms,
+                                                        body.note, who.username))
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个案例集或通话") from exc
+    except QaError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/training-items/{item_id}/clip.zip", response_class=Response,
+            responses={200: {"content": {"application/zip": {}}}})
+def export_clip(item_id: int, request: Request, who: Principal = Depends(SCORE)) -> Response:
+    """The masked training clip: clip.wav + transcript.txt + transcript.json."""
+    try:
+        name, data = _qa(request).export_clip(item_id, who.username)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个案例") from exc
+    except QaError as exc:
+        raise HTTPException(410, str(exc)) from exc
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private"})
