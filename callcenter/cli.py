@@ -251,13 +251,18 @@ def prompts_build(config: ConfigOpt = None) -> None:
                f"{len(report.unchanged)} unchanged, {len(report.kept)} site recording(s) kept")
 
 
+XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Also write the report as an Excel file")]
+HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Also write a printable HTML report (A4)")]
+TzOpt = Annotated[str, typer.Option(help="The site's timezone")]
+
+
 @reports_app.command("monthly")
 def reports_monthly(month: Annotated[str, typer.Option(help="The month, e.g. 2026-11")],
                     tz: Annotated[str, typer.Option(help="The site's timezone")] = "Asia/Shanghai",
                     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the figures "
                                                                                  "as CSV")] = None,
                     ring_seconds: Annotated[float, typer.Option(help="Seconds per ring")] = 5.0,
-                    config: ConfigOpt = None) -> None:
+                    xlsx: XlsxOpt = None, html: HtmlOpt = None, config: ConfigOpt = None) -> None:
     """Monthly statistics: categories, departments, nature, status, calls, rings, trend."""
     from zoneinfo import ZoneInfoNotFoundError
 
@@ -275,6 +280,71 @@ def reports_monthly(month: Annotated[str, typer.Option(help="The month, e.g. 202
     if csv_file is not None:
         render.write_csv(report, csv_file)
         typer.echo(f"CSV: {csv_file}")
+    if xlsx or html:
+        _report_files("monthly", period, ledger, xlsx, html)
+
+
+def _report_files(kind: str, period, ledger, xlsx: Path | None, html: Path | None,  # type: ignore[no-untyped-def]
+                  doc=None) -> None:
+    from callcenter.reports import documents, export
+
+    doc = doc or documents.build(kind, ledger.engine, period, ledger.clock.now())
+    if xlsx is not None:
+        export.write_atomic(xlsx, export.xlsx_bytes(doc))
+        typer.echo(f"XLSX: {xlsx}")
+    if html is not None:
+        export.write_atomic(html, export.html(doc).encode("utf-8"))
+        typer.echo(f"HTML: {html}")
+
+
+def _report_command(kind: str, key: str | None, tz: str, xlsx: Path | None, html: Path | None,
+                    config: Path | None) -> None:
+    """Print one report's sections as text, and write the files asked for."""
+    from zoneinfo import ZoneInfoNotFoundError
+
+    from callcenter.reports import documents
+    from callcenter.reports.periods import parse
+
+    _, ledger, _ = _ledger_parts(config)
+    try:
+        period = parse(documents.PERIOD_KIND[kind], key, tz) if key \
+            else documents.default_period(kind, ledger.clock.now(), tz)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        _fail(f"period/--tz: {exc}")
+    doc = documents.build(kind, ledger.engine, period, ledger.clock.now())
+    typer.echo(f"{doc.heading}（{tz}）")
+    for section in doc.sections:
+        typer.echo(f"【{section.title}】")
+        typer.echo("  " + "\t".join(section.columns))
+        for row in section.rows or [("（无）",)]:
+            typer.echo("  " + "\t".join("" if v is None else str(v) for v in row))
+    _report_files(kind, period, ledger, xlsx, html, doc)
+
+
+@reports_app.command("weekly")
+def reports_weekly(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W45 (default: last week)")]
+                   = None, tz: TzOpt = "Asia/Shanghai", xlsx: XlsxOpt = None, html: HtmlOpt = None,
+                   config: ConfigOpt = None) -> None:
+    """Weekly hot complaint topics (热点投诉), for the estate manager's unified reply."""
+    _report_command("weekly", week, tz, xlsx, html, config)
+
+
+@reports_app.command("unfinished")
+def reports_unfinished(half: Annotated[str | None, typer.Option(help="Half-month, e.g. 2026-11-H2 "
+                                                                    "(default: the one just ended)")] = None,
+                       tz: TzOpt = "Asia/Shanghai", xlsx: XlsxOpt = None, html: HtmlOpt = None,
+                       config: ConfigOpt = None) -> None:
+    """Half-monthly list of unfinished items per department (未完成事项)."""
+    _report_command("unfinished", half, tz, xlsx, html, config)
+
+
+@reports_app.command("complaints")
+def reports_complaints(month: Annotated[str | None, typer.Option(help="Counting month, e.g. 2026-11 = "
+                                                                     "Oct 27 .. Nov 26")] = None,
+                       tz: TzOpt = "Asia/Shanghai", xlsx: XlsxOpt = None, html: HtmlOpt = None,
+                       config: ConfigOpt = None) -> None:
+    """Complaint statistics quantified on the 27th: rates, subjects, status, callback results."""
+    _report_command("complaints", month, tz, xlsx, html, config)
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ STATUS_NAMES = {"draft": "草稿", "registered": "已登记", "dispatched": "已
                 "completed": "已完成", "called_back": "已回访", "closed": "已关闭", "cancelled": "已取消",
                 "merged": "已合并"}
 TREND_NAMES = {"total": "信息总数", "important": "重要", "general": "一般", "open": "未办结", "closed": "已办结",
-               "calls_received": "来电", "calls_answered": "接听", "calls_missed": "未接"}
+               "calls_received": "来电", "calls_answered": "接听", "calls_missed": "未接",
+               "missed_called_back": "未接已回拨", "callbacks_due": "应回访", "callbacks_done": "已回访",
+               "callbacks_on_time": "按时回访", "satisfied": "满意及基本满意", "unsatisfied": "不满意"}
 
 
 def _pct(part: int, whole: int) -> str:
@@ -36,12 +38,22 @@ def rows(report: MonthlyReport) -> Iterator[tuple[str, str, str]]:
     yield "来电", "来电", str(report.calls_received)
     yield "来电", "接听", str(report.calls_answered)
     yield "来电", "未接", str(report.calls_missed)
+    yield "来电", "未接已回拨", f"{report.missed.called_back}/{report.missed.missed} " \
+                           f"({_pct(report.missed.called_back, report.missed.missed)})"
     for bucket, n in report.answer_rings.items():
         yield "接听响铃", f"{bucket}声", f"{n} ({_pct(n, report.calls_answered)})"
     yield "登记及时", "一分钟内登记", (f"{report.registered_in_time}/{report.registrations} "
                                  f"({_pct(report.registered_in_time, report.registrations)})")
     for acc in report.draft_accuracy:
         yield "草稿准确", acc.field, f"改动 {acc.changed}/{acc.confirmations} ({_pct(acc.changed, acc.confirmations)})"
+    cb = report.callbacks
+    yield "回访", "应回访", str(cb.due)
+    yield "回访", "已回访", f"{cb.done} ({_pct(cb.done, cb.due)})"
+    yield "回访", "按时回访", f"{cb.on_time} ({_pct(cb.on_time, cb.due)})"
+    for name, n in cb.satisfaction.items():
+        yield "客户反映", name, str(n)
+    good = cb.satisfaction.get("满意", 0) + cb.satisfaction.get("基本满意", 0)
+    yield "客户反映", "满意率", _pct(good, cb.rated)
     for name, n in report.by_clerk.items():
         yield "首接人", name, str(n)
     for t in report.trend:

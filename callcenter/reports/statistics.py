@@ -24,6 +24,14 @@ from sqlmodel import Session, col, select
 
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, User
 from callcenter.ledger.service import OPEN_STATUSES
+from callcenter.reports.figures import (
+    CallbackFigures,
+    ClerkFigures,
+    MissedCallFigures,
+    callbacks_in,
+    clerks_in,
+    missed_calls_in,
+)
 from callcenter.reports.periods import Period
 
 COMPLAINT = "投诉"
@@ -96,6 +104,9 @@ class MonthlyReport:
     draft_accuracy: tuple[FieldAccuracy, ...]
     by_clerk: Mapping[str, int]  # username of the owner (首接人) -> entries
     trend: tuple[Trend, ...]
+    callbacks: CallbackFigures  # 回访: due / done / on time / satisfaction (figures.py)
+    missed: MissedCallFigures  # 未接来电 and how many were called back
+    clerks: tuple[ClerkFigures, ...]
 
 
 def rings(received_at: datetime, answered_at: datetime, ring_seconds: float = 5.0) -> int:
@@ -117,6 +128,14 @@ def _entries(s: Session, period: Period) -> list[Entry]:
 def _calls(s: Session, period: Period) -> list[Call]:
     q = select(Call).where(col(Call.received_at) >= period.start, col(Call.received_at) < period.end)
     return list(s.exec(q.order_by(col(Call.id))).all())
+
+
+def _workflow_counts(cb: CallbackFigures, missed: MissedCallFigures) -> dict[str, int]:
+    """The trend's workflow counts; zeros are left out like the other counts."""
+    counts = {"callbacks_due": cb.due, "callbacks_done": cb.done, "callbacks_on_time": cb.on_time,
+              "satisfied": cb.satisfaction.get("满意", 0) + cb.satisfaction.get("基本满意", 0),
+              "unsatisfied": cb.satisfaction.get("不满意", 0), "missed_called_back": missed.called_back}
+    return {k: v for k, v in counts.items() if v}
 
 
 def _counts(entries: Iterable[Entry], calls: Iterable[Call]) -> dict[str, int]:
@@ -164,10 +183,14 @@ def monthly_statistics(engine: Engine, period: Period, *, ring_seconds: float = 
         names = {u.id: u.username for u in s.exec(select(User).where(col(User.id).in_(owner_ids))).all()} \
             if owner_ids else {}
         previous, last_year = period.previous(), period.same_period_last_year()
-        prev_counts = _counts(_entries(s, previous), _calls(s, previous))
-        year_counts = _counts(_entries(s, last_year), _calls(s, last_year))
+        callbacks, missed = callbacks_in(s, period), missed_calls_in(s, period)
+        clerks = clerks_in(s, period, entries)
+        prev_counts = _counts(_entries(s, previous), _calls(s, previous)) | _workflow_counts(
+            callbacks_in(s, previous), missed_calls_in(s, previous))
+        year_counts = _counts(_entries(s, last_year), _calls(s, last_year)) | _workflow_counts(
+            callbacks_in(s, last_year), missed_calls_in(s, last_year))
 
-    counts = _counts(entries, calls)
+    counts = _counts(entries, calls) | _workflow_counts(callbacks, missed)
     ring_counts = Counter(_ring_bucket(rings(c.received_at, c.answered_at, ring_seconds))
                           for c in calls if c.answered_at is not None)
     by_id = {e.id: e for e in entries}
@@ -195,12 +218,14 @@ def monthly_statistics(engine: Engine, period: Period, *, ring_seconds: float = 
         draft_accuracy=tuple(FieldAccuracy(f, n, c) for f, (n, c) in sorted(accuracy.items())),
         by_clerk=dict(Counter(names.get(e.owner_id, f"#{e.owner_id}") if e.owner_id is not None
                               else UNOWNED for e in entries).most_common()),
-        trend=tuple(Trend(k, counts.get(k, 0), prev_counts.get(k, 0), year_counts.get(k, 0)) for k in keys))
+        trend=tuple(Trend(k, counts.get(k, 0), prev_counts.get(k, 0), year_counts.get(k, 0)) for k in keys),
+        callbacks=callbacks, missed=missed, clerks=clerks)
 
 
 def _trend_order(key: str) -> tuple[int, str]:
     order = ("total", "important", "general", "open", "closed", "calls_received", "calls_answered",
-             "calls_missed")
+             "calls_missed", "missed_called_back", "callbacks_due", "callbacks_done", "callbacks_on_time",
+             "satisfied", "unsatisfied")
     return (order.index(key), "") if key in order else (len(order), key)
 
 

@@ -1,0 +1,229 @@
+"""The workflow figures (issue 5): callbacks (回访) and their satisfaction, returned missed
+calls, per-clerk work, complaint subjects and draft accuracy over time.
+
+Like statistics.py: parameterised selects against UTC bounds, counted in Python, so SQLite and
+PostgreSQL give identical answers. Each figure takes an open Session so the monthly report can
+compute the same figure for the previous period and last year in one transaction.
+
+Definitions:
+- Callbacks due in a period: CallbackTask rows of kind "callback", not cancelled, whose due_at
+  falls in the period. Done = has done_at (status done); on time = done_at <= due_at.
+- Satisfaction: the result of the done callbacks above; rate (满意率) = (满意 + 基本满意) / rated.
+- Missed calls: calls received in the period with status "missed"; called back = the missed call's
+  entry has a done missed_call task; in time = that task was done by its due_at.
+- Per clerk: entries owned (首接), call registrations they confirmed with the mean seconds from
+  the call's end to confirmation (as for 登记及时), callbacks and missed calls they completed
+  (task.actor, done_at in the period).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from callcenter.ledger.models import Call, CallbackTask, Correction, Entry, User
+from callcenter.reports.periods import Period
+
+SATISFACTIONS = ("满意", "基本满意", "不满意")  # workflow/lifecycle.py SATISFACTIONS
+COMPLAINT = "投诉"
+INVALID_STATUSES = ("cancelled", "merged")
+# 投诉项目分类 (seed 004). Words in the summary name the subjects no department stands for;
+# otherwise the department decides; nothing -> 其它.
+COMPLAINT_SUBJECTS = ("安保", "清洁", "绿化", "工程维修", "信件报刊", "装修管理", "员工服务态度", "其它")
+_SUBJECT_WORDS: Mapping[str, Sequence[str]] = {
+    "员工服务态度": ("态度", "不理", "推诿", "骂"),
+    "信件报刊": ("信件", "报刊", "报纸", "快递", "包裹"),
+    "装修管理": ("装修",),
+}
+_SUBJECT_BY_DEPARTMENT = {"安保": "安保", "保洁": "清洁", "绿化": "绿化", "工程": "工程维修"}
+
+
+@dataclass(frozen=True)
+class CallbackFigures:
+    due: int
+    done: int
+    on_time: int
+    satisfaction: Mapping[str, int]  # 满意 / 基本满意 / 不满意 -> done callbacks
+
+    @property
+    def rated(self) -> int:
+        return sum(self.satisfaction.values())
+
+    @property
+    def completion_rate(self) -> float | None:
+        return self.done / self.due if self.due else None
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.due if self.due else None
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """满意率 = (满意 + 基本满意) / rated callbacks."""
+        good = self.satisfaction.get("满意", 0) + self.satisfaction.get("基本满意", 0)
+        return good / self.rated if self.rated else None
+
+
+@dataclass(frozen=True)
+class MissedCallFigures:
+    missed: int
+    called_back: int
+    called_back_in_time: int
+
+    @property
+    def called_back_rate(self) -> float | None:
+        return self.called_back / self.missed if self.missed else None
+
+
+@dataclass(frozen=True)
+class ClerkFigures:
+    clerk: str
+    entries: int  # owned (首接)
+    registrations: int  # call entries with a linked call that they confirmed
+    avg_registration_s: float | None  # mean seconds from the call's end to confirmation
+    callbacks_done: int
+    missed_returned: int
+
+
+@dataclass(frozen=True)
+class ComplaintSubjects:
+    period: Period
+    by_subject: Mapping[str, int]  # every COMPLAINT_SUBJECTS key, valid complaints only
+    by_status: Mapping[str, int]
+    satisfaction: Mapping[str, int]  # the latest callback result on the complaint entries
+
+
+@dataclass(frozen=True)
+class AccuracyPoint:
+    period: Period
+    field: str
+    confirmations: int
+    changed: int
+
+    @property
+    def changed_share(self) -> float:
+        return self.changed / self.confirmations if self.confirmations else 0.0
+
+
+def _in(column, period: Period):  # type: ignore[no-untyped-def]
+    return (col(column) >= period.start, col(column) < period.end)
+
+
+def callbacks_in(s: Session, period: Period) -> CallbackFigures:
+    q = select(CallbackTask).where(CallbackTask.kind == "callback", CallbackTask.status != "cancelled",
+                                   *_in(CallbackTask.due_at, period))
+    tasks = s.exec(q).all()
+    done = [t for t in tasks if t.done_at is not None]
+    sat = Counter(t.satisfaction for t in done if t.satisfaction in SATISFACTIONS)
+    return CallbackFigures(len(tasks), len(done), sum(1 for t in done if t.done_at and t.done_at <= t.due_at),
+                           {k: sat.get(k, 0) for k in SATISFACTIONS})
+
+
+def missed_calls_in(s: Session, period: Period) -> MissedCallFigures:
+    calls = s.exec(select(Call).where(Call.status == "missed", *_in(Call.received_at, period))).all()
+    entry_ids = {c.entry_id for c in calls if c.entry_id is not None}
+    best: dict[int, bool] = {}  # entry -> returned in time (any done task)
+    if entry_ids:
+        tasks = s.exec(select(CallbackTask).where(CallbackTask.kind == "missed_call",
+                                                  col(CallbackTask.entry_id).in_(entry_ids),
+                                                  col(CallbackTask.done_at).is_not(None))).all()
+        for t in tasks:
+            assert t.done_at is not None
+            best[t.entry_id] = best.get(t.entry_id, False) or t.done_at <= t.due_at
+    returned = [c for c in calls if c.entry_id in best]
+    return MissedCallFigures(len(calls), len(returned), sum(1 for c in returned if best[c.entry_id or 0]))
+
+
+def clerks_in(s: Session, period: Period, entries: Sequence[Entry] | None = None) -> tuple[ClerkFigures, ...]:
+    """Per clerk (username), most entries first; only clerks with something in the period."""
+    if entries is None:
+        entries = s.exec(select(Entry).where(*_in(Entry.created_at, period))).all()
+    names = {u.id: u.username for u in s.exec(select(User)).all()}
+    owned: Counter[str] = Counter(names.get(e.owner_id, f"#{e.owner_id}") for e in entries if e.owner_id)
+    reg_secs: dict[str, list[float]] = defaultdict(list)
+    call_ids = [e.id for e in entries if e.kind == "call" and e.owner_id and e.confirmed_at]
+    if call_ids:
+        first: dict[int, Call] = {}
+        for linked in s.exec(select(Call).where(col(Call.entry_id).in_(call_ids)).order_by(col(Call.received_at))):
+            assert linked.entry_id is not None
+            first.setdefault(linked.entry_id, linked)
+        for e in entries:
+            c = first.get(e.id or 0)
+            if c is not None and e.confirmed_at is not None and e.owner_id:
+                after = c.ended_at or c.answered_at or c.received_at
+                reg_secs[names.get(e.owner_id, f"#{e.owner_id}")].append((e.confirmed_at - after).total_seconds())
+    tasks = s.exec(select(CallbackTask.kind, CallbackTask.actor).where(
+        CallbackTask.status == "done", *_in(CallbackTask.done_at, period))).all()
+    done: dict[str, Counter[str]] = defaultdict(Counter)
+    for kind, actor in tasks:
+        done[actor or "(未知)"][kind] += 1
+    clerks = set(owned) | set(done)
+    out = [ClerkFigures(c, owned.get(c, 0), len(reg_secs.get(c, ())),
+                        round(sum(reg_secs[c]) / len(reg_secs[c]), 1) if reg_secs.get(c) else None,
+                        done[c]["callback"], done[c]["missed_call"]) for c in clerks]
+    return tuple(sorted(out, key=lambda f: (-f.entries, -f.callbacks_done, f.clerk)))
+
+
+def complaint_subject(summary: str, department: str) -> str:
+    for subject, words in _SUBJECT_WORDS.items():
+        if any(w in summary for w in words):
+            return subject
+    return _SUBJECT_BY_DEPARTMENT.get(department, "其它")
+
+
+def complaint_subjects_in(s: Session, period: Period) -> ComplaintSubjects:
+    rows = s.exec(select(Entry).where(Entry.category == COMPLAINT, *_in(Entry.created_at, period))).all()
+    valid = [e for e in rows if e.status not in INVALID_STATUSES and e.merged_into_id is None]
+    subjects = Counter(complaint_subject(e.summary, e.department) for e in valid)
+    sat = Counter(e.satisfaction for e in valid if e.satisfaction in SATISFACTIONS)
+    return ComplaintSubjects(period, {k: subjects.get(k, 0) for k in COMPLAINT_SUBJECTS},
+                             dict(Counter(e.status for e in valid).most_common()),
+                             {k: sat.get(k, 0) for k in SATISFACTIONS})
+
+
+def draft_accuracy_points(s: Session, periods: Sequence[Period]) -> tuple[AccuracyPoint, ...]:
+    """Per period (e.g. consecutive weeks or months) and drafted field: confirmations and how
+    many the clerk changed (Correction rows by `at`). Fields without rows in a period are absent."""
+    out: list[AccuracyPoint] = []
+    for p in periods:
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for name, changed in s.exec(select(Correction.field, Correction.changed).where(*_in(Correction.at, p))):
+            counts[name][0] += 1
+            counts[name][1] += bool(changed)
+        out.extend(AccuracyPoint(p, f, n, c) for f, (n, c) in sorted(counts.items()))
+    return tuple(out)
+
+
+# Engine-level wrappers for callers outside a report.
+
+def callback_figures(engine: Engine, period: Period) -> CallbackFigures:
+    with Session(engine) as s:
+        return callbacks_in(s, period)
+
+
+def missed_call_figures(engine: Engine, period: Period) -> MissedCallFigures:
+    with Session(engine) as s:
+        return missed_calls_in(s, period)
+
+
+def clerk_figures(engine: Engine, period: Period) -> tuple[ClerkFigures, ...]:
+    with Session(engine) as s:
+        return clerks_in(s, period)
+
+
+def complaint_subjects(engine: Engine, period: Period) -> ComplaintSubjects:
+    with Session(engine) as s:
+        return complaint_subjects_in(s, period)
+
+
+def draft_accuracy_trend(engine: Engine, last: Period, count: int = 12) -> tuple[AccuracyPoint, ...]:
+    """`count` consecutive periods of last's kind ending with `last`, oldest first."""
+    periods = [last]
+    while len(periods) < count:
+        periods.insert(0, periods[0].previous())
+    with Session(engine) as s:
+        return draft_accuracy_points(s, periods)

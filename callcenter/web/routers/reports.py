@@ -1,0 +1,76 @@
+"""统计报表: every report as JSON (with its SVG charts) and as XLSX / CSV / printable HTML.
+Supervisors and admins only (permission "reports"). The older per-field totals stay at
+/api/reports/draft-accuracy (meta.py); the accuracy trend here is /api/reports/accuracy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
+
+from callcenter.accounts import Principal
+from callcenter.reports import documents, export
+from callcenter.reports.periods import parse
+from callcenter.reports.settings import ReportSettings
+from callcenter.web.security import require
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+_MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+          "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
+
+
+def _settings(request: Request) -> ReportSettings:
+    # The app may put the site's `reports:` settings here; otherwise the defaults (Asia/Shanghai).
+    s = getattr(request.app.state, "report_settings", None)
+    return s if isinstance(s, ReportSettings) else ReportSettings()
+
+
+def _document(request: Request, kind: str, period: str | None) -> documents.Document:
+    if kind not in documents.BUILDERS:
+        raise HTTPException(404, f"没有这个报表 ({kind})")
+    settings = _settings(request)
+    ledger = request.app.state.ledger
+    engine: Engine = ledger.engine
+    now = ledger.clock.now()
+    try:
+        p = parse(documents.PERIOD_KIND[kind], period, settings.timezone) if period \
+            else documents.default_period(kind, now, settings.timezone)
+    except ValueError as exc:
+        raise HTTPException(422, f"期间格式不对：{exc}") from exc
+
+    return documents.build(kind, engine, p, now, complaint_limit=timedelta(hours=settings.complaint_timely_hours))
+
+
+@router.get("")
+def report_kinds(request: Request, _: Principal = Depends(require("reports"))) -> list[dict[str, str]]:
+    """The reports on offer, each with its period kind and its default (latest complete) period."""
+    settings, now = _settings(request), request.app.state.ledger.clock.now()
+    return [{"kind": k, "title": documents.TITLES[k], "period_kind": documents.PERIOD_KIND[k],
+             "default": documents.default_period(k, now, settings.timezone).key} for k in documents.BUILDERS]
+
+
+@router.get("/{kind}.{fmt}")
+def report_download(kind: str, fmt: str, request: Request,
+                    period: str | None = Query(None, max_length=16, description="2026-11, 2026-11-H2, 2026-W45"),
+                    _: Principal = Depends(require("reports"))) -> Response:
+    """The report as a download: .xlsx (one sheet per section), .csv, or printable .html (A4)."""
+    if fmt not in _MEDIA:
+        raise HTTPException(404, "格式只能是 xlsx、csv 或 html")
+    doc = _document(request, kind, period)
+    if fmt == "html":
+        return HTMLResponse(export.html(doc))
+    body = export.xlsx_bytes(doc) if fmt == "xlsx" else export.csv_bytes(doc)
+    name = f"report-{kind}-{doc.period.key}.{fmt}"
+    return Response(body, media_type=_MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/{kind}")
+def report_json(kind: str, request: Request,
+                period: str | None = Query(None, max_length=16, description="2026-11, 2026-11-H2, 2026-W45"),
+                _: Principal = Depends(require("reports"))) -> dict[str, Any]:
+    """monthly / weekly / unfinished / complaints / callbacks / clerks / accuracy / accuracy-weekly:
+    sections (columns, rows, SVG chart) and the raw figures under "data"."""
+    return _document(request, kind, period).to_json()

@@ -1,0 +1,79 @@
+"""A supervisor opens 统计报表 in real headless Chromium and reads a chart and a table; a clerk
+sees no such link. Screenshots: test-artifacts/browser/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from callcenter.accounts import Accounts
+from callcenter.audio.recorder import WavRecordingStore
+from callcenter.audio.settings import RecordingSettings
+from callcenter.clock import ManualClock
+from callcenter.events import EventBus
+from callcenter.ledger.service import LedgerService
+from callcenter.web.app import WebServices, create_app
+from callcenter.web.settings import WebSettings
+from tests.browser.conftest import PanelServer, normalize_unit
+from tests.reports.world import build, in_month
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/panel.db"
+
+
+def _login(page, url: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url + "/")
+    page.fill("#login-form [name=username]", user)
+    page.fill("#login-form [name=password]", password)
+    page.press("#login-form [name=password]", "Enter")
+    page.wait_for_selector("#app:not([hidden])")
+
+
+def test_supervisor_reads_the_monthly_report(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]
+                                             tmp_path: Path) -> None:
+    clock = ManualClock()
+    bus = EventBus()
+    ledger = LedgerService(engine, clock, bus)
+    world = build(engine, ledger, clock)
+    accounts = Accounts(engine, clock)
+    accounts.add_user("sup1", "supervisor", "supervisor-password", display_name="主管老陈")
+    accounts.add_user("clerk1", "clerk", "clerk-password", display_name="张敏")
+    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
+                                 recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
+                                                              background_flush=False),
+                                 normalize_unit=normalize_unit,
+                                 settings=WebSettings(secret_file=tmp_path / "secret.key")))
+    total = sum(1 for r in world.entries if in_month(r.created_at, 2026, 11))
+    with PanelServer(app) as server:
+        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        _login(page, server.url, "clerk1", "clerk-password")
+        assert not page.is_visible("#nav-reports")
+        page.click("#logout")
+        page.wait_for_selector("#login:not([hidden])")
+
+        _login(page, server.url, "sup1", "supervisor-password")
+        page.click("#nav-reports")
+        page.wait_for_selector("#view-reports:not([hidden]) .r-section")
+        page.select_option("#r-kind", "monthly")
+        page.fill("#r-period", "2026-11")
+        page.click("#r-form button[type=submit]")
+        page.wait_for_selector("#r-label:has-text('月度信息统计 · 2026-11')")
+        assert page.locator("#r-sections .r-chart svg").count() >= 3
+        first_row = page.locator("#r-sections .r-table").first.locator("tbody tr").first
+        assert first_row.inner_text().split() == ["信息总数", str(total)]
+        assert page.get_attribute("#r-xlsx", "href") == "/api/reports/monthly.xlsx?period=2026-11"
+        assert page.is_hidden("#view-board")
+        page.screenshot(path=str(artifacts / "01-monthly-report.png"), full_page=True)
+
+        page.click("#r-prev")
+        page.wait_for_selector("#r-label:has-text('2026-10')")
+        page.select_option("#r-kind", "accuracy")
+        page.fill("#r-period", "2026-11")  # twelve months up to November 2026
+        page.click("#r-form button[type=submit]")
+        page.wait_for_selector("#r-label:has-text('草稿准确率（按月） · 2026-11')")
+        assert page.locator("#r-sections .r-chart svg").count() == 1
+        page.screenshot(path=str(artifacts / "02-draft-accuracy.png"), full_page=True)
