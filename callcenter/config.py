@@ -18,6 +18,9 @@ from callcenter.asr.settings import AsrSettings
 from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
 from callcenter.calls.flow import FlowSettings
 from callcenter.ledger.settings import DatabaseSettings
+from callcenter.notify.settings import NotifySettings
+from callcenter.qa.settings import QaSettings
+from callcenter.reports.settings import ReportSettings
 from callcenter.telephony.settings import SipSettings
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.settings import WorkflowSettings
@@ -41,8 +44,9 @@ class LoggingSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    # hide_input_in_errors: a webhook URL carries its robot's key; errors must not print it
     model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix="CALLCENTER_",
-                                      env_nested_delimiter="__")
+                                      env_nested_delimiter="__", hide_input_in_errors=True)
 
     sip: SipSettings = SipSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -54,6 +58,9 @@ class Settings(BaseSettings):
     flow: FlowSettings = FlowSettings()
     drafting: DraftingSettings = DraftingSettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    notify: NotifySettings = NotifySettings()
+    qa: QaSettings = QaSettings()
+    reports: ReportSettings = ReportSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

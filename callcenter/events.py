@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -24,7 +25,13 @@ EventType = Literal[
     "entry.draft_ready",
     "entry.updated",
     "system.alarm",
+    "notification",
+    "work_order.updated",
+    "callback.updated",
+    "handover.created",
 ]
+
+Listener = Callable[["Event"], None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class EventBus:
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -61,8 +69,21 @@ class EventBus:
         with self._lock:
             self._subscribers.discard(q)
 
+    def add_listener(self, listener: Listener) -> None:
+        """A synchronous in-process listener (the workflow's clocks and tasks), called on the
+        publisher's thread: it must be quick and hand slow work to its own thread."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def publish(self, type_: EventType, **data: Any) -> None:
         event = Event(type_, data)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not break the call or the request
+                log.exception("event listener failed on %s", event.type)
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # no panel running (CLI, tests without web): events are informational

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
 from callcenter.events import EventBus
+from callcenter.ledger import search
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident, ResidentPhone
 from callcenter.workflow.callbacks import needs_callback
 from callcenter.workflow.lifecycle import EntrySnapshot, TransitionError, check_transition
@@ -61,6 +62,19 @@ class CallerHistory:
     open_entries: list[Entry]
     caller_recent: list[Entry]
     unit_recent: list[Entry]
+
+
+def _stamp_status(entry: Entry, to_status: str, now: datetime) -> None:
+    """Keep when the lifecycle first reached dispatch and completion (the clocks and the
+    statistics read them); a reopened entry's next completion counts anew."""
+    if to_status == "dispatched" and entry.dispatched_at is None:
+        entry.dispatched_at = now
+    elif to_status == "completed":
+        entry.completed_at = now
+    elif to_status == "closed":
+        entry.closed_at = now
+    elif to_status == "in_progress":
+        entry.closed_at = None
 
 
 def digits_only(number: str) -> str:
@@ -178,6 +192,28 @@ class LedgerService:
         with self.session() as s:
             call = self._call(s, sip_call_id)
             call.dtmf = (call.dtmf + digits)[-64:]
+            s.add(call)
+            s.commit()
+
+    def outbound_call(self, call_key: str, number: str, entry_id: int, user_id: int | None, actor: str,
+                      started_at: datetime) -> int:
+        """A callback placed by a clerk through the agent: logged before dialling, linked to the
+        entry it calls back about (one entry, several calls: 一票到底)."""
+        with self.session() as s:
+            call = Call(sip_call_id=call_key, direction="outbound", caller_number=digits_only(number),
+                        received_at=started_at, status="dialing", entry_id=entry_id, user_id=user_id,
+                        transcript_status="pending")
+            s.add(call)
+            s.flush()
+            self._audit(s, actor, entry_id, call.id, "callback_call", new=f"call {call.id}")
+            s.commit()
+            assert call.id is not None
+            return call.id
+
+    def outbound_answered(self, call_key: str, at: datetime) -> None:
+        with self.session() as s:
+            call = self._call(s, call_key)
+            call.status, call.answered_at = "answered", at
             s.add(call)
             s.commit()
 
@@ -299,8 +335,12 @@ class LedgerService:
         time); after a crash also 'pending', 'live' and 'queued' (the work died with the process)."""
         with self.session() as s:
             return list(s.exec(select(Call).where(
-                col(Call.transcript_status).in_(statuses),
+                col(Call.transcript_status).in_(statuses), Call.direction == "inbound",  # callbacks draft nothing
                 Call.recording_key != "", col(Call.status).in_(("ended", "interrupted", "failed")))).all())
+
+    def call_by_key(self, sip_call_id: str) -> Call:
+        with self.session() as s:
+            return self._call(s, sip_call_id)
 
     # ----- lookups -----------------------------------------------------------------------
 
@@ -366,7 +406,12 @@ class LedgerService:
                      caller_number: str | None = None, urgent: bool | None = None,
                      since: datetime | None = None, until: datetime | None = None,
                      owner_id: int | None = None, source: str | None = None,
-                     text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[Entry]]:
+                     text: str | None = None, limit: int = 50, offset: int = 0,
+                     cursor: str | None = None, count_cap: int | None = None) -> tuple[int, list[Entry]]:
+        """(total, rows), newest first. `cursor` (from search.cursor_of; raises InvalidCursor)
+        continues after that row instead of `offset`. With `count_cap` the total stops at
+        count_cap + 1, so counting never costs more than reading that many index entries."""
+        after = search.Cursor.decode(cursor) if cursor else None  # a bad cursor fails before any query
         with self.session() as s:
             q = select(Entry)
             if owner_id is not None:
@@ -389,11 +434,18 @@ class LedgerService:
                 q = q.where(Entry.created_at >= since)
             if until:
                 q = q.where(Entry.created_at < until)
+            filtered, dialect = q, self.engine.dialect.name
             if text:
-                in_transcript = select(Call.id).where(Call.entry_id == Entry.id,
-                                                      col(Call.transcript_text).contains(text)).exists()
-                q = q.where(or_(col(Entry.summary).contains(text), in_transcript))
-            total = s.exec(select(func.count()).select_from(q.subquery())).one()
+                q = search.with_text(filtered, dialect, text)
+            counted = q.with_only_columns(col(Entry.id))
+            if count_cap is not None:
+                counted = counted.limit(count_cap + 1)
+            total = s.exec(select(func.count()).select_from(counted.subquery())).one()
+            if text and total > search.COMMON_MATCHES:  # a common word: page by a newest-first scan
+                q = search.with_text(filtered, dialect, text, common=True)
+            if after is not None:
+                q = q.where(after.after())
+                offset = 0
             q = q.order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).offset(offset).limit(limit)
             return int(total), list(s.exec(q).all())
 
@@ -418,10 +470,12 @@ class LedgerService:
             entry = s.get(Entry, entry_id)
             if entry is None:
                 raise NotFound(f"entry {entry_id}")
+            old_status = entry.status
             if "status" in changes and changes["status"] != entry.status:
                 # the other fields of the same change (a category, say) count for the rules
                 after = {k: v for k, v in changes.items() if k != "status"}
                 self._check_transition(s, entry, changes["status"], after)
+                _stamp_status(entry, changes["status"], now)
             for name, new in changes.items():
                 old = getattr(entry, name)
                 if old != new:
@@ -430,7 +484,8 @@ class LedgerService:
             entry.updated_at = now
             s.add(entry)
             s.commit()
-            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes))
+            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes), status=entry.status,
+                             old_status=old_status, actor=actor)
             return entry
 
     def confirm_entry(self, entry_id: int, changes: dict[str, Any], actor: str, actor_id: int) -> Entry:
@@ -488,7 +543,10 @@ class LedgerService:
                 raise NotFound(f"entry {entry_id}")
             old = entry.status
             self._check_transition(s, entry, to_status, {}, note=note, satisfaction=satisfaction)
+            _stamp_status(entry, to_status, now)
             entry.status, entry.updated_at = to_status, now
+            if satisfaction is not None:
+                entry.satisfaction = satisfaction
             s.add(entry)
             self._audit(s, actor, entry.id, None, "transition", "status", old, to_status)
             if satisfaction is not None:
@@ -712,6 +770,13 @@ class LedgerService:
                 s.add(existing)
         s.add(call)
         self._audit(s, "system", call.entry_id, call.id, "interrupted")
+
+    def audit(self, actor: str, entry_id: int | None, action: str, field: str = "", old: str = "",
+              new: str = "", call_pk: int | None = None) -> None:
+        """An audit row for a change made outside the ledger's tables (work orders, callbacks)."""
+        with self.session() as s:
+            self._audit(s, actor, entry_id, call_pk, action, field, old, new)
+            s.commit()
 
     def _audit(self, s: Session, actor: str, entry_id: int | None, call_pk: int | None, action: str,
                field: str = "", old: str = "", new: str = "") -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -17,10 +18,13 @@ from callcenter.accounts import Accounts, Principal
 from callcenter.audio.interface import RecordingStore
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.qa.service import QaService
 from callcenter.web.ratelimit import LoginLimiter
-from callcenter.web.routers import callers, calls, entries, events, meta, residents, session
+from callcenter.web.routers import callers, calls, entries, events, meta, qa, residents, session, workflow
+from callcenter.web.routers import reports as reports_routes
 from callcenter.web.security import SessionSigner, current_principal, load_or_create_secret
 from callcenter.web.settings import WebSettings
+from callcenter.workflow.cases import CaseWorkflow
 
 PANEL_DIR = Path(__file__).resolve().parents[2] / "web"
 
@@ -33,6 +37,9 @@ class WebServices:
     recordings: RecordingStore
     normalize_unit: Callable[[str], str | None]
     settings: WebSettings
+    qa: QaService | None = None  # 质检 (issue 5); without it no /api/qa routes
+    workflow: CaseWorkflow | None = None  # work orders, callbacks, clocks; 503 without it
+    dialer: Any = None  # places callbacks through the SIP agent (calls.callback_dialer)
 
 
 def create_app(services: WebServices) -> FastAPI:
@@ -50,10 +57,13 @@ def create_app(services: WebServices) -> FastAPI:
     st.signer = SessionSigner(load_or_create_secret(services.settings.secret_file),
                               services.settings.session_max_age_s)
     st.login_limiter = LoginLimiter()
+    st.qa = services.qa
+    st.workflow, st.dialer = services.workflow, services.dialer
     # meta before residents: /api/residents/units is a GET beside the admin-only import
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
-              events.router):
+              events.router, workflow.router, reports_routes.router):  # reports after meta: /api/reports/draft-accuracy
         app.include_router(r)
+    app.include_router(qa.router)  # answers 503 where QA is not configured
 
     # The schema and its browser are behind login too: they describe personal-data routes.
     @app.get("/openapi.json", include_in_schema=False)

@@ -53,6 +53,11 @@ class WorkflowSettings(BaseModel):
     callback_within_s: int = Field(7200, gt=0)  # 完成后 2 小时内回访
     urgent_callback_within_s: int = Field(3600, gt=0)
     amber_at: float = Field(0.75, gt=0.0, lt=1.0)  # share of the allowance used before amber
+    missed_call_within_s: int = Field(1800, gt=0)  # return a missed call within 30 minutes
+    # Still overdue this long after the first alert (to the supervisor): escalate to the project head.
+    escalate_after_s: int = Field(1800, gt=0)
+    # Shift changes (交接班), local times: the outgoing shift's open items are handed over.
+    shift_changes: tuple[time, ...] = (time(8, 0), time(20, 0))
 
     timezone: str = "Asia/Shanghai"
     business_open: time = time(8, 0)
@@ -70,6 +75,20 @@ class WorkflowSettings(BaseModel):
         if isinstance(value, int):
             raise ValueError("write the time in quotes, e.g. '18:00' (unquoted YAML reads 18:00 as a number)")
         return value
+
+    @field_validator("shift_changes", mode="before")
+    @classmethod
+    def _shift_times_not_sexagesimal(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and any(isinstance(v, int) for v in value):
+            raise ValueError("write each shift time in quotes, e.g. ['08:00', '20:00']")
+        return value
+
+    @field_validator("shift_changes")
+    @classmethod
+    def _shifts(cls, v: tuple[time, ...]) -> tuple[time, ...]:
+        if not v:
+            raise ValueError("shift_changes: at least one shift change time, e.g. ['08:00', '20:00']")
+        return tuple(sorted(set(v)))
 
     @field_validator("timezone")
     @classmethod

@@ -15,8 +15,13 @@ from callcenter.clock import ManualClock
 from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.qa.scorecard import load_scorecard
+from callcenter.qa.service import QaService
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
+from callcenter.workflow.cases import CaseWorkflow
+from callcenter.workflow.notices import NoticeBoard
+from callcenter.workflow.settings import WorkflowSettings
 
 
 def normalize_unit(text: str) -> str | None:
@@ -30,9 +35,14 @@ def parts(engine: Engine, clock: ManualClock, tmp_path: Path):  # type: ignore[n
     ledger = LedgerService(engine, clock, bus)
     accounts = Accounts(engine, clock)
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
+    notices = NoticeBoard(engine, clock, bus)
+    workflow = CaseWorkflow(ledger, clock, WorkflowSettings(), notices, inline=True)
+    workflow.attach(bus)
+    qa = QaService(engine, clock, store, load_scorecard(None))
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
                                  normalize_unit=normalize_unit,
-                                 settings=WebSettings(secret_file=tmp_path / "secret.key")))
+                                 settings=WebSettings(secret_file=tmp_path / "secret.key"),
+                                 qa=qa, workflow=workflow))
     accounts.add_user("admin", "admin", "admin-password")
     accounts.add_user("clerk1", "clerk", "clerk-password")
     accounts.add_user("qa1", "qa", "qa-password")

@@ -3,6 +3,7 @@ session without the CSRF token, QA reaches no route that changes the ledger, cle
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def _changing_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-d
     out = []
     for route in _all_routes(app.routes):
         if isinstance(route, APIRoute):
-            path = route.path.replace("{call_id}", "1").replace("{entry_id}", "1")
+            path = re.sub(r"\{[a-z_]+_id\}", "1", route.path)
             out.extend((m, path) for m in route.methods - _SAFE if (m, route.path) not in _OPEN)
     return out
 
@@ -46,6 +47,8 @@ def test_qa_changes_nothing_and_clerks_reach_no_admin_route(parts) -> None:  # t
     app, _, accounts, _ = parts
     qa = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('qa1')}"})
     for method, path in _changing_routes(app):
+        if path.startswith("/api/qa/"):
+            continue  # scoring calls and building training sets is QA's own work (tests/web/test_qa_api.py)
         assert qa.request(method, path, json={}).status_code == 403, (method, path)
     clerk = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('clerk1')}"})
     assert clerk.post("/api/residents/import", files={"file": ("r.csv", "unit,name,phones\n")}).status_code == 403

@@ -5,14 +5,15 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const csrf = () => decodeURIComponent((document.cookie.match(/(?:^|; )cc_csrf=([^;]+)/) || [])[1] || "");
-const STATUS = { draft: "待确认", registered: "已登记", dispatched: "已派单", in_progress: "处理中", completed: "已完成", called_back: "已回访", closed: "已结案", cancelled: "已取消", merged: "已合并" };
+const STATUS = { draft: "待确认", registered: "已登记", dispatched: "已派工", in_progress: "处理中", completed: "已完成", called_back: "已回访", closed: "已结案", cancelled: "已取消", merged: "已合并" };
 const REASON = { caller_hangup: "来电挂断", agent_hangup: "系统挂断", rtp_timeout: "通话中断", error: "故障", interrupted: "中断" };
 const FIELD = { caller_name: "来电人", unit: "房号", category: "类别", department: "部门", urgent: "紧急", summary: "摘要", status: "状态", owner: "首接人", call: "通话", source: "来源" };
 const ACTION = { urgent_ack: "知悉紧急", registered: "来电登记", missed_call: "未接来电", draft_ready: "草稿生成", merged: "合并", repeat_call: "重复来电", repeat_reason: "重复依据", interrupted: "通话中断", update: "修改", confirm: "确认登记", created: "手工登记", linked_call: "关联来电", linked_away: "并入他单" };
 const LOW_CONFIDENCE = 0.6;
 const PAGE = 50;
 
-const state = { meta: null, calls: new Map(), entry: null, ledgerOffset: 0 };
+// ledgerPages: the cursor each visited ledger page starts at (null: the first); the last is shown.
+const state = { meta: null, calls: new Map(), entry: null, ledgerPages: [null] };
 const userName = (id) => state.meta?.users.find((u) => u.id === id)?.display_name || "";
 const time = (iso) => new Date(iso).toLocaleString("zh-CN", { hour12: false });
 const canEdit = () => state.meta?.permissions.includes("edit_entries");
@@ -251,6 +252,7 @@ async function openEntry(id) {
   for (const el of f.elements) el.disabled = !confirmable;
   $("#e-confirm").textContent = e.status === "draft" ? "确认登记" : "保存修改";
   $("#e-msg").textContent = "";
+  renderFacts(e);
   renderCalls(e);
   loadAudit(e.id);
   if (confirmable) (firstLowField() || f.unit).focus();
@@ -259,10 +261,30 @@ async function openEntry(id) {
 const formatValue = (v) => (v === true ? "是" : v === false ? "否" : v ?? "");
 const firstLowField = () => $("#e-form .field.low input, #e-form .field.low select, #e-form .field.low textarea");
 
+const KIND = { call: "来电", missed_call: "未接来电", manual: "手工登记" };
+
+// Every field of the entry, read-only (the form above holds the editable ones).
+function renderFacts(e) {
+  const at = (v) => (v ? time(v) : "");
+  const facts = [["编号", `#${e.id}`], ["状态", STATUS[e.status] || e.status], ["类型", KIND[e.kind] || e.kind],
+    ["来源", state.meta.sources[e.source] || e.source], ["来电号码", e.caller_number], ["来电人", e.caller_name],
+    ["房号", e.unit], ["类别", e.category], ["部门", e.department], ["紧急", e.urgent ? "是" : "否"],
+    ["首接人", userName(e.owner_id)], ["摘要", e.summary], ["创建时间", at(e.created_at)], ["草稿生成", at(e.draft_ready_at)],
+    ["确认时间", at(e.confirmed_at)], ["派工时间", at(e.dispatched_at)], ["完成时间", at(e.completed_at)],
+    ["结案时间", at(e.closed_at)], ["满意度", e.satisfaction], ["重复来电", e.repeat_count ? `${e.repeat_count} 次` : ""],
+    ["合并到", e.merged_into_id ? `#${e.merged_into_id}` : ""], ["通话中断", e.interrupted ? "是" : ""],
+    ["关联通话", `${e.calls.length} 通`], ["最后更新", at(e.updated_at)]];
+  $("#e-fields").innerHTML = facts.filter(([, v]) => v !== "" && v != null)
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd data-fact="${esc(k)}">${esc(v)}</dd>`).join("");
+}
+
+// First call, repeat calls, the callback: each one selectable into the player.
+const callLabel = (e, c, i) => (c.direction === "outbound" ? "回访电话" : i === 0 && e.kind !== "manual" ? "首次来电" : `再次来电 ${i}`);
+
 function renderCalls(e) {
   const recorded = e.calls.filter((c) => c.recording_url);
   $("#e-calls").innerHTML = e.calls.length ? e.calls.map((c, i) => `<button type="button" data-call="${c.id}" class="${i === 0 ? "active" : ""}">
-      ${i === 0 && e.kind !== "manual" ? "首次来电" : "再次来电"} ${esc(time(c.received_at))}${c.recording_duration_ms ? ` · ${Math.round(c.recording_duration_ms / 1000)} 秒` : ""}${c.recording_url ? "" : " · 无录音"}</button>`).join("") : "";
+      ${callLabel(e, c, i)} ${esc(time(c.received_at))}${c.recording_duration_ms ? ` · ${Math.round(c.recording_duration_ms / 1000)} 秒` : ""}${c.recording_url ? "" : " · 无录音"}</button>`).join("") : "";
   $("#player").hidden = recorded.length === 0;
   $("#e-norec").hidden = recorded.length > 0;
   selectCall(e.calls[0]);
@@ -355,8 +377,23 @@ $("#e-form").addEventListener("submit", async (ev) => {
 
 const auditValue = (a, v) => (a.field === "status" ? STATUS[v] || v : a.field === "source" ? state.meta.sources[v] || v : a.field === "urgent" ? { True: "是", False: "否" }[v] || v : v);
 
+const CREATED = { registered: "来电生成草稿", created: "手工登记", missed_call: "未接来电" };
+
+// The status timeline: who changed the status, when, old → new (labels as in lifecycle.LABELS).
+function renderStatusHistory(rows) {
+  const items = rows.filter((a) => CREATED[a.action] || (a.field === "status" && a.action !== "note" && a.old !== a.new));
+  $("#e-status-history").innerHTML = items.map((a) => {
+    const who = a.actor === "system" ? "系统" : userNameOf(a.actor);
+    const what = CREATED[a.action] ? CREATED[a.action]
+      : `<span class="badge">${esc(STATUS[a.old] || a.old || "—")}</span> → <span class="badge">${esc(STATUS[a.new] || a.new)}</span>`;
+    return `<li><time>${esc(time(a.at))}</time> <strong>${esc(who)}</strong> ${what}</li>`;
+  }).join("") || '<li class="muted">暂无状态变化</li>';
+}
+const userNameOf = (username) => state.meta?.users.find((u) => u.username === username)?.display_name || username;
+
 async function loadAudit(id) {
   const rows = await api(`/api/entries/${id}/audit`);
+  renderStatusHistory(rows);
   $("#e-audit").innerHTML = rows.map((a) => `<tr><td>${esc(time(a.at))}</td><td>${esc(a.actor === "system" ? "系统" : a.actor)}</td>
     <td>${esc(ACTION[a.action] || a.action)}</td><td>${esc(FIELD[a.field] || a.field)}</td><td>${esc(auditValue(a, a.old))}${a.old || a.new ? " → " : ""}${esc(auditValue(a, a.new))}</td></tr>`).join("");
 }
@@ -448,21 +485,25 @@ async function loadLedger() {
   const q = filterQuery();
   $("#export-csv").href = `/api/entries/export.csv?${q}`;
   $("#export-xlsx").href = `/api/entries/export.xlsx?${q}`;
-  q.set("limit", PAGE); q.set("offset", state.ledgerOffset);
+  // Keyset paging: the server hands out next_cursor; going back pops the cursors visited.
+  const at = state.ledgerPages.length - 1, cursor = state.ledgerPages[at];
+  q.set("limit", PAGE);
+  if (cursor) q.set("cursor", cursor);
   const page = await api(`/api/entries?${q}`);
+  state.ledgerNext = page.next_cursor;
   $("#ledger tbody").innerHTML = page.items.map((e) => `<tr data-id="${e.id}" class="${e.urgent ? "urgent" : ""}">
     <td><a href="#entry/${e.id}">#${e.id}</a></td><td>${esc(time(e.created_at))}</td><td>${esc(state.meta.sources[e.source] || e.source)}</td>
     <td>${esc(e.caller_number)}</td><td>${esc(e.caller_name)}</td><td>${esc(e.unit)}</td><td>${esc(e.category)}</td><td>${esc(e.department)}</td>
     <td>${e.urgent ? "是" : ""}</td><td>${esc(e.summary)}</td><td>${STATUS[e.status] || esc(e.status)}</td><td>${esc(userName(e.owner_id))}</td></tr>`).join("")
     || '<tr><td colspan="12" class="muted">没有符合条件的台账</td></tr>';
-  const from = page.total ? state.ledgerOffset + 1 : 0;
-  $("#pg-info").textContent = `第 ${from}–${state.ledgerOffset + page.items.length} 条，共 ${page.total} 条`;
-  $("#pg-prev").disabled = state.ledgerOffset === 0;
-  $("#pg-next").disabled = state.ledgerOffset + PAGE >= page.total;
+  const from = page.items.length ? at * PAGE + 1 : 0;
+  $("#pg-info").textContent = `第 ${at + 1} 页 · 第 ${from}–${at * PAGE + page.items.length} 条，共 ${page.total}${page.total_exact ? "" : "+"} 条`;
+  $("#pg-prev").disabled = at === 0;
+  $("#pg-next").disabled = !page.next_cursor;
 }
-$("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); state.ledgerOffset = 0; loadLedger(); });
-$("#pg-prev").onclick = () => { state.ledgerOffset = Math.max(0, state.ledgerOffset - PAGE); loadLedger(); };
-$("#pg-next").onclick = () => { state.ledgerOffset += PAGE; loadLedger(); };
+$("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); state.ledgerPages = [null]; loadLedger(); });
+$("#pg-prev").onclick = () => { if (state.ledgerPages.length > 1) state.ledgerPages.pop(); loadLedger(); };
+$("#pg-next").onclick = () => { if (state.ledgerNext) { state.ledgerPages.push(state.ledgerNext); loadLedger(); } };
 $("#ledger").addEventListener("click", (ev) => { const tr = ev.target.closest("tr[data-id]"); if (tr && !ev.target.closest("a")) location.hash = `#entry/${tr.dataset.id}`; });
 
 // ----- manual entry --------------------------------------------------------------------------

@@ -1,0 +1,371 @@
+"""The case workflow over HTTP: lifecycle moves, work orders and their slips, callback tasks
+(logged or placed through the agent), notifications and the shift handover."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.accounts import Principal
+from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
+from callcenter.ledger.service import LedgerError, NotFound
+from callcenter.web.masking import mask_phone, must_mask
+from callcenter.web.security import current_principal, require
+from callcenter.workflow.cases import CaseWorkflow
+from callcenter.workflow.lifecycle import LABELS, STATES, allowed_targets
+from callcenter.workflow.work_orders import KINDS, NewWorkOrder
+from callcenter.workflow.work_orders import LABELS as ORDER_LABELS
+
+router = APIRouter(prefix="/api", tags=["workflow"])
+
+
+def _workflow(request: Request) -> CaseWorkflow:
+    wf = getattr(request.app.state, "workflow", None)
+    if wf is None:
+        raise HTTPException(503, "工作流未启用 / the workflow is not running in this process")
+    return wf  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _refusals(what: str = "台账") -> Iterator[None]:
+    """The service's refusals as HTTP: unknown → 404, refused by a rule → 422 with the reason."""
+    try:
+        yield
+    except NotFound as exc:
+        raise HTTPException(404, f"没有这条{what} / not found: {exc}") from exc
+    except LedgerError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+# ----- schemas ----------------------------------------------------------------------------
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_status: Literal[STATES]  # type: ignore[valid-type]
+    note: str = Field("", max_length=500)
+    satisfaction: Literal["满意", "基本满意", "不满意"] | None = None
+
+
+class ClockOut(BaseModel):
+    clock: str
+    label: str
+    subject: str
+    due_at: str
+    left_s: int
+    state: str
+
+
+class WorkOrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dispatch", "engineering"] = "dispatch"
+    department: str = Field("", max_length=16)
+    description: str = Field("", max_length=1000)
+    location: str = Field("", max_length=64)
+    paid: bool = False
+    fee: str = Field("", max_length=32)
+    assignee: str = Field("", max_length=64)
+
+
+class WorkOrderPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "accepted", "in_progress", "done", "cancelled"] | None = None
+    assignee: str | None = Field(None, max_length=64)
+    description: str | None = Field(None, max_length=1000)
+    location: str | None = Field(None, max_length=64)
+    paid: bool | None = None
+    fee: str | None = Field(None, max_length=32)
+    result: str | None = Field(None, max_length=1000)
+
+
+class WorkOrderOut(BaseModel):
+    id: int
+    number: str
+    entry_id: int
+    kind: str
+    kind_label: str
+    department: str
+    status: str
+    status_label: str
+    location: str
+    description: str
+    paid: bool
+    fee: str
+    assignee: str
+    result: str
+    created_by: str
+    created_at: datetime
+    accepted_at: datetime | None
+    completed_at: datetime | None
+
+
+class CallbackTaskOut(BaseModel):
+    id: int
+    entry_id: int
+    kind: str
+    status: str
+    number: str
+    created_at: datetime
+    due_at: datetime
+    left_s: int
+    state: str
+    attempts: int
+    done_at: datetime | None
+    actor: str
+    method: str
+    outcome: str
+    satisfaction: str
+    notes: str
+    call_id: int | None
+
+
+class CallbackLogIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["connected", "no_answer", "busy", "rejected", "unreachable", "wrong_number", "error"]
+    satisfaction: Literal["满意", "基本满意", "不满意", ""] = ""
+    notes: str = Field("", max_length=1000)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(..., min_length=1, max_length=500)
+
+
+class DialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    extension: str = Field(..., pattern=r"^[0-9A-Za-z_.+-]{1,32}$", description="The clerk's own SIP extension")
+
+
+class WorkflowOut(BaseModel):
+    entry_id: int
+    status: str
+    status_label: str
+    allowed: list[dict[str, str]]
+    clocks: list[ClockOut]
+    work_orders: list[WorkOrderOut]
+    callbacks: list[CallbackTaskOut]
+
+
+class NotificationOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    severity: str
+    audience: str
+    title: str
+    body: str
+    entry_id: int | None
+    link: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+
+
+class HandoverOut(BaseModel):
+    id: int
+    shift_change_at: datetime
+    shift_name: str
+    created_at: datetime
+    items: list[dict[str, Any]]
+    open_count: int
+    note: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=500)
+
+
+def _order_out(wf: CaseWorkflow, o: WorkOrder) -> WorkOrderOut:
+    assert o.id is not None
+    return WorkOrderOut(id=o.id, number=wf.work_orders.number(o), entry_id=o.entry_id, kind=o.kind,
+                        kind_label=KINDS[o.kind], department=o.department, status=o.status,
+                        status_label=ORDER_LABELS[o.status], location=o.location, description=o.description,
+                        paid=o.paid, fee=o.fee, assignee=o.assignee, result=o.result, created_by=o.created_by,
+                        created_at=o.created_at, accepted_at=o.accepted_at, completed_at=o.completed_at)
+
+
+def _task_out(wf: CaseWorkflow, t: CallbackTask, who: Principal) -> CallbackTaskOut:
+    assert t.id is not None
+    now = wf.clocks.clock.now()
+    left = round((t.due_at - now).total_seconds())
+    if t.status != "open":
+        state = "done"
+    elif left < 0:
+        state = "red"
+    else:
+        span = (t.due_at - t.created_at).total_seconds()
+        state = "amber" if span <= 0 or (now - t.created_at).total_seconds() >= wf.settings.amber_at * span else "ok"
+    return CallbackTaskOut(id=t.id, entry_id=t.entry_id, kind=t.kind, status=t.status,
+                           number=mask_phone(t.number) if must_mask(who) else t.number, created_at=t.created_at,
+                           due_at=t.due_at, left_s=left, state=state, attempts=t.attempts, done_at=t.done_at,
+                           actor=t.actor, method=t.method, outcome=t.outcome, satisfaction=t.satisfaction,
+                           notes=t.notes, call_id=t.call_id)
+
+
+# ----- lifecycle --------------------------------------------------------------------------
+
+# Moves that have their own route, because they carry more than a status.
+_OTHER_PATHS = {"registered": "登记请用「确认登记」（含首接人与更正记录）/ register through POST /api/entries/{id}/confirm",
+                "merged": "合并请用「关联来电」/ merge by linking the call: POST /api/calls/{id}/link"}
+
+@router.get("/entries/{entry_id}/workflow", response_model=WorkflowOut)
+def entry_workflow(entry_id: int, request: Request, who: Principal = Depends(current_principal)) -> WorkflowOut:
+    """Everything the entry page needs to move the case on: allowed moves, clocks, orders, tasks."""
+    wf = _workflow(request)
+    with _refusals():
+        entry = wf.ledger.get_entry(entry_id)
+    return WorkflowOut(entry_id=entry_id, status=entry.status, status_label=LABELS.get(entry.status, entry.status),
+                       allowed=[{"status": t, "label": LABELS[t]} for t in allowed_targets(entry.status)
+                                if t not in _OTHER_PATHS],
+                       clocks=[ClockOut(**c) for c in wf.clocks.view(entry_id)],
+                       work_orders=[_order_out(wf, o) for o in wf.work_orders.of_entry(entry_id)],
+                       callbacks=[_task_out(wf, t, who) for t in wf.callbacks.list(status=None, entry_id=entry_id)])
+
+
+@router.post("/entries/{entry_id}/transition", response_model=WorkflowOut)
+def transition(entry_id: int, body: TransitionIn, request: Request,
+               who: Principal = Depends(require("edit_entries"))) -> WorkflowOut:
+    wf = _workflow(request)
+    if body.to_status in _OTHER_PATHS:
+        raise HTTPException(422, _OTHER_PATHS[body.to_status])
+    with _refusals():
+        open_callbacks = wf.callbacks.list(entry_id=entry_id, kind="callback")
+        if body.to_status == "called_back" and open_callbacks:
+            # one path for a callback's result: the task records it and moves the entry
+            wf.callbacks.log_result(open_callbacks[0].id or 0, "connected", who.username,
+                                    satisfaction=body.satisfaction or "", notes=body.note)
+        else:
+            wf.ledger.transition(entry_id, body.to_status, who.username, note=body.note,
+                                 satisfaction=body.satisfaction)
+    wf.drain()  # the clocks and tasks this move starts are part of the answer
+    return entry_workflow(entry_id, request, who)
+
+
+# ----- work orders ------------------------------------------------------------------------
+
+@router.post("/entries/{entry_id}/work-orders", response_model=WorkOrderOut, status_code=201)
+def create_work_order(entry_id: int, body: WorkOrderIn, request: Request,
+                      who: Principal = Depends(require("edit_entries"))) -> WorkOrderOut:
+    wf = _workflow(request)
+    with _refusals():
+        row = wf.work_orders.create(entry_id, NewWorkOrder(**body.model_dump()), who.username)
+    wf.drain()
+    return _order_out(wf, row)
+
+
+@router.get("/work-orders", response_model=list[WorkOrderOut])
+def list_work_orders(request: Request, department: str | None = None, status: str | None = None,
+                     limit: int = Query(100, ge=1, le=500),
+                     _: Principal = Depends(current_principal)) -> list[WorkOrderOut]:
+    wf = _workflow(request)
+    return [_order_out(wf, o) for o in wf.work_orders.list(department=department, status=status, limit=limit)]
+
+
+@router.patch("/work-orders/{order_id}", response_model=WorkOrderOut)
+def update_work_order(order_id: int, body: WorkOrderPatch, request: Request,
+                      who: Principal = Depends(require("edit_entries"))) -> WorkOrderOut:
+    wf = _workflow(request)
+    with _refusals("派工单"):
+        row = wf.work_orders.update(order_id, body.model_dump(exclude_none=True), who.username)
+    wf.drain()
+    return _order_out(wf, row)
+
+
+@router.get("/work-orders/{order_id}/slip", response_class=HTMLResponse)
+def work_order_slip(order_id: int, request: Request, _: Principal = Depends(current_principal)) -> HTMLResponse:
+    """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree."""
+    wf = _workflow(request)
+    with _refusals("派工单"):
+        order = wf.work_orders.get(order_id)
+        done = [t for t in wf.callbacks.list(status="done", entry_id=order.entry_id, kind="callback")]
+        callback_at = f"{done[-1].done_at.astimezone(wf.settings.zone):%Y-%m-%d %H:%M}" if done and done[-1].done_at else ""
+        return HTMLResponse(wf.work_orders.slip_html(order_id, callback_at=callback_at))
+
+
+# ----- callbacks --------------------------------------------------------------------------
+
+@router.get("/callbacks", response_model=list[CallbackTaskOut])
+def list_callbacks(request: Request, status: Literal["open", "done", "cancelled", "all"] = "open",
+                   kind: Literal["callback", "missed_call"] | None = None, limit: int = Query(200, ge=1, le=1000),
+                   who: Principal = Depends(current_principal)) -> list[CallbackTaskOut]:
+    wf = _workflow(request)
+    rows = wf.callbacks.list(status=None if status == "all" else status, kind=kind, limit=limit)
+    return [_task_out(wf, t, who) for t in rows]
+
+
+@router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut)
+def log_callback(task_id: int, body: CallbackLogIn, request: Request,
+                 who: Principal = Depends(require("edit_entries"))) -> CallbackTaskOut:
+    """A callback made by hand (or the result of one placed through the agent)."""
+    wf = _workflow(request)
+    with _refusals("回访任务"):
+        row = wf.callbacks.log_result(task_id, body.outcome, who.username, satisfaction=body.satisfaction,
+                                      notes=body.notes)
+    wf.drain()
+    return _task_out(wf, row, who)
+
+
+@router.post("/callbacks/{task_id}/cancel", response_model=CallbackTaskOut)
+def cancel_callback(task_id: int, body: CancelIn, request: Request,
+                    who: Principal = Depends(require("edit_entries"))) -> CallbackTaskOut:
+    wf = _workflow(request)
+    with _refusals("回访任务"):
+        row = wf.callbacks.cancel(task_id, who.username, body.reason)
+    wf.drain()
+    return _task_out(wf, row, who)
+
+
+@router.post("/callbacks/{task_id}/dial", status_code=202)
+def dial_callback(task_id: int, body: DialIn, request: Request,
+                  who: Principal = Depends(require("edit_entries"))) -> dict[str, Any]:
+    """Place the call through the agent: it rings the clerk's extension first, then the
+    resident, and records both sides on the entry. The result arrives as a callback.updated event."""
+    wf = _workflow(request)
+    dialer = getattr(request.app.state, "dialer", None)
+    if dialer is None:
+        raise HTTPException(503, "本机未启用外呼 / outbound calling is not available in this process")
+    with _refusals("回访任务"):
+        task = wf.callbacks.get(task_id)
+        if task.status != "open":
+            raise LedgerError(f"回访任务 {task_id} 已结束 / task {task_id} is {task.status}")
+        if not task.number:
+            raise LedgerError("没有可回拨的号码 / the task has no number to call")
+        dialer.place(task_id, body.extension, who.username, who.user_id)
+    return {"task_id": task_id, "status": "dialing"}
+
+
+# ----- notifications and handover ---------------------------------------------------------
+
+@router.get("/notifications", response_model=list[NotificationOut])
+def list_notifications(request: Request, all: bool = False,
+                       who: Principal = Depends(current_principal)) -> list[Notification]:
+    return _workflow(request).notices.for_role(who.role, unacknowledged_only=not all)
+
+
+@router.post("/notifications/{notification_id}/acknowledge", response_model=NotificationOut)
+def acknowledge_notification(notification_id: int, request: Request,
+                             who: Principal = Depends(require("edit_entries"))) -> Notification:
+    wf = _workflow(request)
+    visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
+    if notification_id not in visible:
+        raise HTTPException(404, "没有这条通知")
+    return wf.notices.acknowledge(notification_id, who.username)
+
+
+@router.get("/handovers/latest", response_model=HandoverOut | None)
+def latest_handover(request: Request, _: Principal = Depends(require("edit_entries"))) -> Handover | None:
+    return _workflow(request).handovers.latest()
+
+
+@router.post("/handovers/{handover_id}/acknowledge", response_model=HandoverOut)
+def acknowledge_handover(handover_id: int, body: AckIn, request: Request,
+                         who: Principal = Depends(require("edit_entries"))) -> Handover:
+    with _refusals("交接记录"):
+        return _workflow(request).handovers.acknowledge(handover_id, who.username, body.note)

@@ -1,0 +1,204 @@
+"""Calls the desk owes residents: callbacks (回访) after completed work, and missed calls.
+
+A callback task is created when an entry sampled for a callback (workflow.callbacks) is
+completed; a missed-call task when a caller hung up before the answer. Each has a due time
+(its clock). The clerk places the call from the panel (the agent dials and records it) or
+logs one made by hand; a callback's result is the resident's satisfaction, and 不满意 reopens
+the entry and escalates it until the resident is satisfied (DOMAIN.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from callcenter.clock import Clock
+from callcenter.ledger.models import CallbackTask, Entry
+from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.workflow.callbacks import needs_callback
+from callcenter.workflow.deadlines import callback_due, due_after
+from callcenter.workflow.lifecycle import SATISFACTIONS, UNSATISFIED
+from callcenter.workflow.notices import NoticeBoard
+from callcenter.workflow.settings import WorkflowSettings
+
+KINDS = {"callback": "回访", "missed_call": "未接回拨"}
+OUTCOMES = {"connected": "已接通", "no_answer": "无人接听", "busy": "占线", "rejected": "拒接",
+            "unreachable": "无法接通", "wrong_number": "号码有误", "error": "呼叫失败",
+            "clerk_unreachable": "坐席分机未接"}
+
+
+class CallbackTasks:
+    def __init__(self, ledger: LedgerService, clock: Clock, settings: WorkflowSettings,
+                 notices: NoticeBoard) -> None:
+        self.ledger, self.clock, self.settings, self.notices = ledger, clock, settings, notices
+
+    # ----- creating ---------------------------------------------------------------------
+
+    def on_completed(self, entry_id: int) -> CallbackTask | None:
+        """Completion starts the 2-hour callback clock, for entries the sampling picks."""
+        entry = self.ledger.get_entry(entry_id)
+        if not needs_callback(entry_id, entry.category, self.settings.callback_rates, self.settings.callback_seed):
+            return None
+        start = entry.completed_at or self.clock.now()
+        due = callback_due(start, self.settings, entry.urgent).due_at
+        return self._open_once(entry, "callback", due)
+
+    def on_missed(self, entry_id: int) -> CallbackTask | None:
+        entry = self.ledger.get_entry(entry_id)
+        due = due_after(entry.created_at, self.settings.missed_call_within_s, self.settings).due_at
+        return self._open_once(entry, "missed_call", due)
+
+    def _open_once(self, entry: Entry, kind: str, due_at: datetime) -> CallbackTask:
+        """One open task per entry and kind: a repeated event does not create a second one."""
+        with self.ledger.session() as s:
+            existing = s.exec(select(CallbackTask).where(CallbackTask.entry_id == entry.id,
+                                                         CallbackTask.kind == kind,
+                                                         CallbackTask.status == "open")).first()
+            if existing is not None:
+                return existing
+            assert entry.id is not None
+            task = CallbackTask(entry_id=entry.id, kind=kind, number=entry.caller_number,
+                                created_at=self.clock.now(), due_at=due_at)
+            s.add(task)
+            s.commit()
+            s.refresh(task)
+        self.ledger.audit("system", entry.id, "callback_task", kind, "", f"due {due_at.isoformat()}")
+        self._published(task)
+        return task
+
+    # ----- results ----------------------------------------------------------------------
+
+    def log_result(self, task_id: int, outcome: str, actor: str, *, satisfaction: str = "", notes: str = "",
+                   method: str = "manual", call_id: int | None = None) -> CallbackTask:
+        """What came of one attempt. Connected callbacks need the resident's satisfaction."""
+        if outcome not in OUTCOMES:
+            raise LedgerError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        task = self.get(task_id)
+        if task.status != "open":
+            raise LedgerError(f"回访任务 {task_id} 已{'完成' if task.status == 'done' else '取消'} / task {task_id} "
+                              f"is {task.status}")
+        is_callback = task.kind == "callback"
+        if is_callback and outcome == "connected" and satisfaction not in SATISFACTIONS:
+            raise LedgerError(f"回访接通后须记录业户满意度（{'/'.join(SATISFACTIONS)}）/ a connected callback "
+                              f"needs the resident's satisfaction: one of {', '.join(SATISFACTIONS)}")
+        if satisfaction and satisfaction not in SATISFACTIONS:
+            raise LedgerError(f"satisfaction must be one of {', '.join(SATISFACTIONS)}")
+        done = outcome in ("connected", "wrong_number")
+        if done and is_callback and outcome == "connected":
+            # the entry's lifecycle first: if it refuses (not completed yet), nothing is recorded
+            self.ledger.transition(task.entry_id, "called_back", actor, note=notes, satisfaction=satisfaction)
+        now = self.clock.now()
+        with self.ledger.session() as s:
+            row = s.get(CallbackTask, task_id)
+            assert row is not None
+            # the result of a call the agent placed and already counted is not a new attempt
+            if not (row.method == "sip" and row.outcome == "connected" and outcome == "connected"):
+                row.attempts += 1
+            row.outcome, row.method, row.actor = outcome, method, actor
+            row.notes = "\n".join(n for n in (row.notes, notes) if n)
+            row.satisfaction = satisfaction or row.satisfaction
+            row.call_id = call_id or row.call_id
+            if done:
+                row.status, row.done_at = "done", now
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+        self.ledger.audit(actor, row.entry_id, "callback_attempt", row.kind, "",
+                          f"{OUTCOMES[outcome]}{' ' + satisfaction if satisfaction else ''}", call_pk=call_id)
+        if row.kind == "missed_call" and outcome == "connected":
+            self._returned_missed_call(row.entry_id, actor, notes)
+        if is_callback and satisfaction == UNSATISFIED:
+            self._unsatisfied(row.entry_id, actor, notes)
+        self._published(row)
+        return row
+
+    def record_dialled(self, task_id: int, outcome: str, actor: str, call_id: int | None) -> CallbackTask:
+        """A call placed through the agent: one attempt, its recording linked. Connected calls
+        stay open until the clerk logs what the resident said (the satisfaction)."""
+        with self.ledger.session() as s:
+            row = s.get(CallbackTask, task_id)
+            if row is None:
+                raise NotFound(f"callback task {task_id}")
+            row.attempts += 1
+            row.outcome, row.method, row.actor = outcome, "sip", actor
+            row.call_id = call_id or row.call_id
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+        self.ledger.audit(actor, row.entry_id, "callback_attempt", row.kind, "",
+                          f"外呼{OUTCOMES.get(outcome, outcome)}", call_pk=call_id)
+        self._published(row)
+        return row
+
+    def _returned_missed_call(self, entry_id: int, actor: str, notes: str) -> None:
+        entry = self.ledger.get_entry(entry_id)
+        if entry.status in ("registered", "dispatched", "in_progress"):
+            self.ledger.transition(entry_id, "completed", actor, note=notes or "已回拨")
+
+    def _unsatisfied(self, entry_id: int, actor: str, notes: str) -> None:
+        """不满意: reopen for rework and escalate to the supervisor and the project head."""
+        entry = self.ledger.get_entry(entry_id)
+        self.ledger.transition(entry_id, "in_progress", actor, note=f"回访不满意，重新处理。{notes}".strip())
+        self.notices.post("unsatisfied", f"回访不满意：台账 {entry_id} {entry.unit}",
+                          f"{entry.category}｜{entry.summary}\n回访记录：{notes or '（无）'}\n已转为处理中，请跟进至业户满意。",
+                          severity="critical", audience=("clerk", "supervisor", "project_head"), entry_id=entry_id)
+
+    def close_for_entry(self, entry_id: int, actor: str, reason: str) -> int:
+        """The entry was called back or ended another way: its open callback tasks are done."""
+        now = self.clock.now()
+        closed = 0
+        with self.ledger.session() as s:
+            for task in s.exec(select(CallbackTask).where(CallbackTask.entry_id == entry_id,
+                                                          CallbackTask.status == "open")).all():
+                called_back = reason == "called_back"
+                task.status, task.done_at, task.actor = ("done" if called_back else "cancelled", now, actor)
+                if not called_back:
+                    task.notes = "\n".join(n for n in (task.notes, reason) if n)
+                s.add(task)
+                closed += 1
+            s.commit()
+        return closed
+
+    def cancel(self, task_id: int, actor: str, reason: str) -> CallbackTask:
+        if not reason.strip():
+            raise LedgerError("取消回访任务须说明原因 / cancelling a task needs a reason")
+        with self.ledger.session() as s:
+            task = s.get(CallbackTask, task_id)
+            if task is None:
+                raise NotFound(f"callback task {task_id}")
+            if task.status != "open":
+                raise LedgerError(f"task {task_id} is {task.status}")
+            task.status, task.done_at, task.actor = "cancelled", self.clock.now(), actor
+            task.notes = "\n".join(n for n in (task.notes, reason) if n)
+            s.add(task)
+            s.commit()
+            s.refresh(task)
+        self.ledger.audit(actor, task.entry_id, "callback_task", "cancelled", "", reason)
+        self._published(task)
+        return task
+
+    # ----- reading ----------------------------------------------------------------------
+
+    def get(self, task_id: int) -> CallbackTask:
+        with self.ledger.session() as s:
+            task = s.get(CallbackTask, task_id)
+            if task is None:
+                raise NotFound(f"callback task {task_id}")
+            return task
+
+    def list(self, *, status: str | None = "open", kind: str | None = None, entry_id: int | None = None,
+             limit: int = 200) -> list[CallbackTask]:
+        with self.ledger.session() as s:
+            q = select(CallbackTask)
+            if status:
+                q = q.where(CallbackTask.status == status)
+            if kind:
+                q = q.where(CallbackTask.kind == kind)
+            if entry_id is not None:
+                q = q.where(CallbackTask.entry_id == entry_id)
+            return list(s.exec(q.order_by(col(CallbackTask.due_at), col(CallbackTask.id)).limit(limit)).all())
+
+    def _published(self, task: CallbackTask) -> None:
+        self.ledger.bus.publish("callback.updated", id=task.id, entry_id=task.entry_id, kind=task.kind,
+                                status=task.status, due_at=task.due_at.isoformat())

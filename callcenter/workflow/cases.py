@@ -1,0 +1,139 @@
+"""The case workflow in one place: work orders, callback tasks, clocks, handovers and
+notices, driven by the ledger's events.
+
+The ledger stays the one write path for entries; this layer listens to its events (a call
+missed, an entry completed, an urgent draft...) and does what the procedure asks next.
+Listening runs on the publisher's thread, so the work is handed to one workflow thread:
+a telephony thread never waits for a clock to be scheduled.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import time
+
+from apscheduler.schedulers.base import BaseScheduler
+
+from callcenter.clock import Clock
+from callcenter.events import Event, EventBus
+from callcenter.ledger.service import LedgerService
+from callcenter.workflow.callback_tasks import CallbackTasks
+from callcenter.workflow.clocks import JOBSTORE, ClockKeeper
+from callcenter.workflow.handover import Handovers
+from callcenter.workflow.lifecycle import TERMINAL
+from callcenter.workflow.notices import NoticeBoard
+from callcenter.workflow.settings import WorkflowSettings
+from callcenter.workflow.work_orders import WorkOrders
+
+log = logging.getLogger(__name__)
+
+_EVENTS = {"call.answered", "call.missed", "entry.draft_ready", "entry.updated", "callback.updated"}
+_handovers: Handovers | None = None
+
+
+def run_handover_job() -> None:
+    """Persistent cron jobs' target (module level, so a restarted scheduler finds it)."""
+    if _handovers is not None:
+        _handovers.compile()
+
+
+class CaseWorkflow:
+    def __init__(self, ledger: LedgerService, clock: Clock, settings: WorkflowSettings, notices: NoticeBoard,
+                 scheduler: BaseScheduler | None = None, *, inline: bool = False) -> None:
+        self.ledger, self.settings, self.notices, self.scheduler = ledger, settings, notices, scheduler
+        self.work_orders = WorkOrders(ledger, clock, settings)
+        self.callbacks = CallbackTasks(ledger, clock, settings, notices)
+        self.clocks = ClockKeeper(ledger, clock, settings, notices, scheduler)
+        self.handovers = Handovers(ledger, clock, settings, notices)
+        # inline: handle events on the publisher's thread (tests that want determinism)
+        self._executor = None if inline else ThreadPoolExecutor(1, thread_name_prefix="workflow")
+
+    def attach(self, bus: EventBus) -> None:
+        bus.add_listener(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.type not in _EVENTS:
+            return
+        if self._executor is None:
+            self._handle(event)
+        else:
+            self._executor.submit(self._handle_logged, event)
+
+    def _handle_logged(self, event: Event) -> None:
+        try:
+            self._handle(event)
+        except Exception:
+            log.exception("workflow failed to handle %s %s", event.type, event.data)
+
+    def _handle(self, event: Event) -> None:
+        data = event.data
+        entry_id = data.get("entry_id")
+        if not isinstance(entry_id, int):
+            return
+        if event.type == "call.missed":
+            task = self.callbacks.on_missed(entry_id)
+            if task is not None:
+                self.notices.post("missed_call", f"未接来电：{task.number or '号码未显示'}",
+                                  f"请于 {task.due_at.astimezone(self.settings.zone):%H:%M} 前回拨。",
+                                  audience=("clerk",), entry_id=entry_id)
+        elif event.type == "entry.draft_ready" and data.get("urgent"):
+            self._urgent(entry_id)
+        elif event.type == "entry.updated" and data.get("status") != data.get("old_status"):
+            self._status_changed(entry_id, str(data.get("status", "")), str(data.get("actor", "system")))
+        self.clocks.sync(entry_id)
+
+    def _status_changed(self, entry_id: int, status: str, actor: str) -> None:
+        if status == "completed":
+            self.callbacks.on_completed(entry_id)
+        elif status == "called_back":
+            self.callbacks.close_for_entry(entry_id, actor, "called_back")
+        elif status in TERMINAL:
+            self.callbacks.close_for_entry(entry_id, actor, f"台账已{status}")
+
+    def _urgent(self, entry_id: int) -> None:
+        """Important items go at once to the supervisor and the project head (DOMAIN.md)."""
+        entry = self.ledger.get_entry(entry_id)
+        self.notices.post("urgent", f"紧急来电：台账 {entry_id} {entry.unit or '房号未知'}",
+                          f"{entry.category}｜{entry.department}｜{entry.summary}", severity="critical",
+                          audience=("clerk", "supervisor", "project_head"), entry_id=entry_id)
+
+    # ----- running ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the persistent jobs' targets and (re)register the recurring jobs. Call before
+        the scheduler starts, so jobs that came due while we were down find their keeper."""
+        global _handovers
+        self.clocks.bind()
+        _handovers = self.handovers
+        if self.scheduler is None:
+            return
+        zone = self.settings.zone
+        for t in self.settings.shift_changes:
+            self.scheduler.add_job(run_handover_job, "cron", hour=t.hour, minute=t.minute, timezone=zone,
+                                   id=f"handover:{t:%H%M}", jobstore=JOBSTORE, replace_existing=True,
+                                   misfire_grace_time=3600, coalesce=True)
+        self._drop_stale_shift_jobs(self.settings.shift_changes)
+        self.scheduler.add_job(self.clocks.sweep, "interval", minutes=1, id="clock_sweep", replace_existing=True,
+                               max_instances=1, coalesce=True)
+        # a shift change that passed while we were down still gets its handover, once; clocks
+        # that ran out meanwhile alert now (the jobs would too: the alerts are idempotent)
+        self.handovers.compile()
+        self.clocks.sweep()
+
+    def _drop_stale_shift_jobs(self, shifts: tuple[time, ...]) -> None:
+        assert self.scheduler is not None
+        wanted = {f"handover:{t:%H%M}" for t in shifts}
+        for job in self.scheduler.get_jobs(jobstore=JOBSTORE):
+            if job.id.startswith("handover:") and job.id not in wanted:
+                job.remove()
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until the events handed over so far are handled (tests, shutdown)."""
+        if self._executor is not None:
+            done: Future[None] = self._executor.submit(lambda: None)
+            done.result(timeout_s)
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=False)
