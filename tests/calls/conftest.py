@@ -80,6 +80,7 @@ class Pipeline:
                           service=self.sip.username, **kw)
 
     sip_target_port: int = 0
+    agent: Any = None  # the PyVoipAgent: also places outbound calls (callbacks)
 
     def wait_for(self, predicate: Callable[[list[Call]], bool], timeout_s: float = 30) -> list[Call]:
         deadline = time.monotonic() + timeout_s
@@ -122,9 +123,9 @@ def pipeline_factory(agent_factory, kamailio, prompt_settings: PromptSettings,  
             drafter=CallDrafter(ledger, DraftingRules.load()),
             vad=vad or VadSettings(no_input_timeout_s=2.0, end_silence_ms=600),
             flow=flow or FlowSettings(), clock=SystemClock())
-        _, sip = agent_factory(handler, **sip_overrides)
+        agent, sip = agent_factory(handler, **sip_overrides)
         return Pipeline(ledger, store, pool, handler, sip, tmp_path / "sipp", recognizer,
-                        sip_target_port=kamailio.port)
+                        sip_target_port=kamailio.port, agent=agent)
 
     yield make
     for pool in pools:
