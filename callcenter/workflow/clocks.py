@@ -21,6 +21,7 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -155,14 +156,22 @@ class ClockKeeper:
         """Fire every due level of every running clock: the safety net behind the date jobs
         (and what tests drive with a controllable clock). Returns how many alerted."""
         now = self.clock.now()
+        # Three queries for the whole desk, then only the new levels are fired (each re-checked).
         with self.ledger.session() as s:
-            ids = set(s.exec(select(Entry.id).where(col(Entry.status).in_(("draft", "registered")))).all())
-            ids |= set(s.exec(select(CallbackTask.entry_id).where(CallbackTask.status == "open")).all())
+            tasks = list(s.exec(select(CallbackTask).where(CallbackTask.status == "open")).all())
+            task_entries = {t.entry_id for t in tasks}
+            entries = list(s.exec(select(Entry).where(or_(col(Entry.status).in_(("draft", "registered")),
+                                                          col(Entry.id).in_(task_entries)))).all())
+            reached = set(s.exec(select(ClockAlert.subject, ClockAlert.clock, ClockAlert.level)).all())
+        tasks_of: dict[int, list[CallbackTask]] = {}
+        for t in tasks:
+            tasks_of.setdefault(t.entry_id, []).append(t)
         fired = 0
-        for entry_id in sorted(i for i in ids if i is not None):
-            for r in self.running(entry_id):
+        for entry in entries:
+            for r in entry_clocks(entry, tasks_of.get(entry.id or 0, []), self.settings):
                 for level in LEVELS:
-                    if r.level_at(level, self.settings.escalate_after_s) <= now + _LATE_TOLERANCE:
+                    if ((r.subject, r.clock, level) not in reached
+                            and r.level_at(level, self.settings.escalate_after_s) <= now + _LATE_TOLERANCE):
                         fired += self.fire(r.subject, r.clock, level)
         return fired
 
