@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC
+from pathlib import Path
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -25,6 +26,7 @@ from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from callcenter.notify.settings import build_dispatcher
+from callcenter.qa.evidence import TimedWord
 from callcenter.qa.retention import apply_retention
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
@@ -76,7 +78,7 @@ class Application:
         self.dialer = CallbackDialer(self.agent, self.ledger, self.recordings, self.workflow.callbacks, self.clock,
                                      self.transcriber)
         self.qa = QaService(self.engine, self.clock, self.recordings, load_scorecard(settings.qa.scorecard_file),
-                            settings.qa, prompts=self.prompts)
+                            settings.qa, prompts=self.prompts, transcribe_agent=self._transcribe_agent)
 
     def web_app(self) -> FastAPI:
         return create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
@@ -103,6 +105,12 @@ class Application:
             else:
                 break  # no model yet: try again on the next tick
         return queued
+
+    def _transcribe_agent(self, path: Path) -> list[TimedWord]:
+        """The clerk's side of a recording (right channel) for QA's etiquette checks; a worker
+        process does it. Raises when no model is installed: QA then judges from prompts only."""
+        transcript = self.transcriber.submit_file(path, channel=1).result(timeout=300)
+        return [TimedWord(w.text, w.start_s, w.end_s) for w in transcript.words]
 
     def apply_retention(self) -> None:
         result = apply_retention(self.engine, self.recordings, self.settings.qa, self.clock)
