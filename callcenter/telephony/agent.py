@@ -305,16 +305,7 @@ class PyVoipAgent:
         except RuntimeError as exc:
             self._reject(msg, addr, info, 486, str(exc), to_tag, "busy")
             return
-        rtp = CompatRTPClient(
-            sock,
-            port,
-            self._ports,
-            (negotiated.remote_address, negotiated.remote_port),
-            negotiated.codec,
-            negotiated.payload_type,
-            negotiated.event_payload_type,
-            msg.call_id,
-        )
+        rtp = self._rtp_client(sock, port, negotiated, msg.call_id)
         call = PyVoipCall(self, msg, addr, info, rtp, negotiated, to_tag)
         with self._lock:
             self._calls[msg.call_id] = call
@@ -338,6 +329,13 @@ class PyVoipAgent:
             self._send(self._ok_with_sdp(call, msg), addr)
         else:
             self._reply(msg, addr, 481 if call.state is CallState.ENDED else 500, to_tag=call.to_tag)
+
+    def _rtp_client(self, sock: socket.socket, port: int, negotiated: sdp.Negotiated,
+                    call_id: str) -> CompatRTPClient:
+        """The RTP side of a call (inbound or outbound) on a port taken from the pool."""
+        assert self._ports is not None
+        return CompatRTPClient(sock, port, self._ports, (negotiated.remote_address, negotiated.remote_port),
+                               negotiated.codec, negotiated.payload_type, negotiated.event_payload_type, call_id)
 
     def _reject(
         self,
@@ -543,16 +541,7 @@ class PyVoipAgent:
             codec=negotiated.codec,
             direction="outbound",
         )
-        rtp = CompatRTPClient(
-            sock,
-            port,
-            self._ports,
-            (negotiated.remote_address, negotiated.remote_port),
-            negotiated.codec,
-            negotiated.payload_type,
-            negotiated.event_payload_type,
-            client.call_id,
-        )
+        rtp = self._rtp_client(sock, port, negotiated, client.call_id)
         invite = sipmsg.parse(client.invite())
         call = PyVoipCall(self, invite, client.dest, info, rtp, negotiated, client.from_tag, client.dialog(ok))
         call.local_cseq = client.cseq

@@ -74,3 +74,13 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     return out
 
+
+
+def login(page, url: str, user: str, password: str,  # type: ignore[no-untyped-def]
+          ready: str = "#link-state:has-text('实时连接正常')") -> None:
+    """Log in through the form and wait until the panel is `ready` (by default: live events flowing)."""
+    page.goto(url + "/")
+    page.fill("#login-form [name=username]", user)
+    page.fill("#login-form [name=password]", password)
+    page.press("#login-form [name=password]", "Enter")
+    page.wait_for_selector(ready)

@@ -16,20 +16,12 @@ from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, normalize_unit
+from tests.browser.conftest import PanelServer, login, normalize_unit
 
 
 @pytest.fixture(params=["sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/panel.db"
-
-
-def _login(page, url: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url + "/")
-    page.fill("#login-form [name=username]", user)
-    page.fill("#login-form [name=password]", password)
-    page.press("#login-form [name=password]", "Enter")
-    page.wait_for_selector("#link-state:has-text('实时连接正常')")
 
 
 def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]
@@ -47,7 +39,7 @@ def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
         page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-        _login(page, server.url, "clerk1", "clerk-password")
+        login(page, server.url, "clerk1", "clerk-password")
         page.click("nav a[data-view=new]")
         page.select_option("#n-form [name=source]", "walk_in")
         page.fill("#n-form [name=caller_number]", "139 1234 5678")
@@ -65,7 +57,7 @@ def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium
         page.click("#logout")
         page.wait_for_selector("#login:not([hidden])")
 
-        _login(page, server.url, "qa1", "qa-password")
+        login(page, server.url, "qa1", "qa-password")
         assert not page.is_visible("nav a[data-view=new]")
         page.click("nav a[data-view=ledger]")
         row = page.wait_for_selector("#ledger tbody tr[data-id]")

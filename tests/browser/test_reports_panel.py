@@ -16,21 +16,13 @@ from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, normalize_unit
+from tests.browser.conftest import PanelServer, login, normalize_unit
 from tests.reports.world import build, in_month
 
 
 @pytest.fixture(params=["sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/panel.db"
-
-
-def _login(page, url: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url + "/")
-    page.fill("#login-form [name=username]", user)
-    page.fill("#login-form [name=password]", password)
-    page.press("#login-form [name=password]", "Enter")
-    page.wait_for_selector("#app:not([hidden])")
 
 
 def test_supervisor_reads_the_monthly_report(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]
@@ -50,12 +42,12 @@ def test_supervisor_reads_the_monthly_report(engine: Engine, chromium, artifacts
     total = sum(1 for r in world.entries if in_month(r.created_at, 2026, 11))
     with PanelServer(app) as server:
         page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-        _login(page, server.url, "clerk1", "clerk-password")
+        login(page, server.url, "clerk1", "clerk-password", ready="#app:not([hidden])")
         assert not page.is_visible("#nav-reports")
         page.click("#logout")
         page.wait_for_selector("#login:not([hidden])")
 
-        _login(page, server.url, "sup1", "supervisor-password")
+        login(page, server.url, "sup1", "supervisor-password", ready="#app:not([hidden])")
         page.click("#nav-reports")
         page.wait_for_selector("#view-reports:not([hidden]) .r-section")
         page.select_option("#r-kind", "monthly")

@@ -24,7 +24,7 @@ from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
-from tests.browser.conftest import PanelServer, normalize_unit
+from tests.browser.conftest import PanelServer, login, normalize_unit
 
 # Monday 2026-01-05 09:00 in Shanghai: inside business hours, so the clocks run in minutes.
 MONDAY_9AM = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -72,14 +72,6 @@ def desk(engine: Engine, tmp_path: Path) -> Iterator[Desk]:
     wf.shutdown()
 
 
-def _login(page, url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url + "/")
-    page.fill("#login-form [name=username]", "clerk1")
-    page.fill("#login-form [name=password]", "clerk-password")
-    page.press("#login-form [name=password]", "Enter")
-    page.wait_for_selector("#link-state:has-text('实时连接正常')")
-
-
 def _status(page, label: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector(f"#e-workflow .wf-status:has-text('{label}')")
     page.wait_for_selector(f"#e-status:has-text('{label}')")
@@ -90,7 +82,7 @@ def test_complaint_from_work_order_to_closed(desk: Desk, chromium, artifacts: Pa
     page = chromium.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    _login(page, desk.server.url)
+    login(page, desk.server.url, "clerk1", "clerk-password")
     page.evaluate(f"location.hash = '#entry/{entry_id}'")
     _status(page, "已登记")
 
@@ -179,7 +171,7 @@ def test_bell_handover_and_callback_tasks(desk: Desk, chromium, artifacts: Path)
     page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    _login(page, desk.server.url)
+    login(page, desk.server.url, "clerk1", "clerk-password")
     page.wait_for_selector("#bell:not([hidden])")
     assert page.is_hidden("#bell-count") and page.is_hidden("#handover-banner")
 
@@ -262,7 +254,7 @@ def test_panel_without_a_workflow_stays_quiet(engine: Engine, chromium, artifact
         page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        _login(page, server.url)
+        login(page, server.url, "clerk1", "clerk-password")
         page.evaluate(f"location.hash = '#entry/{entry.id}'")
         page.wait_for_selector("#e-status:has-text('已登记')")
         page.wait_for_timeout(500)
