@@ -22,14 +22,14 @@ def cli(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Path:
+def site(tmp_path: Path, db_url: str) -> Path:
     (tmp_path / "config.yaml").write_text(
-        f"database:\n  url: sqlite:///{tmp_path}/cc.db\nasr:\n  model_dir: {tmp_path}/models/m\n",
+        f"database:\n  url: {db_url}\nasr:\n  model_dir: {tmp_path}/models/m\n",
         encoding="utf-8")
     return tmp_path
 
 
-def test_users_tokens_and_directory(site: Path) -> None:
+def test_users_tokens_and_directory(site: Path, db_url: str) -> None:
     assert cli(site, "users", "add", "wang", "--role", "clerk", stdin="secret-pass\n").returncode == 0
     bad = cli(site, "users", "add", "li", "--role", "boss", stdin="secret-pass\n")
     assert bad.returncode == 2 and "unknown role" in bad.stderr
@@ -46,7 +46,7 @@ def test_users_tokens_and_directory(site: Path) -> None:
     assert out.returncode == 1  # some rows were rejected
     assert "imported 1 resident(s), 2 row(s) rejected" in out.stdout
     assert "第3行" in out.stderr and "姓名为空" in out.stderr and "第4行" in out.stderr
-    ledger = LedgerService(db.make_engine(f"sqlite:///{site}/cc.db"), SystemClock(), EventBus())
+    ledger = LedgerService(db.make_engine(db_url), SystemClock(), EventBus())
     resident = ledger.resident_for_number("07551234567")
     assert resident is not None and resident.unit == "4-2-301" and resident.key_customer
 

@@ -35,10 +35,9 @@ class Word:
 
 
 @pytest.fixture
-def panel(tmp_path: Path):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/ledger.db"
-    db.upgrade(url)
-    engine = db.make_engine(url)
+def panel(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    db.upgrade(db_url)
+    engine = db.make_engine(db_url)
     clock = ManualClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
     bus = EventBus()
     ledger = LedgerService(engine, clock, bus)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
@@ -17,11 +16,6 @@ from callcenter.ledger.service import LedgerService
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.browser.conftest import PanelServer, login, normalize_unit
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/panel.db"
 
 
 def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]

@@ -21,11 +21,6 @@ from tests.qa.conftest import CallMaker, clip, prompts, silence, track  # noqa: 
 pytestmark = [pytest.mark.slow]
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/ledger.db"
-
-
 def test_qa_reviews_a_call(ledger, clock, prompts, chromium, artifacts: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
     accounts = Accounts(ledger.engine, clock)

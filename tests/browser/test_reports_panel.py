@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
@@ -18,11 +17,6 @@ from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.browser.conftest import PanelServer, login, normalize_unit
 from tests.reports.world import build, in_month
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/panel.db"
 
 
 def test_supervisor_reads_the_monthly_report(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]

@@ -30,11 +30,6 @@ from tests.browser.conftest import PanelServer, login, normalize_unit
 MONDAY_9AM = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/panel.db"
-
-
 @dataclass
 class Desk:
     ledger: LedgerService

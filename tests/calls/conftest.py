@@ -1,5 +1,5 @@
 """The whole call pipeline on the loopback bench: kamailio + SIPp callers + the real agent,
-recorder, ledger (SQLite), prompts and drafting; speech recognition real (Korean Vosk model) or
+recorder, ledger (the run's database back-end), prompts and drafting; speech recognition real (Korean Vosk model) or
 the named Mandarin double."""
 
 from __future__ import annotations
@@ -101,16 +101,15 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline_factory(agent_factory, kamailio, prompt_settings: PromptSettings,  # type: ignore[no-untyped-def]
-                     tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+                     tmp_path: Path, db_url: str) -> Iterator[Callable[..., Pipeline]]:
     pools: list[TranscriptionPool] = []
     stores: list[WavRecordingStore] = []
 
     def make(*, recognizer: ScriptedFactoryDouble | None = None, model_dir: Path | None = None,
              vad: VadSettings | None = None, flow: FlowSettings | None = None,
              **sip_overrides: Any) -> Pipeline:
-        url = f"sqlite:///{tmp_path}/ledger.db"
-        db.upgrade(url)
-        ledger = LedgerService(db.make_engine(url), SystemClock(), EventBus())
+        db.upgrade(db_url)
+        ledger = LedgerService(db.make_engine(db_url), SystemClock(), EventBus())
         store = WavRecordingStore(RecordingSettings(root=tmp_path / "recordings"))
         stores.append(store)
         asr = AsrSettings(model_dir=model_dir or tmp_path / "no-model", max_live_streams=4, workers=1)

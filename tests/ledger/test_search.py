@@ -128,7 +128,7 @@ def test_triggers_keep_the_index_in_sync(ledger: LedgerService, clerk_id: int) -
         assert left == 0
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the trigram indexes are PostgreSQL's
+@pytest.mark.only_db("postgresql")  # the trigram indexes are PostgreSQL's
 def test_postgres_search_uses_the_trigram_indexes(ledger: LedgerService, clerk_id: int) -> None:
     manual(ledger, clerk_id, "厨房水管爆了")
     with ledger.engine.begin() as conn:

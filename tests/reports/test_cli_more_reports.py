@@ -14,8 +14,8 @@ from tests.reports.world import build
 from tests.test_cli import cli
 
 
-def test_complaints_weekly_and_unfinished_write_files(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/cc.db"
+def test_complaints_weekly_and_unfinished_write_files(tmp_path: Path, db_url: str) -> None:
+    url = db_url
     (tmp_path / "config.yaml").write_text(
         f"database:\n  url: {url}\nasr:\n  model_dir: {tmp_path}/models/m\n", encoding="utf-8")
     db.upgrade(url)

@@ -29,7 +29,6 @@ def scheduler():  # type: ignore[no-untyped-def]
         s.shutdown(wait=False)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_jobs_fire_at_local_times(scheduler, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ids = register_report_jobs(scheduler, engine, ReportSettings(), ManualClock(), tmp_path)
     assert ids == ["report:monthly", "report:weekly", "report:unfinished", "report:complaints"]
@@ -96,7 +95,6 @@ def test_monthly_job_writes_xlsx_and_html_once_per_period(engine: Engine, ledger
     assert sorted(p.name for p in (tmp_path / "monthly").iterdir()) == ["2026-11.html", "2026-11.xlsx"]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_each_job_reports_the_period_just_ended(engine: Engine, ledger: LedgerService, clock: ManualClock,
                                                 tmp_path: Path) -> None:
     build(engine, ledger, clock)

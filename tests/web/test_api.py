@@ -15,11 +15,6 @@ from starlette.websockets import WebSocketDisconnect
 from tests.web.conftest import recorded_call
 
 
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:  # the API is backend-agnostic
-    return f"sqlite:///{tmp_path}/web.db"
-
-
 def _all_routes(routes):  # type: ignore[no-untyped-def]
     """Flatten included routers (FastAPI >= 0.160 keeps them as lazy wrappers)."""
     for route in routes:

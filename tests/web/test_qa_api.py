@@ -23,11 +23,6 @@ from tests.web.conftest import normalize_unit
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:  # the API on SQLite; the service is tested on both back-ends
-    return f"sqlite:///{tmp_path}/ledger.db"
-
-
-@pytest.fixture
 def setup(ledger, clock, tmp_path: Path, prompts):  # type: ignore[no-untyped-def]  # noqa: F811
     from callcenter.audio.recorder import WavRecordingStore
     from callcenter.audio.settings import RecordingSettings

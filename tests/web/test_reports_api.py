@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,11 +12,6 @@ from openpyxl import load_workbook
 
 from callcenter.clock import ManualClock
 from tests.reports.world import build, in_month
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/web.db"
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ session without the CSRF token, QA reaches no route that changes the ledger, cle
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -14,11 +12,6 @@ from tests.web.test_api import _all_routes
 
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _OPEN = {("POST", "/api/auth/login"), ("POST", "/api/auth/logout")}
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/web.db"
 
 
 def _changing_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
