@@ -165,6 +165,11 @@ class PyVoipAgent:
     def rtp_ports_in_use(self) -> int:
         return len(self._ports.in_use) if self._ports else 0
 
+    def media_ports(self) -> dict[str, int]:
+        """Local RTP port of each live call, by Call-ID (which call a port's traffic belongs to)."""
+        with self._lock:
+            return {cid: c.rtp.inPort for cid, c in self._calls.items() if c.state is not CallState.ENDED}
+
     def active_calls(self) -> int:
         with self._lock:
             return sum(1 for call in self._calls.values() if call.state is not CallState.ENDED)
@@ -211,13 +216,7 @@ class PyVoipAgent:
         if method == "ACK":
             self._on_ack(msg)
             return
-        if not msg.uri.lower().startswith(("sip:", "sips:")):
-            self._reply(msg, addr, 416)
-            return
-        require = msg.get("require")
-        if require and method != "CANCEL":
-            self._reply(msg, addr, 420, extra=[f"Unsupported: {require}"])
-            return
+        # RFC 3261 8.2: method inspection, then the Request-URI, then Require, then the method.
         handlers = {
             "INVITE": self._on_invite,
             "BYE": self._on_bye,
@@ -225,12 +224,19 @@ class PyVoipAgent:
             "OPTIONS": self._on_options,
             "INFO": self._on_info,
         }
-        if method in handlers:
-            handlers[method](msg, addr)
-        elif method in KNOWN_NOT_ALLOWED:
-            self._reply(msg, addr, 405, extra=[f"Allow: {sipmsg.ALLOW}"])
-        else:
-            self._reply(msg, addr, 501, extra=[f"Allow: {sipmsg.ALLOW}"])
+        if method not in handlers:
+            status = 405 if method in KNOWN_NOT_ALLOWED else 501
+            self._reply(msg, addr, status, extra=[f"Allow: {sipmsg.ALLOW}"])
+            return
+        if not msg.uri.lower().startswith(("sip:", "sips:")):
+            self._reply(msg, addr, 416)
+            return
+        # We support no extension: every option tag in any Require header is unsupported (8.2.2.3).
+        required = [tag.strip() for value in msg.get_all("require") for tag in value.split(",") if tag.strip()]
+        if required and method != "CANCEL":
+            self._reply(msg, addr, 420, extra=[f"Unsupported: {', '.join(required)}"])
+            return
+        handlers[method](msg, addr)
 
     def _reply(
         self,
@@ -273,11 +279,12 @@ class PyVoipAgent:
         to_tag = sipmsg.new_tag()
         # Item 3: 100 Trying at once stops the caller's/proxy's INVITE retransmissions.
         self._send(build_response(msg, 100), addr)
+        # Bounded to the ledger's column sizes: a 10 kB From must not fail the call's ledger row.
         info = CallInfo(
             call_id=msg.call_id,
-            caller_number=sipmsg.user_part(msg.get("from") or ""),
-            caller_display=sipmsg.display_name(msg.get("from") or ""),
-            called_number=sipmsg.user_part(msg.uri) or sipmsg.user_part(msg.get("to") or ""),
+            caller_number=sipmsg.user_part(msg.get("from") or "")[:32],
+            caller_display=sipmsg.display_name(msg.get("from") or "")[:64],
+            called_number=(sipmsg.user_part(msg.uri) or sipmsg.user_part(msg.get("to") or ""))[:32],
             remote_addr=f"{addr[0]}:{addr[1]}",
             received_at=datetime.now(UTC),
         )

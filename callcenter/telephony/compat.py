@@ -19,6 +19,7 @@ override.
 | 9 | header parser splits on ": " | requests are parsed by `sipmsg.parse` | test_pyvoip_defects_..., every SIPp call (sends an empty `Subject:`) |
 | 10 | INVITE without SDP raises KeyError | agent answers 488 + on_missed(info, "error") | test_invite_without_sdp_gets_488_and_agent_survives |
 | 11 | RTP ports never released | `PortPool`; the port returns when the RTP receive thread exits | test_small_rtp_range_is_reused |
+| - | RTP from any source address is decoded into the call | `CompatRTPClient.accepts_source`: the SDP's address:port, else the first source latched (NAT) | tests/fuzz/test_found_bugs.py::test_rtp_from_a_foreign_source_does_not_reach_the_call |
 | - | BYE reuses the INVITE's Via and goes to server:port; 200 OK drops Record-Route | agent builds its 200 OK (Record-Route echoed) and BYE (route set, own Via), and waits for the ACK before BYE | test_agent_hangup_reaches_the_caller |
 """
 
@@ -341,6 +342,10 @@ class CompatRTPClient(RTP.RTPClient):
         self._queue: deque[bytes] = deque()
         self._cond = threading.Condition()
         self._last_event_ts: int | None = None
+        self._remote = remote
+        self._heard_remote = False
+        self._latched: tuple[str, int] | None = None
+        self.packets_dropped = 0  # from a source other than the call's
         self._stopped = False
         self._threads: list[threading.Thread] = []
 
@@ -380,17 +385,33 @@ class CompatRTPClient(RTP.RTPClient):
     def _recv_loop(self) -> None:
         while self.NSD:
             try:
-                packet = self.sin.recv(2048)
+                packet, source = self.sin.recvfrom(2048)
             except TimeoutError:
                 continue
             except OSError:
                 return
             try:
-                self.parse_packet(packet)
+                self.parse_packet(packet, (source[0], source[1]))  # IPv6 adds flowinfo, scope
             except Exception:  # a bad packet or a failing sink must not end the stream
                 logging.getLogger(log_name).debug("call %s: RTP packet dropped", self.call_id, exc_info=True)
 
-    def parse_packet(self, packet: bytes) -> None:
+    def accepts_source(self, source: tuple[str, int]) -> bool:
+        """Only the call's stream may write into its audio. Packets from the SDP's address:port
+        are always taken; until the first of them arrives, the first other source is latched (a
+        caller behind NAT); anything else (stray or forged RTP) is dropped."""
+        if source == self._remote:
+            self._heard_remote = True
+            return True
+        if self._heard_remote:
+            return False
+        if self._latched is None:
+            self._latched = source
+        return source == self._latched
+
+    def parse_packet(self, packet: bytes, source: tuple[str, int] | None = None) -> None:
+        if source is not None and not self.accepts_source(source):
+            self.packets_dropped += 1
+            return
         if len(packet) < _RTP_HEADER.size:
             return
         first, second, _seq, timestamp, _ssrc = _RTP_HEADER.unpack_from(packet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 STATIC_PAYLOADS = {0: "PCMU", 8: "PCMA"}
@@ -70,6 +71,15 @@ def parse_offer(body: bytes) -> AudioOffer:
     address = media_addr or session_addr
     if not address or port < 0:
         raise SdpError("no connection address or port for audio")
+    if port == 0:
+        raise SdpError("the audio stream is declined (port 0)")  # RFC 3264 5.1
+    if port > 65535:
+        raise SdpError(f"audio port {port} out of range")  # sendto() would raise on every packet
+    try:
+        # An IP literal only: a host name would be resolved on the RTP thread every 20 ms.
+        ipaddress.ip_address(address)
+    except ValueError as exc:
+        raise SdpError(f"connection address {address!r} is not an IP address") from exc
     return AudioOffer(address=address, port=port, payloads=payloads)
 
 

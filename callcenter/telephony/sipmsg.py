@@ -30,7 +30,15 @@ _COMPACT = {
     "e": "content-encoding",
 }
 _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
+_DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: str.isdigit() accepts "²" and "١٢", int() may not
+_VERSION = re.compile(r"^SIP/[0-9]+\.[0-9]+$")
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, after surrogateescape
+# Control characters other than HTAB are not allowed in the header section (RFC 3261 25.1),
+# except escaped as a quoted-pair ("\" CTL, e.g. RFC 4475 intmeth's display name).
+_CONTROL = re.compile(r"(?<!\\)[\x00-\x08\x0b-\x1f\x7f]")
 _REQUIRED = ("via", "from", "to", "call-id", "cseq")
+MAX_CALL_ID = 255  # the ledger's column (Call.sip_call_id)
+_SINGLE = ("from", "to", "call-id", "cseq")  # at most one value each (RFC 3261 7.3.1, 20)
 # One via-parm: "SIP/2.0/UDP host[:port]" then ";name[=value]" parameters, none empty.
 _VIA = re.compile(
     r"^SIP\s*/\s*2\.0\s*/\s*[A-Za-z]+\s+[^\s;,]+(\s*;\s*[A-Za-z0-9.!%*_+`'~-]+(\s*=\s*[^;,\s]+)?)*$"
@@ -78,7 +86,7 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         number, _, method = (self.get("cseq") or "").partition(" ")
-        return int(number), method.strip()
+        return (int(number) if _DIGITS.match(number) else -1), method.strip()
 
     def has_answerable_headers(self) -> bool:
         return all(self.get(name) is not None for name in _REQUIRED)
@@ -94,10 +102,10 @@ def parse(data: bytes) -> SipMessage:
     head, sep, rest = data.partition(b"\r\n\r\n")
     if not sep:
         head, sep, rest = data.partition(b"\n\n")
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SipParseError("headers are not UTF-8", status=0) from exc
+    # Undecodable bytes are kept (surrogateescape) so that a request with enough headers can still
+    # be answered 400, with its Via/From/To echoed byte for byte.
+    text = head.decode("utf-8", "surrogateescape")
+    not_utf8 = _ESCAPED.search(text) is not None
     lines = re.split(r"\r?\n", text)
     start = lines[0]
     headers: list[tuple[str, str]] = []
@@ -116,23 +124,27 @@ def parse(data: bytes) -> SipMessage:
     parts = start.split(" ", 2)
     if start.startswith("SIP/"):
         msg = SipMessage(is_request=False, headers=headers)
-        if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) != 3:
+        if len(parts) < 2 or not _DIGITS.match(parts[1]) or len(parts[1]) != 3:
             raise SipParseError(f"bad status line {start!r}", status=0)
         msg.status = int(parts[1])
     else:
-        msg = SipMessage(is_request=True, headers=headers)
+        msg = SipMessage(is_request=True, headers=headers, method=parts[0])
         if len(parts) != 3 or not _TOKEN.match(parts[0]):
             raise SipParseError(f"bad request line {start!r}", message=_answerable(msg))
         msg.method, msg.uri, version = parts
         version = version.rstrip()  # RFC 4475 trws: tolerate trailing whitespace
         if version != SIP_VERSION:
-            status = 505 if version.startswith("SIP/") else 400
+            status = 505 if _VERSION.match(version) else 400  # "SIP/2" is malformed, not a version
             raise SipParseError(f"unsupported version {version!r}", status=status, message=_answerable(msg))
         if " " in msg.uri or msg.uri.startswith("<"):
             raise SipParseError(f"bad Request-URI {msg.uri!r}", message=_answerable(msg))
 
     if bad_header:
         raise SipParseError(f"bad header line {bad_header!r}", message=_answerable(msg))
+    if not_utf8:
+        raise SipParseError("header section is not UTF-8", message=_answerable(msg))
+    if any(_CONTROL.search(line) for line in lines[1:]):
+        raise SipParseError("control character in the header section", message=_answerable(msg))
     if not msg.has_answerable_headers():
         # RFC 4475 insuf: answer 400 when there is at least a Via to answer along.
         raise SipParseError("missing From/To/Call-ID/CSeq", message=_answerable(msg))
@@ -140,19 +152,23 @@ def parse(data: bytes) -> SipMessage:
         _VIA.match(v.strip()) for value in msg.get_all("via") for v in value.split(",")
     ):
         raise SipParseError("malformed Via", message=_answerable(msg))
-    if len(msg.get_all("call-id")) > 1 or len(msg.get_all("cseq")) > 1:
-        raise SipParseError("duplicate Call-ID or CSeq", message=_answerable(msg))
+    if any(len(set(msg.get_all(name))) > 1 for name in _SINGLE):
+        raise SipParseError("From, To, Call-ID or CSeq given twice", message=_answerable(msg))
     cseq_number, _, cseq_method = (msg.get("cseq") or "").partition(" ")
-    if not cseq_number.isdigit() or int(cseq_number) >= 2**31:
+    if not _DIGITS.match(cseq_number) or int(cseq_number) >= 2**31:
         raise SipParseError("CSeq number out of range", message=_answerable(msg))
     if msg.is_request and cseq_method.strip() != msg.method:
         raise SipParseError("CSeq method differs from the request method", message=_answerable(msg))
+    if len(msg.call_id) > MAX_CALL_ID:
+        # The ledger keys every call by its Call-ID: one that cannot be stored must be refused
+        # before it rings, or the call would go unlogged.
+        raise SipParseError("Call-ID longer than 255 characters", message=_answerable(msg))
     if not msg.is_request:
         msg.method = cseq_method.strip()
 
     length_values = msg.get_all("content-length")
     if length_values:
-        if len(set(length_values)) > 1 or not length_values[0].isdigit():
+        if len(set(length_values)) > 1 or not _DIGITS.match(length_values[0]):
             raise SipParseError("bad Content-Length", message=_answerable(msg))
         length = int(length_values[0])
         if length > len(rest):
@@ -164,8 +180,9 @@ def parse(data: bytes) -> SipMessage:
 
 
 def _answerable(msg: SipMessage) -> SipMessage | None:
-    """The request, if a response can be routed back (it has a Via); responses are never answered."""
-    return msg if msg.is_request and msg.get("via") is not None else None
+    """The request, if a response can be routed back (it has a Via); responses and ACKs are never
+    answered (RFC 3261 17.1.1.3, 17.2.1), however malformed."""
+    return msg if msg.is_request and msg.method != "ACK" and msg.get("via") is not None else None
 
 
 def new_tag() -> str:
@@ -203,7 +220,7 @@ REASONS = {
     501: "Not Implemented",
     505: "Version Not Supported",
 }
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 
 
 def build_response(
@@ -232,7 +249,8 @@ def build_response(
     if content_type:
         lines.append(f"Content-Type: {content_type}")
     lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    # surrogateescape: header bytes that were not UTF-8 go back exactly as they came.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
 
 
 _URI_HOSTPORT = re.compile(r"sips?:(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?\s]+)(?::(\d+))?", re.IGNORECASE)
