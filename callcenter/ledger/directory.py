@@ -47,6 +47,11 @@ def import_residents_csv(text: str, ledger: LedgerService,
             problems.append(f"房号 {raw_unit!r} 无法识别（应为 楼栋-单元-房号，如 4-2-301）")
         if not name:
             problems.append("姓名为空")
+        elif len(name) > 64:  # the column's size (PostgreSQL refuses longer, SQLite would not)
+            problems.append("姓名超过 64 个字")
+        note = (row.get("note") or "").strip()
+        if len(note) > 255:
+            problems.append("备注超过 255 个字")
         bad_phones = [p for p in phones if not re.fullmatch(r"\+?[\d-]{5,20}", p)]
         if not phones or bad_phones:
             problems.append(f"电话无效：{' '.join(bad_phones) or '（空）'}")
@@ -56,6 +61,6 @@ def import_residents_csv(text: str, ledger: LedgerService,
             result.errors.append(f"第{line_no}行：" + "；".join(problems))
             continue
         assert unit is not None
-        ledger.upsert_resident(unit, name, phones, flag in _TRUE, (row.get("note") or "").strip())
+        ledger.upsert_resident(unit, name, phones, flag in _TRUE, note)
         result.imported += 1
     return result

@@ -19,10 +19,18 @@ from callcenter.audio.interface import RecordingStore
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.service import QaService
+from callcenter.web.guards import refuse_nul
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.routers import callers, calls, entries, events, meta, qa, residents, session, workflow
 from callcenter.web.routers import reports as reports_routes
-from callcenter.web.security import SessionSigner, current_principal, load_or_create_secret
+from callcenter.web.schemas import refusals
+from callcenter.web.security import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SessionSigner,
+    current_principal,
+    load_or_create_secret,
+)
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 
@@ -49,7 +57,7 @@ def create_app(services: WebServices) -> FastAPI:
         yield
 
     app = FastAPI(title="callcenter 物业客服热线", version="0.1.0", docs_url=None, redoc_url=None,
-                  openapi_url=None, lifespan=lifespan)
+                  openapi_url=None, lifespan=lifespan, dependencies=[Depends(refuse_nul)])
     st = app.state
     st.ledger, st.accounts, st.bus = services.ledger, services.accounts, services.bus
     st.recordings, st.normalize_unit, st.web_settings = (services.recordings, services.normalize_unit,
@@ -64,6 +72,8 @@ def create_app(services: WebServices) -> FastAPI:
               events.router, workflow.router, reports_routes.router):  # reports after meta: /api/reports/draft-accuracy
         app.include_router(r)
     app.include_router(qa.router)  # answers 503 where QA is not configured
+
+    app.openapi = _with_security(app)  # type: ignore[method-assign]
 
     # The schema and its browser are behind login too: they describe personal-data routes.
     @app.get("/openapi.json", include_in_schema=False)
@@ -83,3 +93,42 @@ def create_app(services: WebServices) -> FastAPI:
         return FileResponse(PANEL_DIR / "index.html")
 
     return app
+
+
+# How a client proves who it is: a bearer token (scripts), or the session cookie from
+# /api/auth/login (the panel), which must echo the CSRF cookie in X-CSRF-Token to change anything.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "token": {"type": "http", "scheme": "bearer", "description": "API token (`callcenter token create`)"},
+    "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+    "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+             "description": f"the value of the {CSRF_COOKIE} cookie; cookie sessions, unsafe methods only"},
+}
+_OPEN = {("post", "/api/auth/login")}  # the one route that needs no login
+
+
+def _with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema plus what every route does alike: the authentication it enforces
+    (security.current_principal), so clients and fuzzers know how to authenticate, the 400 for a
+    body that cannot be parsed at all, and the 422 of the app-wide input guards."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if "requestBody" in operation:  # FastAPI's answer to a body it cannot parse (not UTF-8 JSON)
+                    operation["responses"].update(refusals(400))
+                for code, answer in refusals(422).items():  # guards.refuse_nul guards every route
+                    operation["responses"].setdefault(str(code), answer)
+                if (method, path) in _OPEN:
+                    operation["security"] = []
+                elif method in ("get", "head", "options"):
+                    operation["security"] = [{"token": []}, {"session": []}]
+                else:
+                    operation["security"] = [{"token": []}, {"session": [], "csrf": []}]
+        return schema
+
+    return openapi

@@ -2,14 +2,70 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, Field
 
 from callcenter.ledger.models import Call, Correction, Entry, Resident
 from callcenter.ledger.service import SOURCES, CallerHistory
+from callcenter.web.export import DISPLAY_TIMEZONE
 from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words
+
+# ----- ids and numbers ---------------------------------------------------------------------
+# The ledger's ids and counters are 32-bit integers in PostgreSQL (and SQLite stops at 64 bits):
+# a larger number from a request is refused here (422), never sent to the database (500).
+INT_MAX = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=INT_MAX, description="行号 / row id")]
+Offset = Annotated[int, Query(ge=0, le=INT_MAX)]
+OwnerId = Annotated[int | None, Query(ge=1, le=INT_MAX, description="首接人（用户 id）/ owner's user id")]
+
+
+def _utc_instant(value: datetime) -> datetime:
+    """The ledger compares aware UTC instants: one without an offset is the estate's local time;
+    one that has no UTC equivalent (year 1 at +14:00) is refused, not sent to the database."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(DISPLAY_TIMEZONE))
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("时间超出范围 / instant out of range") from exc
+
+
+Instant = Annotated[datetime, AfterValidator(_utc_instant),
+                    Field(description="ISO 8601；不带时区时按北京时间 / without an offset: Asia/Shanghai")]
+
+
+# ----- refusals ---------------------------------------------------------------------------
+# Every refusal is JSON {"detail": "..."}: one sentence in Chinese (often with English). A 422
+# carries FastAPI's per-field list instead when the request itself does not fit the schema.
+_PROBLEM: dict[str, Any] = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
+_FIELD_ERRORS: dict[str, Any] = {"type": "array", "items": {
+    "type": "object", "required": ["loc", "msg", "type"],
+    "properties": {"loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                   "msg": {"type": "string"}, "type": {"type": "string"}}}}
+_INVALID: dict[str, Any] = {"type": "object", "required": ["detail"],
+                            "properties": {"detail": {"anyOf": [{"type": "string"}, _FIELD_ERRORS]}}}
+_WHY = {400: "请求体无法解析（不是 UTF-8 JSON）/ the body cannot be parsed",
+        401: "未登录或登录已过期 / not authenticated",
+        403: "当前角色无此权限，或缺少 CSRF 令牌 / forbidden for this role, or CSRF token missing",
+        404: "没有这条记录 / not found",
+        409: "与现有数据冲突 / conflicts with the current state",
+        410: "已按保留期限删除 / deleted under the retention policy",
+        413: "文件太大 / file too large",
+        422: "输入无效：逐字段的错误，或拒绝它的业务规则 / invalid input: per-field errors, or the rule that refused it",
+        429: "尝试过于频繁 / too many attempts",
+        503: "本进程未启用此服务 / the service is not running in this process"}
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the refusals a route may answer with (always JSON, whatever the
+    route's own media type)."""
+    return {code: {"description": _WHY[code],
+                   "content": {"application/json": {"schema": _INVALID if code == 422 else _PROBLEM}}}
+            for code in codes}
 
 
 class CallOut(BaseModel):
@@ -24,11 +80,12 @@ class CallOut(BaseModel):
     ended_at: datetime | None
     entry_id: int | None
     dtmf: str
-    recording_url: str | None
+    recording_url: str | None  # None without a recording, or once retention has deleted it
     recording_duration_ms: int | None
     recording_size_bytes: int | None
     recording_sha256: str
     recording_interrupted: bool
+    recording_deleted: bool = False
     transcript_status: str
     transcript: str
     transcript_words: list[dict[str, Any]] | None = None
@@ -45,12 +102,17 @@ class CallOut(BaseModel):
                    called_number=c.called_number, status=c.status, end_reason=c.end_reason,
                    received_at=c.received_at, answered_at=c.answered_at, ended_at=c.ended_at,
                    entry_id=c.entry_id, dtmf=c.dtmf,
-                   recording_url=f"/api/calls/{c.id}/recording" if c.recording_key else None,
+                   recording_url=f"/api/calls/{c.id}/recording" if _playable(c) else None,
                    recording_duration_ms=c.recording_duration_ms, recording_size_bytes=c.recording_size_bytes,
                    recording_sha256=c.recording_sha256, recording_interrupted=c.recording_interrupted,
+                   recording_deleted=c.recording_deleted_at is not None,
                    transcript_status=c.transcript_status, transcript=text,
                    transcript_words=(mask_words(c.transcript_words) if mask else c.transcript_words) if words else None,
                    transcript_engine=c.transcript_engine)
+
+
+def _playable(c: Call) -> bool:
+    return bool(c.recording_key) and c.recording_deleted_at is None
 
 
 class EntryOut(BaseModel):
@@ -81,7 +143,7 @@ class EntryOut(BaseModel):
     @classmethod
     def of(cls, e: Entry, calls: list[Call], *, mask: bool = False, words: bool = False) -> EntryOut:
         assert e.id is not None
-        first = next((c for c in calls if c.recording_key), None)
+        first = next((c for c in calls if _playable(c)), None)
         call_out = [CallOut.of(c, mask=mask, words=words) for c in calls]
         draft = e.draft
         if mask and draft and isinstance(draft.get("transcript"), str):
@@ -140,7 +202,7 @@ class ManualEntryIn(BaseModel):
 
 
 class LinkIn(BaseModel):
-    entry_id: int
+    entry_id: int = Field(ge=1, le=INT_MAX)
 
 
 class CorrectionOut(BaseModel):

@@ -4,10 +4,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from callcenter.accounts import Principal
 from callcenter.web.masking import must_mask
-from callcenter.web.schemas import CallerHistoryOut
+from callcenter.web.schemas import CallerHistoryOut, refusals
 from callcenter.web.security import current_principal
 
-router = APIRouter(prefix="/api/callers", tags=["callers"])
+router = APIRouter(prefix="/api/callers", tags=["callers"], responses=refusals(401, 422))
 
 
 @router.get("/history", response_model=CallerHistoryOut)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,15 +17,21 @@ from callcenter.web.schemas import (
     EntryOut,
     EntryPage,
     EntryPatch,
+    Instant,
     ManualEntryIn,
+    Offset,
+    OwnerId,
+    RowId,
+    refusals,
 )
 from callcenter.web.security import current_principal, require
 
-router = APIRouter(prefix="/api/entries", tags=["entries"])
+router = APIRouter(prefix="/api/entries", tags=["entries"], responses=refusals(401, 422))
 EXPORT_MAX_ROWS = 100_000
 # The list counts at most this many matches ("10000+" beyond): an exact count of a broad filter
 # at 100k entries would cost more than the page itself, and nobody pages that far by hand.
 LIST_COUNT_CAP = 10_000
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def normal_unit(request: Request, changes: dict[str, Any]) -> dict[str, Any]:
@@ -48,10 +53,12 @@ def _entry_out(request: Request, entry_id: int, who: Principal, *, words: bool =
 class Filters:
     """The ledger list's filters, shared by the list and the exports."""
 
-    def __init__(self, status: str | None = None, category: str | None = None, department: str | None = None,
-                 unit: str | None = None, caller: str | None = None, urgent: bool | None = None,
-                 owner: int | None = None, source: str | None = None,
-                 since: datetime | None = None, until: datetime | None = None,
+    def __init__(self, status: str | None = Query(None, max_length=32),
+                 category: str | None = Query(None, max_length=32),
+                 department: str | None = Query(None, max_length=32), unit: str | None = Query(None, max_length=32),
+                 caller: str | None = Query(None, max_length=32), urgent: bool | None = None,
+                 owner: OwnerId = None, source: str | None = Query(None, max_length=32),
+                 since: Instant | None = None, until: Instant | None = None,
                  q: str | None = Query(None, max_length=100)) -> None:
         self.kw: dict[str, Any] = dict(status=status, category=category, department=department, unit=unit,
                                        caller_number=caller, urgent=urgent, owner_id=owner, source=source,
@@ -60,7 +67,7 @@ class Filters:
 
 @router.get("", response_model=EntryPage)
 def list_entries(request: Request, f: Filters = Depends(), limit: int = Query(50, ge=1, le=500),
-                 offset: int = Query(0, ge=0), cursor: str | None = Query(None, max_length=200),
+                 offset: Offset = 0, cursor: str | None = Query(None, max_length=200),
                  who: Principal = Depends(current_principal)) -> EntryPage:
     """Newest first. Page with `cursor` (the previous page's next_cursor: keyset, as fast on
     page 2,000 as on page 1) or, for old clients, `offset` (slower the deeper it goes; ignored
@@ -79,7 +86,7 @@ def list_entries(request: Request, f: Filters = Depends(), limit: int = Query(50
                      items=[EntryOut.of(e, calls[e.id], mask=mask) for e in rows])
 
 
-@router.post("", response_model=EntryOut, status_code=201)
+@router.post("", response_model=EntryOut, status_code=201, responses=refusals(403))
 def create_manual(body: ManualEntryIn, request: Request,
                   who: Principal = Depends(require("edit_entries"))) -> EntryOut:
     fields = normal_unit(request, body.model_dump(exclude={"source"}))
@@ -106,64 +113,73 @@ def export_csv(request: Request, f: Filters = Depends(), who: Principal = Depend
                     headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
 
 
-@router.get("/export.xlsx", response_class=Response)
+@router.get("/export.xlsx", response_class=Response, responses={200: {"content": {_XLSX: {}}}})
 def export_xlsx(request: Request, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
     return Response(export.to_xlsx(_export(request, f, who)),
-                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'})
+                    media_type=_XLSX, headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'})
 
 
-@router.get("/{entry_id}", response_model=EntryOut)
-def get_entry(entry_id: int, request: Request, who: Principal = Depends(current_principal)) -> EntryOut:
+@router.get("/{entry_id}", response_model=EntryOut, responses=refusals(404))
+def get_entry(entry_id: RowId, request: Request, who: Principal = Depends(current_principal)) -> EntryOut:
     try:
         return _entry_out(request, entry_id, who, words=True)
     except NotFound as exc:
-        raise HTTPException(404, "没有这条台账") from exc
+        raise HTTPException(404, "没有这条台账 / no such entry") from exc
 
 
-@router.patch("/{entry_id}", response_model=EntryOut)
-def patch_entry(entry_id: int, patch: EntryPatch, request: Request,
+@router.patch("/{entry_id}", response_model=EntryOut, responses=refusals(403, 404))
+def patch_entry(entry_id: RowId, patch: EntryPatch, request: Request,
                 who: Principal = Depends(require("edit_entries"))) -> EntryOut:
     changes = normal_unit(request, patch.model_dump(exclude_none=True))
     try:
         request.app.state.ledger.update_entry(entry_id, changes, who.username)
     except NotFound as exc:
-        raise HTTPException(404, "没有这条台账") from exc
+        raise HTTPException(404, "没有这条台账 / no such entry") from exc
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
     return _entry_out(request, entry_id, who)
 
 
-@router.post("/{entry_id}/confirm", response_model=EntryOut)
-def confirm_entry(entry_id: int, body: ConfirmIn, request: Request,
+@router.post("/{entry_id}/confirm", response_model=EntryOut, responses=refusals(403, 404))
+def confirm_entry(entry_id: RowId, body: ConfirmIn, request: Request,
                   who: Principal = Depends(require("edit_entries"))) -> EntryOut:
     """Confirm the draft (with the clerk's corrections): registered, owned by this clerk (首接人)."""
     changes = normal_unit(request, body.model_dump(exclude_none=True))
     try:
         request.app.state.ledger.confirm_entry(entry_id, changes, who.username, who.user_id)
     except NotFound as exc:
-        raise HTTPException(404, "没有这条台账") from exc
+        raise HTTPException(404, "没有这条台账 / no such entry") from exc
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
     return _entry_out(request, entry_id, who, words=True)
 
 
-@router.post("/{entry_id}/acknowledge", status_code=204)
-def acknowledge_urgent(entry_id: int, request: Request, who: Principal = Depends(require("edit_entries"))) -> None:
+@router.post("/{entry_id}/acknowledge", status_code=204, responses=refusals(403, 404))
+def acknowledge_urgent(entry_id: RowId, request: Request, who: Principal = Depends(require("edit_entries"))) -> None:
     """The clerk has seen an urgent call; every board stops flashing it; audited."""
     try:
         request.app.state.ledger.acknowledge_urgent(entry_id, who.username)
     except NotFound as exc:
-        raise HTTPException(404, "没有这条台账") from exc
+        raise HTTPException(404, "没有这条台账 / no such entry") from exc
 
 
-@router.get("/{entry_id}/audit", response_model=list[AuditOut])
-def entry_audit(entry_id: int, request: Request, _: Principal = Depends(current_principal)) -> list[AuditOut]:
+@router.get("/{entry_id}/audit", response_model=list[AuditOut], responses=refusals(404))
+def entry_audit(entry_id: RowId, request: Request, _: Principal = Depends(current_principal)) -> list[AuditOut]:
+    _must_exist(request, entry_id)
     return [AuditOut(at=a.at, actor=a.actor, action=a.action, field=a.field, old=a.old, new=a.new)
             for a in request.app.state.ledger.audit_of_entry(entry_id)]
 
 
-@router.get("/{entry_id}/corrections", response_model=list[CorrectionOut])
-def entry_corrections(entry_id: int, request: Request,
+@router.get("/{entry_id}/corrections", response_model=list[CorrectionOut], responses=refusals(404))
+def entry_corrections(entry_id: RowId, request: Request,
                       _: Principal = Depends(current_principal)) -> list[CorrectionOut]:
+    _must_exist(request, entry_id)
     return [CorrectionOut.of(c) for c in request.app.state.ledger.corrections_of_entry(entry_id)]
+
+
+def _must_exist(request: Request, entry_id: int) -> None:
+    """An unknown entry is a 404, not an empty history."""
+    try:
+        request.app.state.ledger.get_entry(entry_id)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这条台账 / no such entry") from exc

@@ -15,9 +15,10 @@ from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError, QaService
 from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words, must_mask
+from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
 
-router = APIRouter(prefix="/api/qa", tags=["qa"])
+router = APIRouter(prefix="/api/qa", tags=["qa"], responses=refusals(401, 403, 422, 503))
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
@@ -38,6 +39,7 @@ def _mask_words(words: list[dict[str, Any]] | None) -> list[dict[str, Any]] | No
         pos += len(t)
     return out
 SCORE = require("score_calls")
+MAX_DURATION_S = 86_400.0  # no call lasts a day; larger bounds would overflow the ms columns
 
 
 def _qa(request: Request) -> QaService:
@@ -112,12 +114,14 @@ class QaCallPage(BaseModel):
 
 
 @router.get("/calls", response_model=QaCallPage)
-def search_calls(request: Request, since: datetime | None = None, until: datetime | None = None,
-                 owner: int | None = None, category: str | None = None, unit: str | None = None,
-                 min_duration_s: float | None = Query(None, ge=0), max_duration_s: float | None = Query(None, ge=0),
+def search_calls(request: Request, since: Instant | None = None, until: Instant | None = None,
+                 owner: OwnerId = None, category: str | None = Query(None, max_length=32),
+                 unit: str | None = Query(None, max_length=32),
+                 min_duration_s: float | None = Query(None, ge=0, le=MAX_DURATION_S),
+                 max_duration_s: float | None = Query(None, ge=0, le=MAX_DURATION_S),
                  min_score: float | None = Query(None, ge=0, le=100), max_score: float | None = Query(None, ge=0, le=100),
                  reviewed: bool | None = None, q: str | None = Query(None, max_length=100),
-                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                 limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
                  who: Principal = Depends(SCORE)) -> QaCallPage:
     f = CallFilters(since=since, until=until, owner_id=owner, category=category or None, unit=unit or None,
                     min_duration_s=min_duration_s, max_duration_s=max_duration_s, min_score=min_score,
@@ -126,8 +130,8 @@ def search_calls(request: Request, since: datetime | None = None, until: datetim
     return QaCallPage(total=total, items=[QaCallOut.of(r, mask=must_mask(who)) for r in rows])
 
 
-@router.get("/calls/{call_id}", response_model=QaCallOut)
-def get_call(call_id: int, request: Request, who: Principal = Depends(SCORE)) -> QaCallOut:
+@router.get("/calls/{call_id}", response_model=QaCallOut, responses=refusals(404))
+def get_call(call_id: RowId, request: Request, who: Principal = Depends(SCORE)) -> QaCallOut:
     try:
         return QaCallOut.of(_qa(request).row(call_id), mask=must_mask(who), words=True)
     except NotFound as exc:
@@ -139,8 +143,8 @@ def get_scorecard(request: Request, _: Principal = Depends(SCORE)) -> dict[str, 
     return _qa(request).scorecard.model_dump()
 
 
-@router.post("/calls/{call_id}/review", response_model=ReviewOut)
-def pre_score(call_id: int, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
+@router.post("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
+def pre_score(call_id: RowId, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
     """Create or refresh the automatic pre-score (with its evidence)."""
     try:
         return ReviewOut.of(_qa(request).auto_review(call_id, who.username))
@@ -148,8 +152,8 @@ def pre_score(call_id: int, request: Request, who: Principal = Depends(SCORE)) -
         raise HTTPException(404, "没有这个通话") from exc
 
 
-@router.get("/calls/{call_id}/review", response_model=ReviewOut)
-def get_review(call_id: int, request: Request, _: Principal = Depends(SCORE)) -> ReviewOut:
+@router.get("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
+def get_review(call_id: RowId, request: Request, _: Principal = Depends(SCORE)) -> ReviewOut:
     try:
         return ReviewOut.of(_qa(request).review(call_id))
     except NotFound as exc:
@@ -166,8 +170,8 @@ class ReviewIn(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-@router.put("/calls/{call_id}/review", response_model=ReviewOut)
-def finalize_review(call_id: int, body: ReviewIn, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
+@router.put("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
+def finalize_review(call_id: RowId, body: ReviewIn, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
     """The QA person's final verdicts: items left out keep the automatic one."""
     decisions = {k: Decision(v.verdict, v.note) for k, v in body.items.items()}
     try:
@@ -218,9 +222,9 @@ class TrainingSetIn(BaseModel):
 
 
 class TrainingItemIn(BaseModel):
-    call_id: int
-    start_ms: int = Field(0, ge=0)
-    end_ms: int | None = Field(None, gt=0)
+    call_id: int = Field(ge=1, le=INT_MAX)
+    start_ms: int = Field(0, ge=0, le=INT_MAX)
+    end_ms: int | None = Field(None, gt=0, le=INT_MAX)
     note: str = Field("", max_length=2000)
 
 
@@ -229,7 +233,7 @@ def list_sets(request: Request, _: Principal = Depends(SCORE)) -> list[TrainingS
     return [TrainingSetOut.of(ts, items) for ts, items in _qa(request).sets()]
 
 
-@router.post("/training-sets", response_model=TrainingSetOut, status_code=201)
+@router.post("/training-sets", response_model=TrainingSetOut, status_code=201, responses=refusals(409))
 def create_set(body: TrainingSetIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingSetOut:
     try:
         return TrainingSetOut.of(_qa(request).create_set(body.name, body.description, who.username), [])
@@ -237,8 +241,9 @@ def create_set(body: TrainingSetIn, request: Request, who: Principal = Depends(S
         raise HTTPException(409, str(exc)) from exc
 
 
-@router.post("/training-sets/{set_id}/items", response_model=TrainingItemOut, status_code=201)
-def add_item(set_id: int, body: TrainingItemIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingItemOut:
+@router.post("/training-sets/{set_id}/items", response_model=TrainingItemOut, status_code=201,
+             responses=refusals(404))
+def add_item(set_id: RowId, body: TrainingItemIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingItemOut:
     try:
         return TrainingItemOut.of(_qa(request).add_item(set_id, body.call_id, body.start_ms, body.end_ms,
                                                         body.note, who.username))
@@ -249,8 +254,8 @@ def add_item(set_id: int, body: TrainingItemIn, request: Request, who: Principal
 
 
 @router.get("/training-items/{item_id}/clip.zip", response_class=Response,
-            responses={200: {"content": {"application/zip": {}}}})
-def export_clip(item_id: int, request: Request, who: Principal = Depends(SCORE)) -> Response:
+            responses={200: {"content": {"application/zip": {}}}, **refusals(404, 410)})
+def export_clip(item_id: RowId, request: Request, who: Principal = Depends(SCORE)) -> Response:
     """The masked training clip: clip.wav + transcript.txt + transcript.json."""
     try:
         name, data = _qa(request).export_clip(item_id, who.username)

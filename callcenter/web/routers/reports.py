@@ -15,9 +15,10 @@ from callcenter.accounts import Principal
 from callcenter.reports import documents, export
 from callcenter.reports.periods import parse
 from callcenter.reports.settings import ReportSettings
+from callcenter.web.schemas import refusals
 from callcenter.web.security import require
 
-router = APIRouter(prefix="/api/reports", tags=["reports"])
+router = APIRouter(prefix="/api/reports", tags=["reports"], responses=refusals(401, 403))
 _MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
           "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
 
@@ -52,7 +53,8 @@ def report_kinds(request: Request, _: Principal = Depends(require("reports"))) -
              "default": documents.default_period(k, now, settings.timezone).key} for k in documents.BUILDERS]
 
 
-@router.get("/{kind}.{fmt}")
+@router.get("/{kind}.{fmt}", responses={200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}},
+                                        **refusals(404, 422)})
 def report_download(kind: str, fmt: str, request: Request,
                     period: str | None = Query(None, max_length=16, description="2026-11, 2026-11-H2, 2026-W45"),
                     _: Principal = Depends(require("reports"))) -> Response:
@@ -67,7 +69,7 @@ def report_download(kind: str, fmt: str, request: Request,
     return Response(body, media_type=_MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/{kind}")
+@router.get("/{kind}", responses=refusals(404, 422))
 def report_json(kind: str, request: Request,
                 period: str | None = Query(None, max_length=16, description="2026-11, 2026-11-H2, 2026-W45"),
                 _: Principal = Depends(require("reports"))) -> dict[str, Any]:

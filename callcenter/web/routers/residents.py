@@ -4,10 +4,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 
 from callcenter.accounts import Principal
 from callcenter.ledger.directory import import_residents_csv
-from callcenter.web.schemas import ImportReport
+from callcenter.web.schemas import ImportReport, refusals
 from callcenter.web.security import require
 
-router = APIRouter(prefix="/api/residents", tags=["residents"])
+router = APIRouter(prefix="/api/residents", tags=["residents"], responses=refusals(401, 403, 413, 422))
 MAX_CSV_BYTES = 10 * 1024 * 1024
 
 
@@ -24,5 +24,7 @@ async def import_csv(file: UploadFile, request: Request,
             text = data.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
         except UnicodeDecodeError as exc:
             raise HTTPException(422, "无法识别文件编码，请另存为 UTF-8 CSV") from exc
+    if "\x00" in text:  # PostgreSQL text cannot hold it, and no CSV of residents has one
+        raise HTTPException(422, "文件包含空字符（NUL），不是有效的 CSV / the file contains NUL characters")
     result = import_residents_csv(text, request.app.state.ledger, request.app.state.normalize_unit)
     return ImportReport(imported=result.imported, errors=result.errors)

@@ -5,13 +5,13 @@ import secrets
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from callcenter.accounts import Principal
-from callcenter.web.schemas import LoginIn
+from callcenter.web.schemas import LoginIn, refusals
 from callcenter.web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/login")
+@router.post("/login", responses=refusals(401, 422, 429))
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, str]:
     limiter = request.app.state.login_limiter
     address = request.client.host if request.client else "unknown"
@@ -32,13 +32,13 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, str]
     return {"username": principal.username, "role": principal.role, "csrf": csrf}
 
 
-@router.post("/logout")
+@router.post("/logout", responses=refusals(401, 403))
 def logout(response: Response, _: Principal = Depends(current_principal)) -> dict[str, str]:
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)
     return {"status": "ok"}
 
 
-@router.get("/me")
+@router.get("/me", responses=refusals(401))
 def me(who: Principal = Depends(current_principal)) -> dict[str, str]:
     return {"username": who.username, "role": who.role}

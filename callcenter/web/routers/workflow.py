@@ -16,13 +16,14 @@ from callcenter.accounts import Principal
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.web.masking import mask_phone, must_mask
+from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.lifecycle import LABELS, STATES, allowed_targets
 from callcenter.workflow.work_orders import KINDS, NewWorkOrder
 from callcenter.workflow.work_orders import LABELS as ORDER_LABELS
 
-router = APIRouter(prefix="/api", tags=["workflow"])
+router = APIRouter(prefix="/api", tags=["workflow"], responses=refusals(401, 422, 503))
 
 
 def _workflow(request: Request) -> CaseWorkflow:
@@ -215,8 +216,8 @@ def _task_out(wf: CaseWorkflow, t: CallbackTask, who: Principal) -> CallbackTask
 _OTHER_PATHS = {"registered": "登记请用「确认登记」（含首接人与更正记录）/ register through POST /api/entries/{id}/confirm",
                 "merged": "合并请用「关联来电」/ merge by linking the call: POST /api/calls/{id}/link"}
 
-@router.get("/entries/{entry_id}/workflow", response_model=WorkflowOut)
-def entry_workflow(entry_id: int, request: Request, who: Principal = Depends(current_principal)) -> WorkflowOut:
+@router.get("/entries/{entry_id}/workflow", response_model=WorkflowOut, responses=refusals(404))
+def entry_workflow(entry_id: RowId, request: Request, who: Principal = Depends(current_principal)) -> WorkflowOut:
     """Everything the entry page needs to move the case on: allowed moves, clocks, orders, tasks."""
     wf = _workflow(request)
     with _refusals():
@@ -229,8 +230,8 @@ def entry_workflow(entry_id: int, request: Request, who: Principal = Depends(cur
                        callbacks=[_task_out(wf, t, who) for t in wf.callbacks.list(status=None, entry_id=entry_id)])
 
 
-@router.post("/entries/{entry_id}/transition", response_model=WorkflowOut)
-def transition(entry_id: int, body: TransitionIn, request: Request,
+@router.post("/entries/{entry_id}/transition", response_model=WorkflowOut, responses=refusals(403, 404))
+def transition(entry_id: RowId, body: TransitionIn, request: Request,
                who: Principal = Depends(require("edit_entries"))) -> WorkflowOut:
     wf = _workflow(request)
     if body.to_status in _OTHER_PATHS:
@@ -250,8 +251,9 @@ def transition(entry_id: int, body: TransitionIn, request: Request,
 
 # ----- work orders ------------------------------------------------------------------------
 
-@router.post("/entries/{entry_id}/work-orders", response_model=WorkOrderOut, status_code=201)
-def create_work_order(entry_id: int, body: WorkOrderIn, request: Request,
+@router.post("/entries/{entry_id}/work-orders", response_model=WorkOrderOut, status_code=201,
+             responses=refusals(403, 404))
+def create_work_order(entry_id: RowId, body: WorkOrderIn, request: Request,
                       who: Principal = Depends(require("edit_entries"))) -> WorkOrderOut:
     wf = _workflow(request)
     with _refusals():
@@ -261,15 +263,16 @@ def create_work_order(entry_id: int, body: WorkOrderIn, request: Request,
 
 
 @router.get("/work-orders", response_model=list[WorkOrderOut])
-def list_work_orders(request: Request, department: str | None = None, status: str | None = None,
+def list_work_orders(request: Request, department: str | None = Query(None, max_length=16),
+                     status: str | None = Query(None, max_length=16),
                      limit: int = Query(100, ge=1, le=500),
                      _: Principal = Depends(current_principal)) -> list[WorkOrderOut]:
     wf = _workflow(request)
     return [_order_out(wf, o) for o in wf.work_orders.list(department=department, status=status, limit=limit)]
 
 
-@router.patch("/work-orders/{order_id}", response_model=WorkOrderOut)
-def update_work_order(order_id: int, body: WorkOrderPatch, request: Request,
+@router.patch("/work-orders/{order_id}", response_model=WorkOrderOut, responses=refusals(403, 404))
+def update_work_order(order_id: RowId, body: WorkOrderPatch, request: Request,
                       who: Principal = Depends(require("edit_entries"))) -> WorkOrderOut:
     wf = _workflow(request)
     with _refusals("派工单"):
@@ -278,8 +281,8 @@ def update_work_order(order_id: int, body: WorkOrderPatch, request: Request,
     return _order_out(wf, row)
 
 
-@router.get("/work-orders/{order_id}/slip", response_class=HTMLResponse)
-def work_order_slip(order_id: int, request: Request, _: Principal = Depends(current_principal)) -> HTMLResponse:
+@router.get("/work-orders/{order_id}/slip", response_class=HTMLResponse, responses=refusals(404))
+def work_order_slip(order_id: RowId, request: Request, _: Principal = Depends(current_principal)) -> HTMLResponse:
     """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree."""
     wf = _workflow(request)
     with _refusals("派工单"):
@@ -300,8 +303,8 @@ def list_callbacks(request: Request, status: Literal["open", "done", "cancelled"
     return [_task_out(wf, t, who) for t in rows]
 
 
-@router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut)
-def log_callback(task_id: int, body: CallbackLogIn, request: Request,
+@router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut, responses=refusals(403, 404))
+def log_callback(task_id: RowId, body: CallbackLogIn, request: Request,
                  who: Principal = Depends(require("edit_entries"))) -> CallbackTaskOut:
     """A callback made by hand (or the result of one placed through the agent)."""
     wf = _workflow(request)
@@ -312,8 +315,8 @@ def log_callback(task_id: int, body: CallbackLogIn, request: Request,
     return _task_out(wf, row, who)
 
 
-@router.post("/callbacks/{task_id}/cancel", response_model=CallbackTaskOut)
-def cancel_callback(task_id: int, body: CancelIn, request: Request,
+@router.post("/callbacks/{task_id}/cancel", response_model=CallbackTaskOut, responses=refusals(403, 404))
+def cancel_callback(task_id: RowId, body: CancelIn, request: Request,
                     who: Principal = Depends(require("edit_entries"))) -> CallbackTaskOut:
     wf = _workflow(request)
     with _refusals("回访任务"):
@@ -322,8 +325,8 @@ def cancel_callback(task_id: int, body: CancelIn, request: Request,
     return _task_out(wf, row, who)
 
 
-@router.post("/callbacks/{task_id}/dial", status_code=202)
-def dial_callback(task_id: int, body: DialIn, request: Request,
+@router.post("/callbacks/{task_id}/dial", status_code=202, responses=refusals(403, 404))
+def dial_callback(task_id: RowId, body: DialIn, request: Request,
                   who: Principal = Depends(require("edit_entries"))) -> dict[str, Any]:
     """Place the call through the agent: it rings the clerk's extension first, then the
     resident, and records both sides on the entry. The result arrives as a callback.updated event."""
@@ -349,23 +352,24 @@ def list_notifications(request: Request, all: bool = False,
     return _workflow(request).notices.for_role(who.role, unacknowledged_only=not all)
 
 
-@router.post("/notifications/{notification_id}/acknowledge", response_model=NotificationOut)
-def acknowledge_notification(notification_id: int, request: Request,
+@router.post("/notifications/{notification_id}/acknowledge", response_model=NotificationOut,
+             responses=refusals(403, 404))
+def acknowledge_notification(notification_id: RowId, request: Request,
                              who: Principal = Depends(require("edit_entries"))) -> Notification:
     wf = _workflow(request)
     visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
     if notification_id not in visible:
-        raise HTTPException(404, "没有这条通知")
+        raise HTTPException(404, "没有这条通知 / no such notification")
     return wf.notices.acknowledge(notification_id, who.username)
 
 
-@router.get("/handovers/latest", response_model=HandoverOut | None)
+@router.get("/handovers/latest", response_model=HandoverOut | None, responses=refusals(403))
 def latest_handover(request: Request, _: Principal = Depends(require("edit_entries"))) -> Handover | None:
     return _workflow(request).handovers.latest()
 
 
-@router.post("/handovers/{handover_id}/acknowledge", response_model=HandoverOut)
-def acknowledge_handover(handover_id: int, body: AckIn, request: Request,
+@router.post("/handovers/{handover_id}/acknowledge", response_model=HandoverOut, responses=refusals(403, 404))
+def acknowledge_handover(handover_id: RowId, body: AckIn, request: Request,
                          who: Principal = Depends(require("edit_entries"))) -> Handover:
     with _refusals("交接记录"):
         return _workflow(request).handovers.acknowledge(handover_id, who.username, body.note)
