@@ -9,6 +9,13 @@ Crash safety: the header is written at open and the data appended every ~100 ms 
 survives a SIGKILL of the process); every `flush_interval_s` the RIFF/data sizes are rewritten
 and the file fsync'ed (survives a machine crash). A journal sidecar `<name>.wav.open` exists
 while a recording is open; `WavRecordingStore.recover()` repairs whatever it finds.
+
+Finished recordings are kept by a `callcenter.storage.RecordingStorage`. With the default
+local backend they simply stay where they were written. With a remote (S3-compatible) backend
+the recordings directory is a write-back cache: a closed file is uploaded on the store's
+uploader thread, verified, marked with a `<name>.wav.stored` sidecar and only then (after
+`keep_local_minutes`, or at once when the disk runs low) removed; `sync()` retries whatever
+is not uploaded yet, also after a restart. `path_of` brings a recording back for playback/QA.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -27,12 +35,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from callcenter.audio import wavfile
 from callcenter.audio.interface import RecordingError, RecordingInfo
 from callcenter.audio.settings import RecordingSettings
+from callcenter.storage import RecordingStorage, build_storage
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,7 @@ _AGENT_JITTER_MS = 60
 _REORDER_WINDOW_S = 2.0
 _KEY_RE = re.compile(r"\d{4}/\d{2}/\d{2}/[A-Za-z0-9][A-Za-z0-9_-]{0,80}\.wav")
 _SIDECAR_SUFFIX = ".open"
+_STORED_SUFFIX = ".stored"  # remote backend: this local copy is uploaded and verified
 
 
 def _disk_error(
@@ -306,7 +317,7 @@ class WavCallRecorder:
                     channels=CHANNELS,
                     interrupted=self._error is not None,
                 )
-                self._store._closed(self)
+                self._store._closed(self, self._info)
             if self._error:
                 self._error.info = self._info
                 raise self._error
@@ -323,15 +334,24 @@ class WavRecordingStore:
         monotonic: Callable[[], float] = time.monotonic,
         background_flush: bool = True,
         on_error: Callable[[RecordingError], None] | None = None,
+        storage: RecordingStorage | None = None,
     ) -> None:
-        """`background_flush=False` leaves flushing to explicit `flush()`/`close()` (tests)."""
+        """`background_flush=False` leaves flushing to explicit `flush()`/`close()` (tests).
+        `storage` defaults to the backend named in `settings.storage`."""
         self.settings = settings
         self._root = Path(settings.root)
+        self.storage = storage if storage is not None else build_storage(settings.storage, self._root)
+        self._remote = bool(getattr(self.storage, "remote", False))
+        self._uploads: queue.Queue[tuple[str, str | None] | None] = queue.Queue()
+        self._uploader: threading.Thread | None = None
+        self._upload_lock = threading.Lock()  # one upload/eviction pass at a time
+        self._fetch_lock = threading.Lock()
         self._monotonic = monotonic
         self._background = background_flush
         self._on_error = on_error
         self._lock = threading.Lock()
         self._open: dict[str, WavCallRecorder] = {}
+        self._opening: set[str] = set()  # being created: sync() must not take them for finished
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -349,7 +369,30 @@ class WavRecordingStore:
         return f"{started:%Y/%m/%d}/{started:%H%M%S}-{digest}{suffix}.wav"
 
     def path_of(self, key: str) -> str:
-        """Absolute path of a stored recording; ValueError for anything but a store key."""
+        """Absolute local path of a finished recording, for playback, QA and transcription;
+        ValueError for anything but a store key. With a remote backend a recording no longer on
+        the local disk is fetched back first (kept `keep_local_minutes` as a cache); the path of
+        a recording found nowhere is returned as is (callers check that it exists)."""
+        path = self._local_path(key)
+        if self._remote and not os.path.exists(path):
+            with self._lock:
+                live = key in self._open
+            if not live:
+                self._fetch(key, path)
+        return path
+
+    def _fetch(self, key: str, path: str) -> None:
+        with self._fetch_lock:
+            if os.path.exists(path):
+                return
+            try:
+                info = self.storage.fetch(key, Path(path))
+            except FileNotFoundError:
+                return
+            self._write_marker(path, info.sha256, info.size_bytes)
+            log.info("recording %s fetched back from the storage for playback", key)
+
+    def _local_path(self, key: str) -> str:
         if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise ValueError(f"not a recording key: {key!r}")
         root = self._root.resolve()
@@ -359,12 +402,23 @@ class WavRecordingStore:
         return str(path)
 
     def delete(self, key: str) -> bool:
-        """Remove a stored recording (retention). Same key check as `path_of`; a recording still
-        being written is refused. Returns False when the file was already gone."""
-        path = self.path_of(key)
+        """Remove a stored recording (retention), from the storage and the local disk. Same key
+        check as `path_of`; a recording still being written is refused. Returns False when it was
+        already gone. Raises OSError (StorageError) when the storage cannot be reached: the
+        local copy is then kept too, and the next run retries."""
+        path = self._local_path(key)
         with self._lock:
             if key in self._open:
                 raise ValueError(f"recording {key!r} is still being written")
+        if self._remote:
+            with self._upload_lock:  # not while its upload is in flight
+                remote = self.storage.delete(key)  # first: if it fails, the local copy stays too
+                return self._drop_local(path) or remote
+        return self.storage.delete(key)
+
+    def _drop_local(self, path: str) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + _STORED_SUFFIX)
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -375,16 +429,30 @@ class WavRecordingStore:
     # -- opening -------------------------------------------------------------------------------
 
     def open(self, call_id: str, started_at: datetime) -> WavCallRecorder:
+        recorder = self._open_recorder(call_id, started_at)
+        with self._lock:
+            self._opening.discard(recorder.key)
+        return recorder
+
+    def _open_recorder(self, call_id: str, started_at: datetime) -> WavCallRecorder:
         for attempt in range(100):
             key = self.key_for(call_id, started_at, attempt)
-            path = self.path_of(key)
+            path = self._local_path(key)
+            with self._lock:
+                self._opening.add(key)
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o640)
             except FileExistsError:
+                with self._lock:
+                    self._opening.discard(key)
                 continue  # the same Call-ID twice in one second: keep both recordings
             except OSError as exc:
+                with self._lock:
+                    self._opening.discard(key)
                 raise _open_error(path, exc, self._root) from exc
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + _STORED_SUFFIX)  # a stale marker must not vouch for the new file
             break
         else:
             raise RecordingError(
@@ -404,6 +472,8 @@ class WavRecordingStore:
             for leftover in (path, path + _SIDECAR_SUFFIX):
                 with contextlib.suppress(OSError):
                     os.unlink(leftover)
+            with self._lock:
+                self._opening.discard(key)
             raise _open_error(path, exc, self._root) from exc
         recorder = WavCallRecorder(
             self, call_id=call_id, key=key, path=path, fd=fd, monotonic=self._monotonic
@@ -447,13 +517,15 @@ class WavRecordingStore:
                 except Exception:  # keep flushing the other calls whatever happens to one
                     log.exception("call %s: flush failed", recorder.call_id)
 
-    def _closed(self, recorder: WavCallRecorder) -> None:
+    def _closed(self, recorder: WavCallRecorder, info: RecordingInfo) -> None:
         with self._lock:
             self._open.pop(recorder.key, None)
         sidecar = recorder.path + _SIDECAR_SUFFIX
         with contextlib.suppress(OSError):
             os.unlink(sidecar)
             _fsync_dir(os.path.dirname(recorder.path))
+        if self._remote:
+            self._enqueue((recorder.key, info.sha256))
 
     def _report_error(self, error: RecordingError) -> None:
         if self._on_error is not None:
@@ -463,11 +535,125 @@ class WavRecordingStore:
                 log.exception("recording error callback failed")
 
     def shutdown(self) -> None:
-        """Stop the flusher thread (recordings still open stay open; close them first)."""
+        """Stop the flusher and uploader threads (recordings still open stay open; close them
+        first). Uploads not done yet stay on the local disk for the next start's `sync()`."""
         self._stop.set()
         thread, self._flusher = self._flusher, None
         if thread is not None:
             thread.join(timeout=5)
+        with self._lock:
+            uploader, self._uploader = self._uploader, None
+        if uploader is not None:
+            self._uploads.put(None)
+            uploader.join(timeout=10)
+
+    # -- remote storage: upload after close, verify, evict ---------------------------------------
+
+    def _enqueue(self, item: tuple[str, str | None]) -> None:
+        """Hand a job to the uploader thread: (key, sha256) uploads one recording, ("", None) runs
+        `sync()`. The call thread never waits for the network."""
+        with self._lock:
+            if self._uploader is None:
+                self._uploader = threading.Thread(target=self._upload_loop, name="recording-uploader",
+                                                  daemon=True)
+                self._uploader.start()
+        self._uploads.put(item)
+
+    def _upload_loop(self) -> None:
+        while (item := self._uploads.get()) is not None:
+            key, sha = item
+            try:
+                if key:
+                    self.upload(key, sha)
+                else:
+                    self.sync()
+            except Exception:  # the file stays local; sync() retries it
+                log.exception("recording upload job %s failed", key or "sync")
+
+    def upload(self, key: str, sha256: str | None = None) -> bool:
+        """Upload one finished recording and verify it; True when it is safely stored. On failure
+        the local file is kept (a warning is logged) and the next `sync()` tries again."""
+        path = self._local_path(key)
+        with self._upload_lock:
+            if not os.path.exists(path) or self._stored_marker(path) is not None:
+                return os.path.exists(path + _STORED_SUFFIX)
+            started = time.monotonic()
+            try:
+                stored = self.storage.put(key, Path(path), sha256)
+            except OSError as exc:
+                log.warning("recording %s not uploaded yet (kept on the local disk, retried): %s", key, exc)
+                return False
+            self._write_marker(path, stored.sha256, stored.size_bytes)
+            log.info("recording %s uploaded and verified (%d bytes, %.2f s)", key, stored.size_bytes,
+                     time.monotonic() - started)
+            if self.settings.storage.keep_local_minutes == 0:
+                self._drop_local(path)
+            return True
+
+    def sync(self) -> dict[str, int]:
+        """Upload every finished local recording not stored yet, and remove the local copies of
+        stored ones older than `keep_local_minutes` (all of them when the disk is low). Live
+        recordings, by this process or another sharing the directory, are left alone."""
+        counts = {"uploaded": 0, "failed": 0, "evicted": 0}
+        if not self._remote:
+            return counts
+        root = self._root.resolve()
+        if not root.is_dir():
+            return counts
+        keep_s = self.settings.storage.keep_local_minutes * 60
+        low = not self.free_space_ok()
+        for wav in sorted(root.rglob("*.wav")):
+            key = wav.relative_to(root).as_posix()
+            if not _KEY_RE.fullmatch(key) or not self._finished(key, str(wav)):
+                continue
+            marker = self._stored_marker(str(wav))
+            if marker is None:
+                counts["uploaded" if self.upload(key) else "failed"] += 1
+            elif low or time.time() - float(marker.get("at", 0)) >= keep_s:
+                with self._upload_lock:
+                    if self._finished(key, str(wav)):
+                        self._drop_local(str(wav))
+                        counts["evicted"] += 1
+        if counts["failed"] or counts["uploaded"] or counts["evicted"]:
+            log.info("recordings sync: %s", counts)
+        return counts
+
+    def _finished(self, key: str, path: str) -> bool:
+        """Closed and not being written by anyone (same test as recover(): the flock)."""
+        with self._lock:
+            if key in self._open or key in self._opening:
+                return False
+        if os.path.exists(path + _SIDECAR_SUFFIX):
+            return False  # live elsewhere, or a crash recover() has not repaired yet
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    @staticmethod
+    def _stored_marker(path: str) -> dict[str, Any] | None:
+        try:
+            with open(path + _STORED_SUFFIX, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return None  # none, or torn by a crash: uploading again is harmless
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def _write_marker(path: str, sha256: str, size: int) -> None:
+        fd = os.open(path + _STORED_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.write(fd, json.dumps({"sha256": sha256, "size": size, "at": time.time()}).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # -- after a crash ---------------------------------------------------------------------------
 
@@ -485,6 +671,8 @@ class WavRecordingStore:
             info = self._recover_one(root, sidecar, str(sidecar)[: -len(_SIDECAR_SUFFIX)])
             if info is not None:
                 repaired.append(info)
+        if self._remote:
+            self._enqueue(("", None))  # upload the repaired ones and whatever else was left behind
         return repaired
 
     def _recover_one(self, root: Path, sidecar: Path, wav: str) -> RecordingInfo | None:

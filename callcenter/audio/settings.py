@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from callcenter.storage.settings import StorageSettings
+
 
 class RecordingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,7 +30,13 @@ class RecordingSettings(BaseModel):
     min_free_mb: int = Field(
         default=200,
         ge=0,
-        description="Free space (MiB) below which free_space_ok() reports False so an alarm can be raised.",
+        description="Free space (MiB) below which the recordings disk (and the SQLite database's "
+        "disk) raise the panel alarm 「磁盘空间不足」; it clears at 10% above this.",
+    )
+    disk_check_s: int = Field(
+        default=30,
+        ge=5,
+        description="How often the free space of the recordings and database disks is checked.",
     )
     max_lag_ms: int = Field(
         default=200,
@@ -42,6 +50,10 @@ class RecordingSettings(BaseModel):
         gt=0,
         description="Largest RTP timestamp jump filled with silence; bigger jumps are garbage RTP "
         "and are capped to this, so one bad packet cannot write gigabytes of silence.",
+    )
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings,
+        description="Where finished recordings are kept: local (default) or an S3-compatible store.",
     )
 
 

@@ -16,10 +16,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from callcenter.audio.interface import RecordingError
 from callcenter.audio.recorder import WavRecordingStore
 from callcenter.calls.bridge import place_callback
 from callcenter.clock import Clock
-from callcenter.ledger.service import LedgerService
+from callcenter.ledger.service import LedgerError, LedgerService
 from callcenter.telephony.interface import TelephonyAgent
 from callcenter.workflow.callback_tasks import CallbackTasks
 
@@ -54,7 +55,12 @@ class CallbackDialer:
         key = f"cb-{task_id}-{uuid.uuid4().hex[:12]}"
         started = self.clock.now()
         self.ledger.outbound_call(key, task.number, task.entry_id, actor_id, actor, started)
-        recorder = self.recordings.open(key, started)
+        try:
+            recorder = self.recordings.open(key, started)
+        except Exception as exc:  # e.g. disk full: never dial unrecorded; the logged call is closed
+            log.error("callback %s for task %s not placed: %s", key, task_id, exc)
+            self.ledger.call_ended(key, "callback_not_recorded", None)
+            raise LedgerError(f"录音无法开始（磁盘已满或不可写），未外呼 / cannot record, not dialled: {exc}") from exc
         thread = threading.Thread(target=self._run, args=(task_id, key, recorder, extension, task.number, actor),
                                   name=f"callback-{task_id}", daemon=True)
         thread.start()
@@ -70,7 +76,11 @@ class CallbackDialer:
         except Exception:
             log.exception("callback %s for task %s failed", key, task_id)
         finally:
-            info = recorder.close()
+            try:
+                info = recorder.close()
+            except RecordingError as exc:  # disk trouble mid-call: the part written is kept and described
+                log.error("callback %s: %s", key, exc)
+                info = exc.info
             self.ledger.call_ended(key, reason if outcome == "connected" else f"callback_{outcome}", info)
         call_pk = self.ledger.call_by_key(key).id
         self.tasks.record_dialled(task_id, outcome, actor, call_pk)
