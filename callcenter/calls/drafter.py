@@ -22,7 +22,10 @@ class CallDrafter:
 
     def draft(self, sip_call_id: str, caller_number: str, own_entry_id: int | None,
               transcript: Transcript | None, dtmf: str) -> int:
-        """Returns the id of the entry the call ends up linked to."""
+        """Returns the id of the entry the call ends up linked to. `own_entry_id` None (the call
+        was answered while the database was away): the call's entry as the ledger has it now."""
+        if own_entry_id is None:
+            own_entry_id = self.ledger.call_by_key(sip_call_id).entry_id
         resident = self.ledger.resident_for_number(caller_number)
         text = transcript.text if transcript else ""
         draft = draft_entry(text, self.rules, directory_unit=resident.unit if resident else None,

@@ -4,24 +4,29 @@ ringing -> log the call | answer -> open recording, live recognizer, draft entry
 -> hang-up -> close recording (checksum) -> final transcript (live, or from the recording) -> draft.
 
 Every step that can fail is isolated so that the call is still answered, recorded and logged.
+The ledger writes go through the outbox (ledger/outbox.py): while the database is locked or down
+the call goes on (answered, recorded, hung up as usual) and its writes, the draft included, wait
+on local disk until the database is back.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+import wave
 from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from callcenter.asr.interface import Transcript
+from callcenter.audio import wavfile
 from callcenter.audio.interface import CallRecorder, RecordingError, RecordingInfo, RecordingStore
 from callcenter.audio.settings import VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
 from callcenter.calls.session import CallSession, LiveStream
 from callcenter.clock import Clock
+from callcenter.ledger.outbox import CallWrites, Outbox
 from callcenter.ledger.service import LedgerService
 from callcenter.telephony.interface import ActiveCall, CallInfo
 
@@ -37,8 +42,12 @@ class Transcriber(Protocol):
 class HotlineHandler:
     def __init__(self, *, ledger: LedgerService, recordings: RecordingStore, transcriber: Transcriber,
                  prompts: Prompts, drafter: CallDrafter, vad: VadSettings, flow: FlowSettings,
-                 clock: Clock) -> None:
+                 clock: Clock, outbox: Outbox | None = None) -> None:
         self.ledger = ledger
+        # Without a durable outbox (tests, tools) an in-memory one still carries calls through
+        # a database outage, though not through a crash.
+        self.outbox = outbox or Outbox(None, ledger.bus)
+        self.writes = CallWrites(ledger, self.outbox, drafter.draft)
         self.recordings = recordings
         self.transcriber = transcriber
         self.prompts = prompts
@@ -54,7 +63,7 @@ class HotlineHandler:
 
     def on_missed(self, info: CallInfo, reason: str) -> None:
         self._log_call(info)
-        self.ledger.call_missed(info.call_id, reason)
+        self.writes.missed(info.call_id, reason, self.clock.now())
 
     def on_call(self, call: ActiveCall) -> None:
         info = call.info
@@ -70,18 +79,22 @@ class HotlineHandler:
         call.attach(session)
         call.answer()
         answered_at = self.clock.now()
-        answered = None
         conversation: Conversation | None = None
+        entry_id: int | None = None  # None while the database is away: the outbox has the call
         reason = ""
         try:
             call_pk = self._log_call(info)
             stream = self._open_stream(info.call_id)
-            session.attach_stream(stream, lambda text: self.ledger.partial_transcript(call_pk, text))
-            answered = self.ledger.call_answered(info.call_id, at=answered_at)
-            self.ledger.set_transcript(info.call_id, None, "live" if stream else "queued")
-            known = self.ledger.resident_for_number(info.caller_number) is not None
-            conversation = Conversation(call, session, self.prompts, self.vad, self.flow,
-                                        entry_number=str(answered.entry_id), known_caller=known)
+            session.attach_stream(stream, lambda text: self.writes.partial_transcript(call_pk, info.call_id, text))
+            answered = self.writes.answered(info.call_id, answered_at)
+            entry_id = answered.entry_id if answered is not None else None
+            self.writes.transcript(info.call_id, None, "live" if stream else "queued")
+            known = self.writes.resident_for_number(info.caller_number) is not None
+            # No entry number to read back while the database is away; the rest goes on as usual.
+            flow = self.flow if entry_id is not None else self.flow.model_copy(
+                update={"read_back_entry_number": False})
+            conversation = Conversation(call, session, self.prompts, self.vad, flow,
+                                        entry_number=str(entry_id or ""), known_caller=known)
             conversation.run()
         except Exception:
             log.exception("call %s: the call failed midway; hanging up", info.call_id)
@@ -91,55 +104,89 @@ class HotlineHandler:
             ended_at = self.clock.now()
             recording = self._close_recording(info.call_id, recorder)
             reason = reason or call.end_reason() or "agent_hangup"
-            # The recording is closed (its journal gone): the ledger must learn about it, so
-            # retry through a busy or briefly unavailable database rather than drop it.
-            _retry(lambda: self.ledger.call_ended(info.call_id, reason, recording, at=ended_at),
-                   f"log the end of call {info.call_id} (recording {recording.key if recording else None})")
-            if session.dtmf_digits:
-                self.ledger.add_dtmf(info.call_id, session.dtmf_digits)
-        if answered is None or conversation is None:
+            # The recording is closed (its journal gone): the ledger must learn about it. A
+            # database that cannot take it now gets it from the outbox later.
+            try:
+                self.writes.ended(info.call_id, reason, recording, ended_at)
+                if session.dtmf_digits:
+                    self.writes.dtmf(info.call_id, session.dtmf_digits)
+            except Exception:
+                log.exception("call %s: the ledger refused the end of the call (recording %s)",
+                              info.call_id, recording.key if recording else None)
+        if conversation is None:
             return
         log.info("call %s: steps %s", info.call_id, " > ".join(conversation.steps))
         transcript = session.finish_transcript()
         if transcript is not None:
-            self.ledger.set_transcript(info.call_id, transcript, "done")
+            self.writes.transcript(info.call_id, transcript, "done")
         # Draft at once from what we have (keypad, directory); a transcript from the recording
         # refines it when it arrives.
-        self.drafter.draft(info.call_id, info.caller_number, answered.entry_id, transcript,
-                           session.dtmf_digits)
+        self.writes.draft(info.call_id, info.caller_number, entry_id, transcript, session.dtmf_digits)
         if transcript is None and recording is not None:
             self.transcribe_recording(info.call_id, recording.key, info.caller_number,
-                                      answered.entry_id, session.dtmf_digits)
+                                      entry_id, session.dtmf_digits)
 
     # ----- helpers -----------------------------------------------------------------------
 
     def transcribe_recording(self, sip_call_id: str, key: str, caller_number: str,
                              entry_id: int | None, dtmf: str) -> bool:
         """Queue transcription of a stored recording; False when no model is available yet."""
+        enqueue = getattr(self.transcriber, "enqueue_call", None)
+        if enqueue is not None:  # asr.mode queue: a worker process transcribes and drafts (callcenter/scale)
+            return bool(enqueue(sip_call_id))
         try:
             future = self.transcriber.submit_file(Path(self.recordings.path_of(key)), channel=0)
         except Exception as exc:
             log.warning("call %s: transcription queued until a model is present (%s)", sip_call_id, exc)
-            self.ledger.set_transcript(sip_call_id, None, "unavailable")
+            self.writes.transcript(sip_call_id, None, "unavailable")
             return False
-        self.ledger.set_transcript(sip_call_id, None, "queued")
+        self.writes.transcript(sip_call_id, None, "queued")
 
         def done(f: Future[Transcript]) -> None:
             try:
                 transcript = f.result()
             except Exception:
                 log.exception("call %s: transcription of the recording failed", sip_call_id)
-                self.ledger.set_transcript(sip_call_id, None, "failed")
+                self.writes.transcript(sip_call_id, None, "failed")
                 return
-            self.ledger.set_transcript(sip_call_id, transcript, "done")
-            self.drafter.draft(sip_call_id, caller_number, entry_id, transcript, dtmf)
+            self.writes.transcript(sip_call_id, transcript, "done")
+            self.writes.draft(sip_call_id, caller_number, entry_id, transcript, dtmf)
 
         future.add_done_callback(done)
         return True
 
-    def _log_call(self, info: CallInfo) -> int:
-        return self.ledger.call_ringing(info.call_id, info.caller_number, info.caller_display,
-                                        info.called_number, info.received_at)
+    def relink_unlogged_recordings(self) -> int:
+        """After a crash, before the store repairs open recordings: a call killed after its
+        recording was finished (journal gone) but before its end reached the ledger left a
+        complete WAV that no call points to. The store names a recording by Call-ID and start
+        second, so look for it between the INVITE and shortly after the answer, and log the call
+        as interrupted with it. Returns how many were found."""
+        key_for = getattr(self.recordings, "key_for", None)
+        if key_for is None:
+            return 0
+        found = 0
+        for call in self.ledger.calls_in_flight():
+            t = call.received_at.replace(microsecond=0)
+            until = (call.answered_at or call.received_at) + timedelta(seconds=15)
+            while t <= until:
+                try:
+                    path = Path(self.recordings.path_of(key_for(call.sip_call_id, t)))
+                except Exception:  # not in the store (or not fetchable): keep looking
+                    path = None
+                if path is not None and path.is_file() and not Path(f"{path}.open").exists():
+                    info = _describe_finished(call.sip_call_id, key_for(call.sip_call_id, t), path)
+                    log.warning("call %s: its finished recording %s was never logged; logging it now",
+                                call.sip_call_id, info.key)
+                    self.ledger.call_ended(call.sip_call_id, "interrupted", info,
+                                           at=datetime.fromtimestamp(path.stat().st_mtime, UTC))
+                    found += 1
+                    break
+                t += timedelta(seconds=1)
+        return found
+
+    def _log_call(self, info: CallInfo) -> int | None:
+        return self.writes.ringing(info.call_id, info.caller_number, info.caller_display,
+                                   info.called_number, info.received_at)
 
     def _open_stream(self, call_id: str) -> LiveStream | None:
         try:
@@ -173,16 +220,10 @@ class _NotRecorded:
         raise RecordingError("the recording could not be opened", path="")
 
 
-def _retry(action: Callable[[], object], what: str, attempts: int = 6) -> None:
-    delay_s = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            action()
-            return
-        except Exception:
-            if attempt == attempts:
-                log.exception("could not %s after %d attempts", what, attempts)
-                raise
-            log.warning("could not %s (attempt %d); retrying in %.1f s", what, attempt, delay_s)
-            time.sleep(delay_s)
-            delay_s *= 2
+def _describe_finished(call_id: str, key: str, path: Path) -> RecordingInfo:
+    """What the recorder would have reported on closing this (complete) recording."""
+    with wave.open(str(path)) as w:
+        frames, rate, channels = w.getnframes(), w.getframerate(), w.getnchannels()
+    return RecordingInfo(call_id=call_id, key=key, duration_ms=frames * 1000 // rate, size_bytes=path.stat().st_size,
+                         sha256=wavfile.sha256_of(str(path)), sample_rate_hz=rate, channels=channels,
+                         interrupted=False)

@@ -35,7 +35,10 @@ def make_engine(url: str) -> Engine:
 
         return engine
     # Each concurrent call may hold a connection briefly; size for a full agent plus the panel.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=90, pool_timeout=60)
+    # connect_timeout: a server that is down or unreachable fails a call's write in seconds, so the
+    # outbox takes over, instead of blocking the call for the operating system's TCP timeout.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=90, pool_timeout=60,
+                         connect_args={"connect_timeout": 5})
 
 
 def alembic_config(url: str) -> Config:

@@ -108,21 +108,31 @@ def _guess_value(guess: Any) -> Any:
 
 class LedgerService:
     def __init__(self, engine: Engine, clock: Clock, bus: EventBus,
-                 workflow: WorkflowSettings | None = None) -> None:
+                 workflow: WorkflowSettings | None = None, call_write_timeout_s: float = 3.0) -> None:
         self.engine = engine
         self.clock = clock
         self.bus = bus
         self.workflow = workflow or WorkflowSettings()
+        # A call must not wait on a locked SQLite file for the engine's 30 s: after this long its
+        # write fails and goes to the outbox (ledger/outbox.py) instead.
+        self.call_write_timeout_s = call_write_timeout_s
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def _call_session(self) -> Session:
+        """A session for the call path's writes: on SQLite it gives up on a lock quickly."""
+        s = self.session()
+        if self.engine.dialect.name == "sqlite":
+            s.connection().exec_driver_sql(f"PRAGMA busy_timeout={int(self.call_write_timeout_s * 1000)}")
+        return s
 
     # ----- the call pipeline -------------------------------------------------------------
 
     def call_ringing(self, sip_call_id: str, caller_number: str, caller_display: str,
                      called_number: str, received_at: datetime) -> int:
         """Log the call the moment it arrives, before anything can go wrong. Idempotent."""
-        with self.session() as s:
+        with self._call_session() as s:
             call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
             if call is None:
                 call = Call(sip_call_id=sip_call_id, caller_number=digits_only(caller_number),
@@ -143,8 +153,13 @@ class LedgerService:
         """Answering registers the call at once: a draft entry exists from the first second.
         `at` is when the call was answered (the database write may come a little later)."""
         now = at or self.clock.now()
-        with self.session() as s:
+        with self._call_session() as s:
             call = self._call(s, sip_call_id)
+            if call.answered_at is not None and call.entry_id is not None:  # replayed from the outbox
+                first = s.exec(select(AuditLog.entry_id).where(
+                    AuditLog.call_id == call.id, AuditLog.action == "registered")).first()
+                assert call.id is not None
+                return AnsweredCall(call.id, first or call.entry_id)
             resident = self._resident_for_number(s, call.caller_number)
             entry = Entry(created_at=now, updated_at=now, kind="call", source="phone", status="draft",
                           caller_number=call.caller_number,
@@ -162,10 +177,11 @@ class LedgerService:
                              caller_number=call.caller_number, unit=entry.unit)
             return AnsweredCall(call.id, entry.id)
 
-    def call_missed(self, sip_call_id: str, reason: str) -> int:
-        """A caller who hung up before the answer gets a missed-call entry to call back."""
-        now = self.clock.now()
-        with self.session() as s:
+    def call_missed(self, sip_call_id: str, reason: str, at: datetime | None = None) -> int:
+        """A caller who hung up before the answer gets a missed-call entry to call back.
+        Idempotent; `at` is when the caller hung up."""
+        now = at or self.clock.now()
+        with self._call_session() as s:
             call = self._call(s, sip_call_id)
             if call.entry_id is not None:
                 return call.entry_id
@@ -189,9 +205,17 @@ class LedgerService:
             return entry.id
 
     def add_dtmf(self, sip_call_id: str, digits: str) -> None:
-        with self.session() as s:
+        with self._call_session() as s:
             call = self._call(s, sip_call_id)
             call.dtmf = (call.dtmf + digits)[-64:]
+            s.add(call)
+            s.commit()
+
+    def set_dtmf(self, sip_call_id: str, digits: str) -> None:
+        """Every key the caller pressed (idempotent, unlike add_dtmf: the outbox may replay it)."""
+        with self._call_session() as s:
+            call = self._call(s, sip_call_id)
+            call.dtmf = digits[-64:]
             s.add(call)
             s.commit()
 
@@ -222,7 +246,7 @@ class LedgerService:
         """`recording` is an audio.RecordingInfo (or None when nothing could be recorded);
         `at` is when the call ended."""
         now = at or self.clock.now()
-        with self.session() as s:
+        with self._call_session() as s:
             call = self._call(s, sip_call_id)
             call.status = "ended" if reason not in ("error", "interrupted") else reason.replace(
                 "error", "failed")
@@ -244,7 +268,7 @@ class LedgerService:
 
     def set_transcript(self, sip_call_id: str, transcript: Any | None, status: str) -> None:
         """`transcript` is an asr.Transcript; status is done / queued / failed / unavailable."""
-        with self.session() as s:
+        with self._call_session() as s:
             call = self._call(s, sip_call_id)
             call.transcript_status = status
             if transcript is not None:
@@ -260,16 +284,20 @@ class LedgerService:
         entry instead (the new entry is merged into it) and upgrades that entry to a complaint.
         Returns the id of the entry the call now belongs to."""
         now = self.clock.now()
-        with self.session() as s:
+        with self._call_session() as s:
             call = self._call(s, sip_call_id)
             if call.entry_id is None:
                 raise LedgerError(f"call {sip_call_id} has no entry to draft")
-            linked_from = s.exec(select(AuditLog.entry_id).where(
-                AuditLog.call_id == call.id, AuditLog.action == "linked_away")).first()
-            entry = s.get(Entry, linked_from or call.entry_id)
+            # The call's own entry is the one answering registered; once merged away (a clerk
+            # linked the call, or an earlier draft of it, replayed from the outbox, found the
+            # repeat), the call belongs to the entry it joined and nothing is merged again.
+            own_id = s.exec(select(AuditLog.entry_id).where(
+                AuditLog.call_id == call.id, AuditLog.action == "registered")).first()
+            entry = s.get(Entry, own_id or call.entry_id)
             assert entry is not None
+            linked_from = entry.id if entry.status == "merged" and entry.id != call.entry_id else None
             if linked_from is not None:
-                repeat_of = None  # a clerk already linked this call; the draft only documents it
+                repeat_of = None  # the call already joined an open entry; the draft only documents it
             entry.draft = _jsonable(draft)
             entry.draft_ready_at = now
             entry.updated_at = now
@@ -337,6 +365,12 @@ class LedgerService:
             return list(s.exec(select(Call).where(
                 col(Call.transcript_status).in_(statuses), Call.direction == "inbound",  # callbacks draft nothing
                 Call.recording_key != "", col(Call.status).in_(("ended", "interrupted", "failed")))).all())
+
+    def calls_in_flight(self) -> list[Call]:
+        """Inbound calls the ledger still sees ringing or answered (after a crash: cut calls)."""
+        with self.session() as s:
+            return list(s.exec(select(Call).where(col(Call.status).in_(("ringing", "answered")),
+                                                  Call.direction == "inbound")).all())
 
     def call_by_key(self, sip_call_id: str) -> Call:
         with self.session() as s:

@@ -92,7 +92,10 @@ class CaseWorkflow:
             self.callbacks.close_for_entry(entry_id, actor, f"台账已{status}")
 
     def _urgent(self, entry_id: int) -> None:
-        """Important items go at once to the supervisor and the project head (DOMAIN.md)."""
+        """Important items go at once to the supervisor and the project head (DOMAIN.md). Once per
+        entry: a draft is ready again after a transcript worker or an outbox replay redrafts it."""
+        if self.notices.posted("urgent", entry_id):
+            return
         entry = self.ledger.get_entry(entry_id)
         self.notices.post("urgent", f"紧急来电：台账 {entry_id} {entry.unit or '房号未知'}",
                           f"{entry.category}｜{entry.department}｜{entry.summary}", severity="critical",

@@ -55,6 +55,12 @@ class NoticeBoard:
         log.info("notice %s (%s) to %s: %s", kind, severity, ",".join(audience), row.title)
         return row.id
 
+    def posted(self, kind: str, entry_id: int) -> bool:
+        """Whether a notice of this kind about this entry was already given."""
+        with Session(self.engine) as s:
+            return s.exec(select(Notification.id).where(Notification.kind == kind,
+                                                        Notification.entry_id == entry_id).limit(1)).first() is not None
+
     def for_role(self, role: str, *, unacknowledged_only: bool = True, limit: int = 100) -> list[Notification]:
         audiences = ROLE_AUDIENCES.get(role, ())
         if not audiences:

@@ -141,6 +141,9 @@ def test_urgent_draft_tells_supervisor_and_project_head_at_once(desk: Desk) -> N
     desk.ledger.bus.publish("entry.draft_ready", entry_id=entry_id, urgent=True)
     [alarm] = notices(desk, "urgent")
     assert alarm.audience == "clerk,supervisor,project_head" and "电梯困人" in alarm.body
+    # redrafted (a transcript worker, an outbox replay): the same entry is not announced twice
+    desk.ledger.bus.publish("entry.draft_ready", entry_id=entry_id, urgent=True)
+    assert len(notices(desk, "urgent")) == 1
 
 
 def test_business_hours_move_a_callback_due_after_closing_time(desk: Desk) -> None:

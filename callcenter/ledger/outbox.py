@@ -1,0 +1,294 @@
+"""The call path's durable outbox: ledger writes that the database could not take (SQLite locked,
+PostgreSQL down) wait here, on local disk, and are replayed in order when it is back.
+
+A call never fails because of the database: its writes go to the ledger directly while the
+database works; the first write that fails with a database error goes to the outbox, and so does
+every later write (of any call) until the outbox has drained, which keeps each call's writes in
+order. The queue is persist-queue's SQLiteAckQueue (one local SQLite file, WAL, an item is
+acknowledged only after the ledger committed it), so pending writes survive a kill -9 and are
+replayed at the next start. Every operation is idempotent in the ledger (keyed on the call's
+SIP Call-ID and the operation), so a write replayed twice — committed, then killed before its
+acknowledgement — changes nothing the second time.
+
+`CallWrites` is the call pipeline's view of the ledger built on it: each write carries the time
+it happened, and the writes that return something (the call's pk, the draft entry, the
+directory's answer) return None while the database is away, which the caller must accept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from persistqueue import SQLiteAckQueue
+from persistqueue.exceptions import Empty
+from persistqueue.serializers import json as json_serializer
+from sqlalchemy import exc as sa_exc
+
+from callcenter.asr.interface import Transcript, Word
+from callcenter.audio.interface import RecordingInfo
+from callcenter.events import EventBus
+from callcenter.ledger.models import Resident
+from callcenter.ledger.service import AnsweredCall, LedgerService
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A database that is locked, down or unreachable (try again later), as opposed to a write
+    the ledger refuses (a bug or bad data: retrying cannot help)."""
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+class Outbox:
+    """A FIFO of named operations (JSON arguments) with a handler per name.
+
+    `directory` None keeps the queue in memory (tests, tools): it then protects against outages
+    but not against a crash.
+    """
+
+    def __init__(self, directory: Path | None, bus: EventBus, drain_interval_s: float = 2.0) -> None:
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self._queue = SQLiteAckQueue(str(directory) if directory is not None else ":memory:",
+                                     multithreading=True, serializer=json_serializer, auto_resume=True)
+        self.directory = directory
+        self.bus = bus
+        self.drain_interval_s = drain_interval_s
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()  # the decision "direct or queued" against the drainer's "empty"
+        self._drain_lock = threading.Lock()  # one replay at a time
+        self._down = False
+        self._drainer: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closed = False
+        self.replayed = 0  # operations replayed since start (figures, tests)
+        self.dead = 0  # operations the ledger refused on replay (logged, kept as ack_failed)
+
+    def register(self, op: str, handler: Handler) -> None:
+        self._handlers[op] = handler
+
+    def pending(self) -> int:
+        """Operations not yet in the ledger."""
+        return int(self._queue.active_size())
+
+    @property
+    def database_down(self) -> bool:
+        return self._down
+
+    def submit(self, op: str, args: dict[str, Any]) -> tuple[bool, Any]:
+        """Run `op` now if nothing waits before it and the database takes it: (True, result).
+        Otherwise it is queued durably: (False, None)."""
+        if op not in self._handlers:
+            raise KeyError(f"outbox: no handler for {op!r}")
+        with self._lock:
+            queued = self._down or self.pending() > 0
+            if queued:
+                self._put(op, args)
+        if queued:
+            return False, None
+        try:
+            return True, self._handlers[op](args)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            with self._lock:
+                self._put(op, args)
+                self._went_down(op, exc)
+            return False, None
+
+    def drain(self) -> int:
+        """Replay pending operations in order until the queue is empty or the database fails
+        again. Returns how many were replayed. Thread-safe; the drainer thread calls it."""
+        done = 0
+        with self._drain_lock:
+            while True:
+                try:
+                    item = self._queue.get(block=False, raw=True)
+                except Empty:
+                    break
+                data = item["data"]
+                try:
+                    self._handlers[data["op"]](data["args"])
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        self._queue.nack(id=item["pqid"])
+                        with self._lock:
+                            self._went_down(data["op"], exc)
+                        return done
+                    # The ledger refuses it (a bug, a call it never heard of): keep it aside
+                    # rather than block every later call behind it.
+                    log.exception("outbox: the ledger refused %s %s; kept aside as failed", data["op"],
+                                  data["args"].get("sip_call_id"))
+                    self._queue.ack_failed(id=item["pqid"])
+                    self.dead += 1
+                    continue
+                self._queue.ack(id=item["pqid"])
+                done += 1
+                self.replayed += 1
+            with self._lock:
+                if self.pending() == 0 and self._down:
+                    self._down = False
+                    log.warning("database is back: the outbox is drained (%d write(s) replayed)", done)
+                    self.bus.publish("system.alarm", kind="database", state="recovered",
+                                     message="数据库已恢复，暂存的通话记录已写入台账", pending=0)
+            self._queue.clear_acked_data(keep_latest=0, max_delete=10_000)
+        return done
+
+    def start(self) -> None:
+        """Run the drainer thread (idempotent). It sleeps while nothing is pending."""
+        if self._drainer is None:
+            self._drainer = threading.Thread(target=self._run, name="ledger-outbox", daemon=True)
+            self._drainer.start()
+            if self.pending():
+                self._wake.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._drainer is not None:
+            self._drainer.join(timeout=10)
+        self._queue.close()
+
+    # ----- internals -----------------------------------------------------------------------
+
+    def _put(self, op: str, args: dict[str, Any]) -> None:
+        self._queue.put({"op": op, "args": args, "queued_at": time.time()})
+        self.start()
+        self._wake.set()
+
+    def _went_down(self, op: str, exc: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            log.error("database unavailable (%s); call records go to the outbox %s until it is back",
+                      str(exc).splitlines()[0][:200], self.directory or "(memory)")
+            self.bus.publish("system.alarm", kind="database", state="unavailable",
+                             message="数据库不可用：通话照常接听和录音，记录暂存本机，恢复后自动写入台账",
+                             pending=self.pending(), op=op)
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            if self._closed:
+                return
+            try:
+                self.drain()
+            except Exception:  # the drainer must outlive anything (a full disk under the outbox)
+                log.exception("outbox: drain failed")
+            if self.pending() == 0:
+                self._wake.clear()
+                if self.pending():  # queued between the check and the clear
+                    self._wake.set()
+            else:
+                time.sleep(self.drain_interval_s)
+
+
+# ----- the call pipeline's writes ----------------------------------------------------------
+
+Drafter = Callable[[str, str, int | None, Transcript | None, str], int]
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def encode_transcript(t: Transcript | None) -> dict[str, Any] | None:
+    return dataclasses.asdict(t) if t is not None else None
+
+
+def decode_transcript(d: dict[str, Any] | None) -> Transcript | None:
+    if d is None:
+        return None
+    return Transcript(d["text"], tuple(Word(**w) for w in d.get("words", ())), d.get("engine", ""))
+
+
+def encode_recording(r: RecordingInfo | None) -> dict[str, Any] | None:
+    return dataclasses.asdict(r) if r is not None else None
+
+
+def decode_recording(d: dict[str, Any] | None) -> RecordingInfo | None:
+    return RecordingInfo(**d) if d is not None else None
+
+
+class CallWrites:
+    """The call pipeline's writes to the ledger, each through the outbox."""
+
+    def __init__(self, ledger: LedgerService, outbox: Outbox, draft: Drafter) -> None:
+        self.ledger = ledger
+        self.outbox = outbox
+        led = ledger
+        outbox.register("call_ringing", lambda a: led.call_ringing(
+            a["sip_call_id"], a["caller_number"], a["caller_display"], a["called_number"],
+            _at(a["received_at"]) or led.clock.now()))
+        outbox.register("call_answered", lambda a: led.call_answered(a["sip_call_id"], at=_at(a["at"])))
+        outbox.register("call_missed", lambda a: led.call_missed(a["sip_call_id"], a["reason"], at=_at(a["at"])))
+        outbox.register("call_ended", lambda a: led.call_ended(
+            a["sip_call_id"], a["reason"], decode_recording(a["recording"]), at=_at(a["at"])))
+        outbox.register("set_dtmf", lambda a: led.set_dtmf(a["sip_call_id"], a["digits"]))
+        outbox.register("set_transcript", lambda a: led.set_transcript(
+            a["sip_call_id"], decode_transcript(a["transcript"]), a["status"]))
+        outbox.register("draft", lambda a: draft(
+            a["sip_call_id"], a["caller_number"], a["own_entry_id"], decode_transcript(a["transcript"]),
+            a["dtmf"]))
+
+    def ringing(self, sip_call_id: str, caller_number: str, caller_display: str, called_number: str,
+                received_at: datetime) -> int | None:
+        _, pk = self.outbox.submit("call_ringing", {
+            "sip_call_id": sip_call_id, "caller_number": caller_number, "caller_display": caller_display,
+            "called_number": called_number, "received_at": _when(received_at)})
+        return pk if isinstance(pk, int) else None
+
+    def answered(self, sip_call_id: str, at: datetime) -> AnsweredCall | None:
+        _, answered = self.outbox.submit("call_answered", {"sip_call_id": sip_call_id, "at": _when(at)})
+        return answered if isinstance(answered, AnsweredCall) else None
+
+    def missed(self, sip_call_id: str, reason: str, at: datetime) -> None:
+        self.outbox.submit("call_missed", {"sip_call_id": sip_call_id, "reason": reason, "at": _when(at)})
+
+    def ended(self, sip_call_id: str, reason: str, recording: RecordingInfo | None, at: datetime) -> None:
+        self.outbox.submit("call_ended", {"sip_call_id": sip_call_id, "reason": reason,
+                                          "recording": encode_recording(recording), "at": _when(at)})
+
+    def dtmf(self, sip_call_id: str, digits: str) -> None:
+        self.outbox.submit("set_dtmf", {"sip_call_id": sip_call_id, "digits": digits})
+
+    def transcript(self, sip_call_id: str, transcript: Transcript | None, status: str) -> None:
+        self.outbox.submit("set_transcript", {"sip_call_id": sip_call_id, "status": status,
+                                              "transcript": encode_transcript(transcript)})
+
+    def draft(self, sip_call_id: str, caller_number: str, own_entry_id: int | None,
+              transcript: Transcript | None, dtmf: str) -> None:
+        self.outbox.submit("draft", {"sip_call_id": sip_call_id, "caller_number": caller_number,
+                                     "own_entry_id": own_entry_id, "transcript": encode_transcript(transcript),
+                                     "dtmf": dtmf})
+
+    def partial_transcript(self, call_pk: int | None, sip_call_id: str, text: str) -> None:
+        """Only an event for the panel; the call's pk is unknown while the database is away."""
+        if call_pk is not None:
+            self.ledger.partial_transcript(call_pk, text)
+
+    def resident_for_number(self, number: str) -> Resident | None:
+        """The directory's answer, or None (an unknown caller) while the database is away."""
+        if self.outbox.database_down:
+            return None
+        try:
+            return self.ledger.resident_for_number(number)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("directory lookup of %s failed (%s); treating the caller as unknown", number, exc)
+            return None
