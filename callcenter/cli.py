@@ -58,27 +58,60 @@ def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
     return settings, LedgerService(engine, clock, EventBus(), workflow=settings.workflow), Accounts(engine, clock)
 
 
+RoleOpt = Annotated[str, typer.Option("--role", help="all: everything in one process (default). With "
+                                         "PostgreSQL, several processes: agent (SIP line group), web (panel "
+                                         "and scheduler, one per site), worker (transcription jobs). "
+                                         "See docs/DEPLOYMENT.md.")]
+
+
 @app.command()
-def serve(config: ConfigOpt = None) -> None:
-    """Run the SIP agent, the panel/API and the scheduler."""
+def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
+    """Run the SIP agent, the panel/API and the scheduler (or one of them: --role)."""
+    from callcenter.scale.roles import RoleError, check
+
+    if role not in ("all", "agent", "web", "worker"):
+        _fail(f"--role {role}: choose all, agent, web or worker")
+    settings = _settings(config)
+    try:
+        check(role, settings)  # before loading the rest: a refusal comes at once
+    except RoleError as exc:
+        _fail(str(exc))
     import uvicorn
 
     from callcenter.app import Application
     from callcenter.logs import configure_logging
 
-    settings = _settings(config)
     configure_logging(settings.logging)
-    application = Application(settings)
+    try:
+        application = Application(settings, role=role)  # type: ignore[arg-type]
+    except RoleError as exc:
+        _fail(str(exc))
     try:
         application.start()
     except Exception as exc:
         application.stop()
         _fail(f"callcenter could not start: {exc}")
     try:
-        uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
-                    log_level=settings.logging.level.lower())
+        if role in ("all", "web"):
+            uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
+                        log_level=settings.logging.level.lower())
+        elif role == "worker":
+            application.run_worker()  # until SIGTERM; running jobs finish first
+        else:
+            _wait_for_signal()
     finally:
         application.stop()
+
+
+def _wait_for_signal() -> None:
+    """Block the main thread until SIGTERM or SIGINT (the agent works on its own threads)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
 
 
 @config_app.command("check")
@@ -100,10 +133,11 @@ def config_defaults() -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done on every start)."""
-    from callcenter.ledger import db
+
+    from callcenter.scale.roles import prepare_database
 
     settings = _settings(config)
-    db.upgrade(settings.database.url)
+    prepare_database(settings)  # Alembic, and the transcription queue's tables in asr.mode: queue
     typer.echo("database is at the newest schema")
 
 

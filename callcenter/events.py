@@ -25,6 +25,7 @@ EventType = Literal[
     "entry.draft_ready",
     "entry.updated",
     "system.alarm",
+    "system.asr_load",  # an agent process's live recognizers in use (for the web process's backlog)
     "notification",
     "work_order.updated",
     "callback.updated",
@@ -76,7 +77,10 @@ class EventBus:
             self._listeners.append(listener)
 
     def publish(self, type_: EventType, **data: Any) -> None:
-        event = Event(type_, data)
+        self.dispatch(Event(type_, data))
+
+    def dispatch(self, event: Event) -> None:
+        """Deliver an already-built event (one relayed from another process keeps its time)."""
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

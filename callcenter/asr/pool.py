@@ -184,6 +184,7 @@ class TranscriptionPool:
         self._mp_context = mp_context
         self._lock = threading.Lock()
         self._live = 0
+        self._files = 0  # recordings submitted and not yet transcribed (the backlog figure)
         self._factory: RecognizerFactory | None = None
         self._executor: ProcessPoolExecutor | None = None
         self.unavailable_reason: str | None = "not started"
@@ -239,6 +240,16 @@ class TranscriptionPool:
         with self._lock:
             self._live -= 1
 
+    @property
+    def files_pending(self) -> int:
+        """Recordings waiting for or in a worker process."""
+        with self._lock:
+            return self._files
+
+    def _file_done(self, _: Future[Transcript]) -> None:
+        with self._lock:
+            self._files -= 1
+
     # recordings
     def submit_file(self, wav_path: Path, channel: int = 0) -> Future[Transcript]:
         """Queue a recording for a worker process. Raises ModelUnavailable at once if there is no model."""
@@ -246,14 +257,18 @@ class TranscriptionPool:
         check_model(self.settings.model_dir)
         executor = self._get_executor()
         try:
-            return executor.submit(_transcribe_in_worker, Path(wav_path), channel)
+            future = executor.submit(_transcribe_in_worker, Path(wav_path), channel)
         except BrokenProcessPool:
             # A worker died (e.g. the model was broken when it started); start fresh ones once.
             with self._lock:
                 if self._executor is executor:
                     self._executor = None
             executor.shutdown(wait=False, cancel_futures=True)
-            return self._get_executor().submit(_transcribe_in_worker, Path(wav_path), channel)
+            future = self._get_executor().submit(_transcribe_in_worker, Path(wav_path), channel)
+        with self._lock:
+            self._files += 1
+        future.add_done_callback(self._file_done)
+        return future
 
     def transcribe_file(self, wav_path: Path, channel: int = 0) -> Transcript:
         """Blocking form of submit_file, for the CLI and backlog scripts."""

@@ -48,6 +48,18 @@ class AsrSettings(BaseModel):
         description="Background processes transcribing recordings (backlog, calls over the live limit). "
         "Each loads its own copy of the model (~0.3-0.5 GB RSS, a few seconds at start).",
     )
+    mode: Literal["inprocess", "queue"] = Field(
+        default="inprocess",
+        description="Where recordings are transcribed. inprocess: by this process's `workers` (one box). "
+        "queue: as jobs in the PostgreSQL job queue (procrastinate), taken by `callcenter serve --role worker` "
+        "processes on any box that sees the recordings directory; needs PostgreSQL. Live streams stay in the "
+        "agent either way. See docs/DEPLOYMENT.md.",
+    )
+    backlog_warn: int = Field(
+        default=10,
+        ge=0,
+        description="Transcripts waiting (queued, or failed) above which the panel's 转写积压 chip turns amber.",
+    )
     model_url: str = Field(
         default=OFFICIAL_MODEL_URL,
         description="Where `callcenter models fetch` downloads the model zip; the official Vosk URL by default. "

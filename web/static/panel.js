@@ -41,6 +41,7 @@ async function start() {
   document.body.classList.toggle("read-only", !canEdit());
   fillPickers();
   connect();
+  loadBacklog();
   await loadLiveCalls();
   route();
 }
@@ -79,6 +80,27 @@ function connect() {
     setTimeout(() => { connect(); loadLiveCalls(); }, 2000);
   };
 }
+
+// ----- transcription backlog chip (GET /api/system/status) -------------------------------------
+// Polled, and re-read shortly after calls end or drafts arrive: the figure is a database count.
+const BACKLOG_POLL_MS = 15000;
+let backlogTimer = null;
+async function loadBacklog() {
+  clearTimeout(backlogTimer);
+  try {
+    const s = await api("/api/system/status");
+    const chip = $("#backlog");
+    chip.hidden = false;
+    chip.textContent = `转写积压 ${s.backlog}` + (s.failed ? ` · 失败 ${s.failed}` : "");
+    chip.classList.toggle("warn", !!s.warn);
+    const q = s.queue ? `；队列 待处理 ${s.queue.todo}，处理中 ${s.queue.doing}` : "";
+    chip.title = `排队 ${s.transcripts.queued}，无模型 ${s.transcripts.unavailable}，失败 ${s.failed}；` +
+      `实时识别 ${s.live_streams}/${s.live_streams_max}，录音待转写 ${s.files_pending}${q}`;
+  } catch (err) { console.warn(err); }
+  backlogTimer = setTimeout(loadBacklog, BACKLOG_POLL_MS);
+}
+let backlogSoon = null;
+function backlogChanged() { clearTimeout(backlogSoon); backlogSoon = setTimeout(loadBacklog, 500); }
 
 async function loadLiveCalls() {
   for (const status of ["ringing", "answered"]) {
@@ -178,8 +200,27 @@ $("#live").addEventListener("click", async (ev) => {
   } catch (err) { $(".link-msg", li).textContent = `关联失败：${err.message}`; }
 });
 
+// ----- system alarm chip: disk space (callcenter/storage/disk_monitor.py) and the database being
+// unreachable (callcenter/ledger/outbox.py). Live only; disk alarms are also notices in the bell.
+const systemAlarms = new Map();
+function systemAlarm(d) {
+  const key = d.kind === "disk_space" ? `disk:${d.disk}` : d.kind;
+  const cleared = d.kind === "disk_space" ? d.level === "ok" : d.state === "recovered";
+  if (cleared) systemAlarms.delete(key);
+  else systemAlarms.set(key, d.kind === "disk_space"
+    ? { title: d.title, detail: `${d.path}（阈值 ${d.min_free_mb} MB）`, critical: d.level === "critical" }
+    : { title: d.message, detail: `暂存 ${d.pending ?? 0} 条`, critical: true });
+  const chip = $("#disk-alarm"), all = [...systemAlarms.values()];
+  chip.hidden = all.length === 0;
+  chip.textContent = all.map((a) => a.title).join("；");
+  chip.title = all.map((a) => a.detail).join("；");
+  chip.classList.toggle("critical", all.some((a) => a.critical));
+}
+
 function onEvent(ev) {
   const d = ev.data;
+  if (ev.type === "system.alarm" && ["disk_space", "database"].includes(d.kind)) { systemAlarm(d); return; }
+  if (["call.answered", "call.ended", "entry.draft_ready"].includes(ev.type)) backlogChanged();
   if (ev.type === "call.ringing") {
     const call = liveCall(d.call_id, { number: d.caller_number, unit: d.unit || "", phase: "振铃中" });
     refreshHistory(call);

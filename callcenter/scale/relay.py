@@ -1,0 +1,174 @@
+"""Carries ledger events between processes over PostgreSQL LISTEN/NOTIFY.
+
+Agents and transcription workers forward what their local EventBus publishes (calls answered and
+ended, drafts ready...) as NOTIFY; the web process LISTENs and re-dispatches each event on its own
+bus, where the panel's websockets and the workflow's listener pick it up. One LISTEN connection per
+web process, so each event reaches the workflow exactly once. NOTIFY is not durable: an event sent
+while no web process listens is gone (the panel reloads state on reconnect; the workflow's
+minute sweep catches up on clocks).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import make_url
+
+from callcenter.events import Event, EventBus
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "callcenter_events"
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+MAX_PAYLOAD = 7900
+_RECONNECT_MAX_S = 5.0
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """postgresql+psycopg://u:p@h/db -> postgresql://u:p@h/db (what psycopg.connect takes)."""
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def encode(event: Event, origin: str) -> str | None:
+    """The NOTIFY payload, shortening long texts to fit; None if it still cannot fit."""
+    data = dict(event.data)
+    for limit in (None, 1000, 200, 0):
+        if limit is not None:
+            data = {k: (v[:limit] if isinstance(v, str) and len(v) > limit else v) for k, v in data.items()}
+        payload = json.dumps({"o": origin, "t": event.type, "d": data, "at": event.at.isoformat()},
+                             ensure_ascii=False, default=str, separators=(",", ":"))
+        if len(payload.encode()) <= MAX_PAYLOAD:
+            return payload
+    return None
+
+
+def decode(payload: str) -> tuple[str, Event]:
+    obj = json.loads(payload)
+    return obj["o"], Event(obj["t"], obj["d"], datetime.fromisoformat(obj["at"]))
+
+
+class EventForwarder:
+    """Publish side: a bus listener that queues every event; one thread sends them as NOTIFY, so a
+    telephony thread never waits for the network. Reconnects after PostgreSQL restarts."""
+
+    def __init__(self, url: str, bus: EventBus, origin: str, max_queued: int = 10_000) -> None:
+        self._url, self.origin = libpq_url(url), origin
+        self._queue: queue.Queue[Event | None] = queue.Queue(max_queued)
+        self._thread = threading.Thread(target=self._run, name="event-forwarder", daemon=True)
+        self._stopping = threading.Event()
+        self.sent = 0
+        bus.add_listener(self._enqueue)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued (within timeout_s), then stop."""
+        if self._thread.ident is None:  # never started
+            return
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+        self._stopping.set()
+
+    def _enqueue(self, event: Event) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:  # the database is away for long: the panel reloads state anyway
+            log.warning("event relay queue full; dropping %s", event.type)
+
+    def _run(self) -> None:
+        import psycopg  # the postgres extra; only processes of a multi-process site get here
+
+        conn: psycopg.Connection[Any] | None = None
+        delay = 0.2
+        event = self._queue.get()
+        while event is not None and not self._stopping.is_set():
+            payload = encode(event, self.origin)
+            if payload is None:
+                log.warning("event %s too large to relay; dropped", event.type)
+                event = self._queue.get()
+                continue
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self._url, autocommit=True)
+                    delay = 0.2
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                self.sent += 1
+                event = self._queue.get()
+            except psycopg.Error as exc:
+                log.warning("event relay: database unreachable (%s); retrying in %.1f s", exc, delay)
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_S)
+        if conn is not None:
+            conn.close()
+
+
+class EventListener:
+    """Listen side (web process): re-dispatches other processes' events on the local bus."""
+
+    def __init__(self, url: str, bus: EventBus, origin: str) -> None:
+        self._url, self._bus, self.origin = libpq_url(url), bus, origin
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-listener", daemon=True)
+        self.listening = threading.Event()  # set while a LISTEN connection is up
+        self.received = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        import psycopg
+
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    delay = 0.2
+                    log.info("event relay: listening on %s", CHANNEL)
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._deliver(note.payload)
+            except psycopg.Error as exc:
+                self.listening.clear()
+                if self._stop.is_set():
+                    return
+                log.warning("event relay: lost the database (%s); reconnecting in %.1f s", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_S)
+        self.listening.clear()
+
+    def _deliver(self, payload: str) -> None:
+        try:
+            origin, event = decode(payload)
+        except (ValueError, KeyError, TypeError):
+            log.warning("event relay: unreadable payload %.80r", payload)
+            return
+        if origin == self.origin:
+            return  # our own event, already dispatched locally
+        self.received += 1
+        self._bus.dispatch(event)
