@@ -31,9 +31,11 @@ from tests.sipbench.sipp import start_sipp
 from tests.sipbench.tools import LOOPBACK, free_udp_block, free_udp_port
 
 PCAP = "/usr/share/sip-tester/g711a.pcap"  # 7.08 s of PCMA speech shipped with sip-tester
+PCAP_S = 7.08
 
-# The caller speaks, then waits up to `hold_ms` for the agent to end the call (its flow says goodbye
-# and hangs up) and hangs up itself otherwise; either way is a normal end.
+# The caller talks (the 7.08 s recording, again and again, so RTP flows all call long as from a real
+# phone) until the agent ends the call (its flow says goodbye and hangs up) or, after `hold_s`, hangs
+# up itself; either way is a normal end.
 _SCENARIO = """<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="soak">
   <send retrans="500"><![CDATA[
@@ -71,8 +73,7 @@ _SCENARIO = """<?xml version="1.0" encoding="UTF-8" ?>
       Max-Forwards: 70
       Content-Length: 0
   ]]></send>
-  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
-  <recv request="BYE" timeout="{hold_ms}" ontimeout="1"/>
+{talk}  <label id="3"/>
   <send><![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -101,6 +102,16 @@ _SCENARIO = """<?xml version="1.0" encoding="UTF-8" ?>
   <ResponseTimeRepartition value="20, 50, 100, 200, 500, 1000, 2000, 3000, 4000"/>
 </scenario>
 """
+
+
+def scenario_xml(hold_s: float) -> str:
+    plays = max(1, round(hold_s / PCAP_S))
+    talk = "".join(
+        f'  <label id="{10 + n}"/>\n'
+        f'  <nop><action><exec play_pcap_audio="{PCAP}"/></action></nop>\n'
+        f'  <recv request="BYE" timeout="{int(PCAP_S * 1000) + 20}" ontimeout="{10 + n + 1 if n + 1 < plays else 1}" next="3"/>\n'
+        for n in range(plays))
+    return _SCENARIO.replace("{talk}", talk)
 
 
 @dataclass
@@ -188,14 +199,14 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: f
     raise RuntimeError(f"callcenter serve did not come up:\n{log.read_text()[-3000:]}")
 
 
-def _answer_times(workdir: Path, t0: float) -> list[tuple[float, float]]:
-    """SIPp's -trace_rtt file: one row per call, INVITE sent -> 200 OK received."""
+def _answer_times(workdir: Path) -> list[tuple[float, float]]:
+    """SIPp's -trace_rtt file: one row per call, (ms since SIPp started, INVITE sent -> 200 OK ms)."""
     out: list[tuple[float, float]] = []
     for path in workdir.glob("*_rtt.csv"):
         with path.open() as f:
             for row in csv.reader(f, delimiter=";"):
                 with contextlib.suppress(ValueError, IndexError):
-                    out.append((float(row[0]) / 1000 - t0, float(row[1])))
+                    out.append((float(row[0]) / 1000, float(row[1])))
     return sorted(out)
 
 
@@ -215,7 +226,7 @@ def run_soak(work: Path, kamailio_port: int, db_url: str, prompts: dict[str, obj
     work.mkdir(parents=True, exist_ok=True)
     config, web_port = write_config(work, kamailio_port, db_url, prompts, concurrent)
     scenario = work / "soak.xml"
-    scenario.write_text(_SCENARIO.replace("{pcap}", PCAP).replace("{hold_ms}", str(int(hold_s * 1000))))
+    scenario.write_text(scenario_xml(hold_s))
     log = work / "serve.log"
     serve = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "-c", str(config)],
                              stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=work)
@@ -226,7 +237,6 @@ def run_soak(work: Path, kamailio_port: int, db_url: str, prompts: dict[str, obj
         time.sleep(2.0)  # registration at kamailio follows the panel coming up
         # A call rate above what the limit allows: SIPp replaces every call that ends at once.
         rate = concurrent / 5.0
-        t0 = time.time()
         sipp = start_sipp(str(scenario), kamailio_port, work / "sipp", service="soakline",
                           calls=10_000_000, limit=concurrent, rate=rate, timeout_s=int(duration_s + hold_s + 120),
                           extra=("-trace_stat", "-fd", "5", "-trace_rtt", "-rtt_freq", "1", "-trace_err"))
@@ -252,7 +262,7 @@ def run_soak(work: Path, kamailio_port: int, db_url: str, prompts: dict[str, obj
             sipp.wait()
         report.rss_mb.append((time.monotonic() - started, _tree_rss_mb(serve.pid)))
         report.sipp_successful, report.sipp_failed = _sipp_counts(work / "sipp")
-        report.answer_ms = _answer_times(work / "sipp", t0)
+        report.answer_ms = _answer_times(work / "sipp")
         _wait_calls_settled(db_url, timeout_s=60)
     finally:
         if sipp is not None and sipp.poll() is None:
