@@ -1,7 +1,7 @@
 """Soak: SIPp keeps 30 calls up continuously against `callcenter serve`; every call must have an
 entry and an intact recording, and memory must not grow once warmed up.
 
-CI runs it for CALLCENTER_SOAK_S seconds (default 180); bench/soak.py runs the 30-minute soak whose
+CI runs it for CALLCENTER_SOAK_S seconds (default 120); bench/soak.py runs the 30-minute soak whose
 figures are in BENCHMARKS.md.
 """
 
@@ -29,7 +29,7 @@ def prompts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def test_soak_every_call_logged_and_recorded_memory_flat(kamailio, prompts: dict[str, object], db_url: str,
                                                          tmp_path: Path) -> None:
-    duration = float(os.environ.get("CALLCENTER_SOAK_S", "180"))
+    duration = float(os.environ.get("CALLCENTER_SOAK_S", "120"))
     report = run_soak(tmp_path / "soak", kamailio.port, db_url, prompts,
                       duration_s=duration, concurrent=30, hold_s=15)
     print(report.summary())
