@@ -43,6 +43,7 @@ from callcenter.audio import wavfile
 from callcenter.audio.interface import RecordingError, RecordingInfo
 from callcenter.audio.settings import RecordingSettings
 from callcenter.storage import RecordingStorage, build_storage
+from callcenter.storage.interface import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +424,7 @@ class WavRecordingStore:
             os.unlink(path)
         except FileNotFoundError:
             return False
-        _fsync_dir(os.path.dirname(path))
+        fsync_path(os.path.dirname(path))
         return True
 
     # -- opening -------------------------------------------------------------------------------
@@ -466,7 +467,7 @@ class WavRecordingStore:
             self._write_sidecar(path, call_id, key, started_at)
             os.write(fd, wavfile.pcm_header(0, sample_rate_hz=SAMPLE_RATE_HZ, channels=CHANNELS))
             os.fsync(fd)
-            _fsync_dir(os.path.dirname(path))
+            fsync_path(os.path.dirname(path))
         except OSError as exc:
             os.close(fd)
             for leftover in (path, path + _SIDECAR_SUFFIX):
@@ -523,7 +524,7 @@ class WavRecordingStore:
         sidecar = recorder.path + _SIDECAR_SUFFIX
         with contextlib.suppress(OSError):
             os.unlink(sidecar)
-            _fsync_dir(os.path.dirname(recorder.path))
+            fsync_path(os.path.dirname(recorder.path))
         if self._remote:
             self._enqueue((recorder.key, info.sha256))
 
@@ -701,7 +702,7 @@ class WavRecordingStore:
         finally:
             os.close(fd)
         sidecar.unlink()
-        _fsync_dir(os.path.dirname(wav))
+        fsync_path(os.path.dirname(wav))
         key = Path(wav).relative_to(root).as_posix()
         info = RecordingInfo(
             call_id=str(journal.get("call_id", "")),
@@ -733,12 +734,3 @@ class WavRecordingStore:
 
 def _open_error(path: str, exc: OSError, root: Path) -> RecordingError:
     return _disk_error(path, exc, 0.0, root, opening=True)
-
-
-def _fsync_dir(directory: str) -> None:
-    # Makes the file's creation/removal itself durable, not only its contents.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

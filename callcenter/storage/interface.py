@@ -3,12 +3,12 @@ and the place finished recordings are kept."""
 
 from __future__ import annotations
 
-import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-_CHUNK = 1 << 20
+from callcenter.audio import wavfile
 
 
 class StorageError(OSError):
@@ -65,9 +65,14 @@ def check_key(key: str) -> str:
     return key
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def sha256_file(path: Path | str) -> str:
+    return wavfile.sha256_of(str(path))
+
+
+def fsync_path(path: Path | str) -> None:
+    """fsync a file, or a directory so that a file's creation or removal in it is durable too."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

