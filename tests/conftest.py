@@ -17,7 +17,7 @@ from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from tests.dbs import PgDatabases, postgres_cluster
 
-pytest_plugins = ["tests.sipbench.plugin"]
+pytest_plugins = ["tests.sipbench.plugin", "tests.browser.plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CALLCENTER_SHARED", REPO.parent / "shared"))

@@ -1,27 +1,17 @@
-"""The panel in the system's headless Chromium (Playwright with /usr/bin/chromium; never a
-downloaded browser), served by uvicorn on loopback over the real call pipeline's ledger."""
+"""Helpers for the panel in headless Chromium: the panel served by uvicorn on loopback and a login.
+The `chromium` and `artifacts` fixtures are in tests/browser/plugin.py (one browser per session)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-from pathlib import Path
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from callcenter.drafting.units import parse_unit
 from tests.calls.conftest import pipeline_factory, prompt_settings, speak  # noqa: F401  (fixtures)
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = os.environ.get("CALLCENTER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
 
 
 def normalize_unit(text: str) -> str | None:
@@ -54,26 +44,6 @@ class PanelServer:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def chromium():  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def artifacts(request: pytest.FixtureRequest) -> Path:
-    out = ARTIFACTS / request.node.name.replace("[", "_").replace("]", "")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
 
 
 def login(page, url: str, user: str, password: str,  # type: ignore[no-untyped-def]

@@ -22,14 +22,14 @@ from callcenter.ledger.outbox import CallWrites, Outbox
 from callcenter.ledger.service import LedgerService
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, artifacts, chromium, login, normalize_unit  # noqa: F401
+from tests.browser.conftest import PanelServer, login, normalize_unit
 from tests.faults.conftest import sqlite_locked
 
 pytestmark = pytest.mark.only_db("sqlite")  # the lock is SQLite's; PostgreSQL down: tests/faults/test_db_down.py
 
 
-def test_clerk_sees_the_database_alarm_while_calls_wait_in_the_outbox(engine: Engine, db_url: str, chromium,  # type: ignore[no-untyped-def]  # noqa: F811
-                                                                     artifacts: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_clerk_sees_the_database_alarm_while_calls_wait_in_the_outbox(engine: Engine, db_url: str, chromium,  # type: ignore[no-untyped-def]
+                                                                     artifacts: Path, tmp_path: Path) -> None:
     clock = ManualClock()
     bus = EventBus()
     ledger = LedgerService(engine, clock, bus, call_write_timeout_s=0.2)

@@ -10,12 +10,12 @@ import pytest
 
 from callcenter.app import Application
 from callcenter.config import Settings
-from tests.browser.conftest import PanelServer, chromium, login  # noqa: F401  (fixture)
+from tests.browser.conftest import PanelServer, login
 
 pytestmark = pytest.mark.only_db("sqlite")
 
 
-def test_backlog_chip_counts_queued_transcripts(chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_backlog_chip_counts_queued_transcripts(chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(database={"url": f"sqlite:///{tmp_path}/cc.db"},  # type: ignore[arg-type]
                         web={"secret_file": str(tmp_path / "secret.key")},  # type: ignore[arg-type]
                         recording={"root": str(tmp_path / "rec")},  # type: ignore[arg-type]

@@ -20,13 +20,13 @@ from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
-from tests.browser.conftest import PanelServer, artifacts, chromium, login, normalize_unit  # noqa: F401
+from tests.browser.conftest import PanelServer, login, normalize_unit
 from tests.storage.smalldisk import fill, small_disk
 
 MB = 1024 * 1024
 
 
-def test_clerk_and_supervisor_see_the_disk_alarm_come_and_go(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]  # noqa: F811
+def test_clerk_and_supervisor_see_the_disk_alarm_come_and_go(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]
                                                             tmp_path: Path) -> None:
     clock = ManualClock()
     bus = EventBus()

@@ -1,0 +1,38 @@
+"""pytest fixtures for browser tests, registered once for the whole suite (tests/conftest.py):
+`chromium`, the system's headless Chromium driven by Playwright (never a downloaded browser), one
+per session; `artifacts`, a folder for a test's screenshots. Import the fixtures nowhere: a module
+that imports a session fixture gets its own copy, and a second Playwright cannot start while the
+first runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("CALLCENTER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def chromium():  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    out = ARTIFACTS / request.node.name.replace("[", "_").replace("]", "")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
