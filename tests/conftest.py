@@ -1,10 +1,18 @@
-"""Session-wide fixtures. The database back-end is chosen per run (`--db=sqlite|postgresql`):
-`db_url` is a fresh empty database of that back-end for each test, and everything that needs a
-database takes it from there. Tests bound to one back-end carry `@pytest.mark.only_db(...)`."""
+"""Session-wide fixtures and the selection of each run.
+
+The database back-end is chosen per run (`--db=sqlite|postgresql`): `db_url` is a fresh database
+of that back-end for each test (a copy of one migrated once per session), and everything that
+needs a database takes it from there. Tests bound to one back-end carry `@pytest.mark.only_db(...)`.
+
+The tier is chosen per run too (`--tier=fast|full`, tests/tiers.py): the fast tier (CI) runs the
+PostgreSQL pass over the back-end-sensitive tests only (BOTH_DB_PATHS, and tests marked
+`both_dbs`) and short versions of the long runs; the full tier runs everything that touches a
+database on both back-ends, with the long runs at their full length."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +23,7 @@ from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from tests import tiers
 from tests.dbs import PgDatabases, postgres_cluster
 
 pytest_plugins = ["tests.sipbench.plugin", "tests.browser.plugin"]
@@ -35,15 +44,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--db", choices=DB_BACKENDS, default=os.environ.get("CALLCENTER_TEST_DB", "sqlite"),
                      help="the database back-end of this run (default: $CALLCENTER_TEST_DB or sqlite); "
                           "scripts/test runs the suite once per back-end")
+    parser.addoption("--tier", choices=tiers.TIERS, default=os.environ.get(tiers.ENV, "fast"),
+                     help="fast (CI: short long-runs, PostgreSQL for back-end-sensitive tests) or full "
+                          "(everything at full length on both back-ends); default $CALLCENTER_TEST_TIER or fast")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--db") not in DB_BACKENDS:
         raise pytest.UsageError(f"--db / CALLCENTER_TEST_DB must be one of {', '.join(DB_BACKENDS)}")
+    # Test modules read the tier when they are imported (tests/tiers.py), and so do xdist workers
+    # and the child processes some tests start: the environment carries it to all of them.
+    os.environ[tiers.ENV] = config.getoption("--tier")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"database back-end: {config.getoption('--db')}"
+    return f"database back-end: {config.getoption('--db')}, tier: {config.getoption('--tier')}"
 
 
 def _wanted_backend(item: pytest.Item) -> str | None:
@@ -64,25 +79,39 @@ def _wanted_backend(item: pytest.Item) -> str | None:
 
 # A test whose fixtures include none of these never reaches a database through the back-end under
 # test: the PostgreSQL pass would repeat it byte for byte, so only the SQLite pass runs it.
-DB_FIXTURES = {"db_url", "engine", "ledger", "pg_url", "db_backend"}
+DB_FIXTURES = {"db_url", "empty_db_url", "engine", "ledger", "pg_url", "db_backend"}
 
 
-def _in_this_pass(item: pytest.Item, backend: str) -> bool:
+# Where the back-end changes what the code does (SQL, locking, transactions, search, the job
+# queue): the fast tier's PostgreSQL pass runs these, and tests elsewhere marked `both_dbs` (a
+# few end-to-end calls). Everything else runs once, on SQLite.
+BOTH_DB_PATHS = ("tests/ledger/", "tests/workflow/", "tests/reports/", "tests/web/", "tests/scale/",
+                 "tests/qa/", "tests/faults/test_outbox.py", "tests/faults/test_recovery.py")
+
+
+def _in_this_pass(item: pytest.Item, backend: str, tier: str) -> bool:
     wanted = _wanted_backend(item)
     if wanted is not None:
         return wanted == backend
-    return backend == "sqlite" or bool(DB_FIXTURES & set(getattr(item, "fixturenames", ())))
+    if backend == "sqlite":
+        return True
+    if not DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return False
+    return tier == "full" or item.nodeid.startswith(BOTH_DB_PATHS) or item.get_closest_marker("both_dbs") is not None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests bound to the other back-end are deselected, not skipped: each pass reports 0 skipped.
-    backend = config.getoption("--db")
+    backend, tier = config.getoption("--db"), config.getoption("--tier")
     keep, drop = [], []
     for item in items:
-        (keep if _in_this_pass(item, backend) else drop).append(item)
+        (keep if _in_this_pass(item, backend, tier) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    # The long tests first (a stable sort keeps each module's order): parallel workers then end
+    # together instead of one of them starting the soak when the others are done.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +134,21 @@ def pg_databases(pg_url: str) -> Iterator[PgDatabases]:
     dbs.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite ledger migrated once per session (per xdist worker); tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    db.upgrade(f"sqlite:///{path}")
+    # WAL mode: every change must be in the main file before it is copied
+    for leftover in (path.with_name("ledger.db-wal"), path.with_name("ledger.db-shm")):
+        if leftover.exists():
+            raise RuntimeError(f"{leftover} left behind by the migration: the template is incomplete")
+    return path
+
+
 @pytest.fixture
-def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh, empty database of the selected back-end, for this test only."""
+def empty_db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database of the selected back-end (no schema), for this test only."""
     if db_backend == "sqlite":
         yield f"sqlite:///{tmp_path}/ledger.db"
         return
@@ -117,8 +158,22 @@ def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
 
 @pytest.fixture
+def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database of the selected back-end, already migrated to the newest schema, for this
+    test only. The migrations run once per session; each test gets a copy (`empty_db_url` for a
+    database without schema)."""
+    if db_backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "ledger.db")
+        yield f"sqlite:///{tmp_path}/ledger.db"
+        return
+    dbs: PgDatabases = request.getfixturevalue("pg_databases")
+    with dbs.database(dbs.migrated_template(db.upgrade)) as url:
+        yield url
+
+
+@pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    db.upgrade(db_url)
     eng = db.make_engine(db_url)
     yield eng
     eng.dispose()

@@ -1,4 +1,5 @@
-"""kill -9 the running service mid-call, over and over (20 rounds), restarting it each time; some
+"""kill -9 the running service mid-call, over and over (20 rounds in the full tier, one round per
+kill point in the fast tier), restarting it each time; some
 calls complete in between and their entries' clocks run in the database job store.
 
 Afterwards: every recording is a playable WAV whose header agrees with its data, every SIPp call
@@ -27,10 +28,11 @@ from callcenter.ledger.models import Call, ClockAlert, Entry, Notification
 from tests.calls.callers import caller_scenario
 from tests.faults.server import serve, stop, wait_ready, write_config
 from tests.sipbench.sipp import start_sipp
+from tests.tiers import pick
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
-ROUNDS = 20
+ROUNDS = pick(fast=4, full=20)  # tests/tiers.py; 4 = one round per kill point
 KILL_POINTS = ("ringing", "answered", "speech", "hangup")
 COMPLETE_EVERY = 4  # before every 4th kill round, one call runs to its end
 
@@ -48,7 +50,7 @@ def _call_row(engine, number: str) -> Call | None:  # type: ignore[no-untyped-de
         return s.exec(select(Call).where(Call.caller_number == number)).first()
 
 
-def test_kill_9_twenty_times_mid_call_and_restart(kamailio, prompt_settings, speak, tmp_path: Path,
+def test_kill_9_mid_call_over_and_over_and_restart(kamailio, prompt_settings, speak, tmp_path: Path,
                                                   db_url: str) -> None:
     rng = random.Random(6)
     config, web_port = write_config(

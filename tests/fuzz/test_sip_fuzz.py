@@ -1,7 +1,7 @@
 """Thousands of generated and mutated SIP datagrams, garbage UDP and garbage RTP against the live
 agent of the real pipeline (kamailio, recorder, ledger), while real SIPp calls come and go.
 
-SIP_FUZZ_CASES (default 5000) sets the number of SIP cases; each is judged by the oracle in
+SIP_FUZZ_CASES (default: 2,500 in the fast tier, 50,000 in the full one) sets the number of SIP cases; each is judged by the oracle in
 sipgen.expect_for (RFC 3261's answers), see runner.judge.
 """
 
@@ -25,10 +25,11 @@ from tests.fuzz import sipgen
 from tests.fuzz.runner import FuzzClient, Tally, wait_until
 from tests.sipbench import audio
 from tests.sipbench.sipp import finish
+from tests.tiers import pick
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
-CASES = int(os.environ.get("SIP_FUZZ_CASES", "5000"))
+CASES = int(os.environ.get("SIP_FUZZ_CASES", pick(fast=2500, full=50_000)))  # tests/tiers.py
 # Every class of answer the oracle knows must have been exercised, or the run proves little.
 CASE = sipgen.sip_case()
 RTP, INDEX, RTP_COUNT = sipgen.rtp_garbage(), st.integers(0, 1000), st.integers(0, 3)

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from callcenter.telephony import sdp, sipmsg
 from tests.fuzz import sipgen
+from tests.tiers import pick
 
-EXAMPLES = int(os.environ.get("SIP_FUZZ_PARSER_EXAMPLES", "500"))
+EXAMPLES = int(os.environ.get("SIP_FUZZ_PARSER_EXAMPLES", pick(fast=500, full=5000)))  # tests/tiers.py
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-from callcenter.ledger import models  # noqa: F401  (registers the tables)
+from callcenter.ledger import db, models  # noqa: F401  (models registers the tables)
 from callcenter.ledger.search import FTS_TABLES, TRGM_INDEXES
 
 
@@ -28,12 +28,16 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return include_object(None, name, type_, True, None)
 
 
-def test_upgraded_schema_matches_the_models(engine: Engine) -> None:
+def test_upgraded_schema_matches_the_models(empty_db_url: str) -> None:
+    """From an empty database (the other tests copy a database migrated once per session)."""
+    db.upgrade(empty_db_url)
+    engine = db.make_engine(empty_db_url)
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": include_object,
                                                      "include_name": include_name,
                                                      "compare_type": True})
         diff = compare_metadata(ctx, SQLModel.metadata)
+    engine.dispose()
     assert diff == []
 
 

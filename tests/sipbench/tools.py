@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -38,15 +39,28 @@ _block_lock = threading.Lock()
 _block_cursor: int | None = None
 
 
+def _worker_slice(low: int, high: int) -> tuple[int, int]:
+    """This xdist worker's share of [low, high): parallel workers never hand out the same block."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... (unset without xdist)
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count <= 1:
+        return low, high
+    index = int(worker[2:])
+    width = (high - low) // count & ~1
+    return low + index * width, low + (index + 1) * width
+
+
 def free_udp_block(size: int, low: int = 20000, high: int | None = None) -> int:
     """First port of `size` consecutive free UDP ports (RTP ranges of SIPp/baresip/agent).
 
-    Blocks are handed out one after another (never overlapping within this test process) and
-    below the kernel's ephemeral range, so no socket bound to port 0 elsewhere can take them
-    between this check and the moment SIPp or the agent binds them."""
+    Blocks are handed out one after another (never overlapping within this test process, nor
+    between parallel xdist workers, which each own a slice of the range) and below the kernel's
+    ephemeral range, so no socket bound to port 0 elsewhere can take them between this check and
+    the moment SIPp or the agent binds them."""
     global _block_cursor
     if high is None:
         high = min(_ephemeral_range()[0], 60000)
+    low, high = _worker_slice(low, high)
     with _block_lock:
         if _block_cursor is None:
             _block_cursor = low + random.randrange(0, max(1, (high - low) // 2)) & ~1

@@ -30,11 +30,13 @@ from schemathesis.specs.openapi.checks import (
 from callcenter.qa.retention import apply_retention
 from callcenter.qa.settings import QaSettings, RetentionSettings
 from callcenter.reports import documents
+from tests.tiers import pick
 from tests.web.conftest import recorded_call
 
 # Per user: random cases per operation (positive and negative), and whether the coverage phase runs.
 # admin reaches every handler; clerk1 mostly meets 403 before any handler, so fewer cases do.
-PLAN = {"admin": (12, True), "clerk1": (6, False)}
+# examples per operation, and the deterministic coverage phase; the full tier runs the whole plan
+PLAN = pick(fast={"admin": (4, True), "clerk1": (3, False)}, full={"admin": (50, True), "clerk1": (25, False)})
 DEADLINE = timedelta(seconds=5)  # one request; generous for a loaded 2-core box, yet catches a hang
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
