@@ -5,8 +5,10 @@ the named Mandarin double."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,17 @@ from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call
 from callcenter.ledger.service import LedgerService
+from callcenter.telephony.interface import CallInfo
 from callcenter.telephony.settings import SipSettings
-from tests.doubles import ScriptedFactoryDouble, scripted_builder
+from tests.doubles import (
+    CallDouble,
+    CallDoubleClock,
+    CallerAction,
+    KeyedPromptsDouble,
+    ScriptedFactoryDouble,
+    TranscriberDouble,
+    scripted_builder,
+)
 from tests.sipbench.sipp import SippResult, run_sipp, start_sipp
 
 # Short prompts keep each test call to a few seconds; the wording of real prompts is tested in tests/audio.
@@ -129,5 +140,64 @@ def pipeline_factory(agent_factory, kamailio, prompt_settings: PromptSettings,  
     yield make
     for pool in pools:
         pool.shutdown(wait=False)
+    for store in stores:
+        store.shutdown()
+
+
+# ----- the hotline without a network, at full speed ------------------------------------------------
+
+@dataclass
+class HotlineDouble:
+    """The real hotline handler (conversation, recorder, ledger, drafting, outbox) driven by
+    in-process call doubles (tests/doubles.py CallDouble) instead of SIP: every branch of the
+    call's logic runs at full speed. What only SIP can show stays in the kamailio/SIPp tests."""
+
+    ledger: LedgerService
+    store: WavRecordingStore
+    handler: HotlineHandler
+    prompts: KeyedPromptsDouble
+    transcriber: TranscriberDouble
+    clock: CallDoubleClock
+
+    def info(self, caller: str = "13800138000", called: str = "hotline") -> CallInfo:
+        return CallInfo(call_id=f"{uuid.uuid4().hex}@double", caller_number=caller, caller_display="",
+                        called_number=called, remote_addr="127.0.0.1:5060", received_at=datetime.now(UTC),
+                        codec="PCMU")
+
+    def call(self, script: dict[str, list[list[CallerAction]]], caller: str = "13800138000") -> CallDouble:
+        """One whole call: ringing, answer, the conversation, hang-up, recording, transcript, draft."""
+        info = self.info(caller)
+        self.handler.on_ringing(info)
+        call = CallDouble(info, self.prompts, script, self.clock)
+        self.handler.on_call(call)
+        return call
+
+    def logged(self, call: CallDouble) -> Call:
+        return self.ledger.call_by_key(call.info.call_id)
+
+
+@pytest.fixture
+def hotline_double(prompt_settings: PromptSettings, tmp_path: Path,
+                   db_url: str) -> Iterator[Callable[..., HotlineDouble]]:
+    """make(recognizer=ScriptedFactoryDouble([...]) or None (no model), live_slots=...,
+    vad=..., flow=...) -> HotlineDouble on this test's database."""
+    stores: list[WavRecordingStore] = []
+
+    def make(*, recognizer: ScriptedFactoryDouble | None = None, live_slots: int = 100,
+             vad: VadSettings | None = None, flow: FlowSettings | None = None) -> HotlineDouble:
+        ledger = LedgerService(db.make_engine(db_url), SystemClock(), EventBus())
+        clock = CallDoubleClock()
+        store = WavRecordingStore(RecordingSettings(root=tmp_path / "recordings"), monotonic=clock)
+        stores.append(store)
+        prompts = KeyedPromptsDouble(PromptLibrary(prompt_settings))
+        transcriber = TranscriberDouble(recognizer, live_slots)
+        handler = HotlineHandler(
+            ledger=ledger, recordings=store, transcriber=transcriber, prompts=prompts,
+            drafter=CallDrafter(ledger, DraftingRules.load()),
+            vad=vad or VadSettings(no_input_timeout_s=2.0, end_silence_ms=600),
+            flow=flow or FlowSettings(), clock=SystemClock())
+        return HotlineDouble(ledger, store, handler, prompts, transcriber, clock)
+
+    yield make
     for store in stores:
         store.shutdown()

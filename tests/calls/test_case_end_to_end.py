@@ -27,7 +27,7 @@ from tests.doubles import ScriptedFactoryDouble
 from tests.sipbench import audio
 from tests.sipbench.sipp import finish
 
-pytestmark = pytest.mark.sip
+pytestmark = [pytest.mark.sip, pytest.mark.both_dbs]
 
 COMPLAINT = "我是4栋2单元301的业主，楼道灯坏了一个星期了，一直没人来修，我要投诉"
 # Around the clock, so the test does not depend on the hour it runs at.

@@ -21,7 +21,7 @@ from tests.calls.callers import caller_scenario
 from tests.faults.server import serve, stop, wait_ready, write_config
 from tests.sipbench.sipp import start_sipp
 
-pytestmark = pytest.mark.sip
+pytestmark = [pytest.mark.sip, pytest.mark.both_dbs]
 
 
 def test_kill_9_mid_call_then_restart_recovers_everything(kamailio, prompt_settings, speak,
