@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -77,7 +76,12 @@ def _contains_run(channel: np.ndarray, n: int) -> bool:
     return channel[start : start + n].tobytes() == tone(n, 0)
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe (ffmpeg) not installed")
+def _contains_in_order(channel: np.ndarray, n: int) -> bool:
+    """The child's pattern (never 0) complete and in order, silence allowed in between: what the
+    agent plays is placed on the wall clock, so a child starved of CPU leaves gaps, not losses."""
+    return channel[channel != 0][:n].tobytes() == tone(n, 0)
+
+
 def test_sigkill_mid_call_leaves_a_recoverable_file(tmp_path: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", _RECORDING_CHILD, str(tmp_path)],
@@ -115,7 +119,8 @@ def test_sigkill_mid_call_leaves_a_recoverable_file(tmp_path: Path) -> None:
     left, right = read_stereo(path)
     assert len(left) == info.duration_ms * 8
     settled = int((written_s - 0.5) * 8000)  # audio certainly on disk, across the RTP wrap-around
-    assert _contains_run(left, settled) and _contains_run(right, settled)
+    assert _contains_run(left, settled)  # the caller's side is placed by RTP timestamp: contiguous
+    assert _contains_in_order(right, settled)
 
     probe = _ffprobe(path)
     assert probe["streams"][0] == {"codec_name": "pcm_s16le", "sample_rate": "8000", "channels": 2}
@@ -185,7 +190,7 @@ def tiny_fs(tmp_path: Path):
         ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
     )
     if mount.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: " + mount.stderr.decode(errors="replace").strip())
+        pytest.fail("cannot mount a tmpfs here (the test bench runs as root): " + mount.stderr.decode(errors="replace").strip())
     try:
         yield mnt
     finally:

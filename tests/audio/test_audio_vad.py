@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import wave
 from pathlib import Path
 
@@ -75,7 +74,6 @@ def test_vad_settings_need_whole_frames() -> None:
         VadSettings(aggresiveness=2)  # type: ignore[call-arg]  # typo is an error, not a default
 
 
-@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")), reason="espeak-ng/sox missing")
 def test_webrtcvad_on_synthesized_speech(tmp_path: Path) -> None:
     from callcenter.audio.prompt_build import synthesize
 

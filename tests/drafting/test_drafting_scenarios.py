@@ -36,7 +36,7 @@ def _accuracy(rows: list[dict[str, str]], rules: DraftingRules) -> dict[str, flo
 def _dev_rows() -> list[dict[str, str]]:
     path = shared_dir() / "scenarios" / "dev.tsv"
     if not path.exists():
-        pytest.skip(f"{path} not found; set CALLCENTER_SHARED to the shared folder")
+        pytest.fail(f"{path} not found; set CALLCENTER_SHARED to the shared folder")
     return read_tsv(path)
 
 
