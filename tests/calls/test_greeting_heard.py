@@ -25,8 +25,16 @@ def test_caller_hears_the_greeting(pipeline_factory, prompt_settings, speak, tmp
     assert result.heard_wav is not None, result.output[-3000:]
     heard = audio.read_wav(result.heard_wav).astype(float)
     greeting = audio.pcm(PromptLibrary(prompt_settings).get("greeting")).astype(float)
-    score, at = best_match(heard, greeting)
-    assert score > 0.9, f"greeting not found in what the caller heard (best {score:.2f})"
-    assert at / 8000 < 1.0  # it is the first thing the caller hears
+    # Second by second, in order: the caller's jitter buffer may stretch or conceal a late packet
+    # on a busy machine (the whole greeting then correlates a little less), but every second of
+    # the greeting must be there, one after the other. A wrong codec or noise scores near 0.
+    pieces = [greeting[i:i + 8000] for i in range(0, len(greeting) - 8000 + 1, 8000)]  # whole seconds
+    offsets = []
+    for n, piece in enumerate(pieces):
+        score, at = best_match(heard, piece)
+        assert score > 0.8, f"second {n} of the greeting not found in what the caller heard (best {score:.2f})"
+        offsets.append(at)
+    assert offsets == sorted(offsets), offsets
+    assert offsets[0] / 8000 < 1.0  # it is the first thing the caller hears
     calls = p.wait_drafted(1)
     assert calls[0].caller_number == "13900139000" and calls[0].recording_key
