@@ -68,7 +68,7 @@ class Application:
         roles.prepare_database(settings)
         self.engine = db.make_engine(settings.database.url)
         self.bus = EventBus()
-        self.ledger = LedgerService(self.engine, self.clock, self.bus, workflow=settings.workflow,
+        self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
                                     call_write_timeout_s=settings.database.call_write_timeout_s)
         self.accounts = Accounts(self.engine, self.clock)
         self.recordings = WavRecordingStore(settings.recording)

@@ -18,10 +18,9 @@ from sqlmodel import Session, col, select
 from callcenter.clock import Clock
 from callcenter.events import EventBus
 from callcenter.ledger import search
+from callcenter.ledger.callback_sampling import CallbackSampling
+from callcenter.ledger.lifecycle import EntrySnapshot, TransitionError, check_transition
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident, ResidentPhone
-from callcenter.workflow.callbacks import needs_callback
-from callcenter.workflow.lifecycle import EntrySnapshot, TransitionError, check_transition
-from callcenter.workflow.settings import WorkflowSettings
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +107,12 @@ def _guess_value(guess: Any) -> Any:
 
 class LedgerService:
     def __init__(self, engine: Engine, clock: Clock, bus: EventBus,
-                 workflow: WorkflowSettings | None = None, call_write_timeout_s: float = 3.0) -> None:
+                 callbacks: CallbackSampling | None = None, call_write_timeout_s: float = 3.0) -> None:
         self.engine = engine
         self.clock = clock
         self.bus = bus
-        self.workflow = workflow or WorkflowSettings()
+        # which entries must be called back before they close (workflow.callback_rates)
+        self.callbacks = callbacks or CallbackSampling()
         # A call must not wait on a locked SQLite file for the engine's 30 s: after this long its
         # write fails and goes to the outbox (ledger/outbox.py) instead.
         self.call_write_timeout_s = call_write_timeout_s
@@ -567,7 +567,7 @@ class LedgerService:
 
     def transition(self, entry_id: int, to_status: str, actor: str, note: str = "",
                    satisfaction: str | None = None) -> Entry:
-        """Move an entry along its lifecycle (workflow.lifecycle), audited. `satisfaction`
+        """Move an entry along its lifecycle (ledger.lifecycle), audited. `satisfaction`
         (满意/基本满意/不满意) is the callback's result when moving to called_back; `note` is
         kept in the audit trail and is the reason a reopen needs."""
         now = self.clock.now()
@@ -603,8 +603,7 @@ class LedgerService:
         snapshot = EntrySnapshot(
             id=entry.id, status=entry.status, category=category,
             department=pending.get("department", entry.department), urgent=pending.get("urgent", entry.urgent),
-            needs_callback=needs_callback(entry.id, category, self.workflow.callback_rates,
-                                          self.workflow.callback_seed),
+            needs_callback=self.callbacks.picks(entry.id, category),
             last_satisfaction=last)
         try:
             check_transition(snapshot, to_status, note=note, satisfaction=satisfaction)

@@ -1,6 +1,6 @@
 """Calls the desk owes residents: callbacks (回访) after completed work, and missed calls.
 
-A callback task is created when an entry sampled for a callback (workflow.callbacks) is
+A callback task is created when an entry sampled for a callback (ledger.callback_sampling) is
 completed; a missed-call task when a caller hung up before the answer. Each has a due time
 (its clock). The clerk places the call from the panel (the agent dials and records it) or
 logs one made by hand; a callback's result is the resident's satisfaction, and 不满意 reopens
@@ -14,11 +14,10 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.ledger.lifecycle import SATISFACTIONS, UNSATISFIED
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
-from callcenter.workflow.callbacks import needs_callback
 from callcenter.workflow.deadlines import callback_due, due_after
-from callcenter.workflow.lifecycle import SATISFACTIONS, UNSATISFIED
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 
@@ -38,7 +37,7 @@ class CallbackTasks:
     def on_completed(self, entry_id: int) -> CallbackTask | None:
         """Completion starts the 2-hour callback clock, for entries the sampling picks."""
         entry = self.ledger.get_entry(entry_id)
-        if not needs_callback(entry_id, entry.category, self.settings.callback_rates, self.settings.callback_seed):
+        if not self.settings.callback_sampling.picks(entry_id, entry.category):
             return None
         start = entry.completed_at or self.clock.now()
         due = callback_due(start, self.settings, entry.urgent).due_at

@@ -17,11 +17,11 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from callcenter.clock import Clock
 from callcenter.events import Event, EventBus
+from callcenter.ledger.lifecycle import TERMINAL
 from callcenter.ledger.service import LedgerService
 from callcenter.workflow.callback_tasks import CallbackTasks
 from callcenter.workflow.clocks import JOBSTORE, ClockKeeper
 from callcenter.workflow.handover import Handovers
-from callcenter.workflow.lifecycle import TERMINAL
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 from callcenter.workflow.work_orders import WorkOrders

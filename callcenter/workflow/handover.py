@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.ledger.lifecycle import LABELS, TERMINAL
 from callcenter.ledger.models import CallbackTask, Entry, Handover, User
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
-from callcenter.workflow.lifecycle import LABELS, TERMINAL
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 

@@ -16,9 +16,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.ledger.lifecycle import LABELS as ENTRY_LABELS
 from callcenter.ledger.models import Entry, WorkOrder
 from callcenter.ledger.service import DEPARTMENTS, LedgerError, LedgerService, NotFound
-from callcenter.workflow.lifecycle import LABELS as ENTRY_LABELS
 from callcenter.workflow.settings import WorkflowSettings
 
 KINDS = {"dispatch": "维修调度单", "engineering": "工程维修单"}

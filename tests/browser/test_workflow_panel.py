@@ -52,7 +52,7 @@ def desk(engine: Engine, tmp_path: Path) -> Iterator[Desk]:
     clock = ManualClock(MONDAY_9AM)
     bus = EventBus()
     settings = WorkflowSettings()
-    ledger = LedgerService(engine, clock, bus, workflow=settings)
+    ledger = LedgerService(engine, clock, bus, callbacks=settings.callback_sampling)
     wf = CaseWorkflow(ledger, clock, settings, NoticeBoard(engine, clock, bus), inline=True)
     wf.attach(bus)
     accounts = Accounts(engine, clock)

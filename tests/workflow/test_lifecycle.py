@@ -4,8 +4,7 @@ import itertools
 
 import pytest
 
-from callcenter.ledger.service import OPEN_STATUSES, STATUSES
-from callcenter.workflow.lifecycle import (
+from callcenter.ledger.lifecycle import (
     STATES,
     TERMINAL,
     TRANSITIONS,
@@ -14,6 +13,7 @@ from callcenter.workflow.lifecycle import (
     allowed_targets,
     check_transition,
 )
+from callcenter.ledger.service import OPEN_STATUSES, STATUSES
 
 # The lifecycle, written out by hand so a change to the table is a deliberate change here too.
 EXPECTED = {

@@ -13,13 +13,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.accounts import Principal
+from callcenter.ledger.lifecycle import LABELS, STATES, allowed_targets
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.web.masking import mask_phone, must_mask
 from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
 from callcenter.workflow.cases import CaseWorkflow
-from callcenter.workflow.lifecycle import LABELS, STATES, allowed_targets
 from callcenter.workflow.work_orders import KINDS, NewWorkOrder
 from callcenter.workflow.work_orders import LABELS as ORDER_LABELS
 

@@ -36,7 +36,7 @@ class EntrySnapshot:
     category: str = ""
     department: str = ""
     urgent: bool = False
-    needs_callback: bool = False  # by the sampling rule (workflow.callbacks.needs_callback)
+    needs_callback: bool = False  # by the sampling rule (ledger.callback_sampling)
     last_satisfaction: str | None = None  # result of the latest callback (回访), if any
 
 
