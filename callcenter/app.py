@@ -21,7 +21,7 @@ from callcenter.calls.callback_dialer import CallbackDialer
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.hotline import HotlineHandler
 from callcenter.clock import Clock, SystemClock
-from callcenter.config import Settings
+from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.rules import DraftingRules
 from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
@@ -65,14 +65,15 @@ class Application:
         self.role = role
         self.clock = clock or SystemClock()
         roles.check(role, settings)  # several processes need PostgreSQL; says so clearly
+        self.rules = DraftingRules.load(settings.drafting.rules_file)
+        self.terms = load_site_terms(settings)  # the site's categories and departments, checked
         roles.prepare_database(settings)
         self.engine = db.make_engine(settings.database.url)
         self.bus = EventBus()
         self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
-                                    call_write_timeout_s=settings.database.call_write_timeout_s)
+                                    call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
         self.accounts = Accounts(self.engine, self.clock)
         self.recordings = WavRecordingStore(settings.recording)
-        self.rules = DraftingRules.load(settings.drafting.rules_file)
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
         self.prompts = PromptLibrary(settings.prompts)
@@ -211,7 +212,7 @@ class Application:
         self.disk_monitor = register_storage_jobs(self.scheduler, self.recordings, self.settings.recording,
                                                   self.settings.database.url, self.bus, self.notices)
         register_report_jobs(self.scheduler, self.engine, self.settings.reports, self.clock,
-                             self.settings.reports.out_dir, notify=self._report_ready)
+                             self.settings.reports.out_dir, notify=self._report_ready, terms=self.terms)
         self.workflow.start()  # binds the clock jobs' target before they can run
         self.scheduler.start()
         self.agent.start()

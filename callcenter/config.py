@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from callcenter.asr.settings import AsrSettings
 from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
 from callcenter.calls.flow import FlowSettings
+from callcenter.drafting.rules import site_terms_of
+from callcenter.drafting.terms import SiteTerms
 from callcenter.ledger.settings import DatabaseSettings
 from callcenter.notify.settings import NotifySettings
 from callcenter.qa.settings import QaSettings
@@ -91,6 +93,20 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(explain(path, exc)) from exc
+
+
+def load_site_terms(settings: Settings) -> SiteTerms:
+    """The site's categories, departments and complaint subjects from its drafting rules file
+    (validated: DraftingRulesError names the file and the key), with the settings that name a
+    category checked against them."""
+    terms = site_terms_of(settings.drafting.rules_file)
+    rates = settings.workflow.callback_rates
+    if "by_category" in rates.model_fields_set:  # set by the site, not the packaged default
+        unknown = [c for c in rates.by_category if c not in terms.categories]
+        if unknown:
+            raise ConfigError(f"workflow.callback_rates.by_category: unknown category {', '.join(unknown)}; "
+                              f"the categories of {terms.source} are {', '.join(terms.categories)}")
+    return terms
 
 
 def explain(path: Path, exc: ValidationError) -> str:

@@ -16,25 +16,30 @@ from sqlalchemy import ColumnElement, Engine, Integer, func, or_
 from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
+from callcenter.drafting.rules import packaged_terms
+from callcenter.drafting.terms import SiteTerms, UnknownTerm
 from callcenter.events import EventBus
 from callcenter.ledger import search
 from callcenter.ledger.callback_sampling import CallbackSampling
-from callcenter.ledger.lifecycle import EntrySnapshot, TransitionError, check_transition
+from callcenter.ledger.lifecycle import (
+    COMPLAINT,
+    OPEN,
+    STATES,
+    EntrySnapshot,
+    TransitionError,
+    check_transition,
+)
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident, ResidentPhone
+from callcenter.ledger.vocabulary import (
+    DRAFT_FIELDS,
+    EDITABLE_FIELDS,
+    MANUAL_SOURCES,
+    MISSED_REASONS,
+    label_of,
+)
 
 log = logging.getLogger(__name__)
 
-CATEGORIES = ("报修", "投诉", "咨询", "求助", "建议", "其他")
-DEPARTMENTS = ("工程", "安保", "保洁", "绿化", "客服", "项目负责人")
-STATUSES = ("draft", "registered", "dispatched", "in_progress", "completed", "called_back", "closed",
-            "cancelled", "merged")
-OPEN_STATUSES = ("draft", "registered", "dispatched", "in_progress", "completed")
-EDITABLE_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summary", "status")
-# The fields drafting proposes and a clerk confirms (corrections are measured on these).
-DRAFT_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summary")
-# 首接负责制 sources (DOMAIN.md): information reaches the front desk by these ways.
-SOURCES = {"phone": "电话", "walk_in": "前台来访", "staff": "员工收集", "company": "公司转达",
-           "committee": "业委会", "verbal": "口头告知员工", "written": "书面"}
 
 
 class LedgerError(ValueError):
@@ -107,12 +112,15 @@ def _guess_value(guess: Any) -> Any:
 
 class LedgerService:
     def __init__(self, engine: Engine, clock: Clock, bus: EventBus,
-                 callbacks: CallbackSampling | None = None, call_write_timeout_s: float = 3.0) -> None:
+                 callbacks: CallbackSampling | None = None, call_write_timeout_s: float = 3.0,
+                 terms: SiteTerms | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.bus = bus
         # which entries must be called back before they close (workflow.callback_rates)
         self.callbacks = callbacks or CallbackSampling()
+        # the site's categories, departments and complaint subjects (its drafting rules file)
+        self.terms = terms or packaged_terms()
         # A call must not wait on a locked SQLite file for the engine's 30 s: after this long its
         # write fails and goes to the outbox (ledger/outbox.py) instead.
         self.call_write_timeout_s = call_write_timeout_s
@@ -190,8 +198,9 @@ class LedgerService:
                           status="registered", caller_number=call.caller_number,
                           resident_id=resident.id if resident else None,
                           caller_name=resident.name if resident else "",
-                          unit=resident.unit if resident else "", category="其他", department="客服",
-                          summary=f"未接来电（{_MISSED_REASONS.get(reason, reason)}），需回拨")
+                          unit=resident.unit if resident else "", category=self.terms.fallback_category,
+                          department=self.terms.desk_department,
+                          summary=f"未接来电（{label_of(MISSED_REASONS, reason)}），需回拨")
             s.add(entry)
             s.flush()
             call.status, call.end_reason, call.ended_at, call.entry_id = "missed", reason, now, entry.id
@@ -313,17 +322,16 @@ class LedgerService:
             target_id = call.entry_id if linked_from is not None else entry.id
             if repeat_of is not None and repeat_of != entry.id:
                 target = s.get(Entry, repeat_of)
-                if target is not None and target.status in OPEN_STATUSES:
+                if target is not None and target.status in OPEN:
                     entry.status, entry.merged_into_id = "merged", target.id
                     call.entry_id = target.id
                     target.repeat_count += 1
                     old_cat = target.category
-                    target.category = "投诉"  # DOMAIN.md: the same problem raised twice is a complaint
+                    target.category = COMPLAINT  # DOMAIN.md: the same problem raised twice is a complaint
                     target.updated_at = now
                     s.add_all([entry, call, target])
                     self._audit(s, "system", entry.id, call.id, "merged", "status", "draft", "merged")
-                    self._audit(s, "system", target.id, call.id, "repeat_call", "category", old_cat,
-                                "投诉", )
+                    self._audit(s, "system", target.id, call.id, "repeat_call", "category", old_cat, COMPLAINT)
                     if repeat_reason:
                         self._audit(s, "system", target.id, call.id, "repeat_reason", new=repeat_reason)
                     target_id = target.id
@@ -485,17 +493,19 @@ class LedgerService:
 
     # ----- clerks ------------------------------------------------------------------------
 
-    @staticmethod
-    def _validate(changes: dict[str, Any], allowed: Sequence[str]) -> None:
+    def _validate(self, changes: dict[str, Any], allowed: Sequence[str]) -> None:
         unknown = set(changes) - set(allowed)
         if unknown:
             raise LedgerError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
-        if "category" in changes and changes["category"] not in CATEGORIES:
-            raise LedgerError(f"category must be one of {'/'.join(CATEGORIES)}")
-        if "department" in changes and changes["department"] not in DEPARTMENTS:
-            raise LedgerError(f"department must be one of {'/'.join(DEPARTMENTS)}")
-        if "status" in changes and changes["status"] not in STATUSES:
-            raise LedgerError(f"status must be one of {'/'.join(STATUSES)}")
+        try:
+            if "category" in changes:
+                self.terms.check_category(changes["category"])
+            if "department" in changes:
+                self.terms.check_department(changes["department"])
+        except UnknownTerm as exc:
+            raise LedgerError(str(exc)) from exc
+        if "status" in changes and changes["status"] not in STATES:
+            raise LedgerError(f"status must be one of {'/'.join(STATES)}")
 
     def update_entry(self, entry_id: int, changes: dict[str, Any], actor: str) -> Entry:
         self._validate(changes, allowed=EDITABLE_FIELDS)
@@ -532,7 +542,7 @@ class LedgerService:
             entry = s.get(Entry, entry_id)
             if entry is None:
                 raise NotFound(f"entry {entry_id}")
-            if entry.status not in OPEN_STATUSES:
+            if entry.status not in OPEN:
                 raise LedgerError(f"entry {entry_id} is {entry.status}; only open entries can be confirmed")
             for name, new in changes.items():
                 old = getattr(entry, name)
@@ -613,15 +623,16 @@ class LedgerService:
     def create_manual_entry(self, fields: dict[str, Any], source: str, actor: str, actor_id: int) -> Entry:
         """Walk-ins and the other sources (DOMAIN.md): the same fields, no call, no recording.
         Registered at once, owned by the clerk who took it (首接负责制)."""
-        if source not in SOURCES or source == "phone":
-            raise LedgerError(f"source must be one of {'/'.join(k for k in SOURCES if k != 'phone')}")
+        if source not in MANUAL_SOURCES:
+            raise LedgerError(f"source must be one of {'/'.join(MANUAL_SOURCES)}")
         self._validate(fields, allowed=(*DRAFT_FIELDS, "caller_number"))
         if not fields.get("summary"):
             raise LedgerError("summary: describe the problem")
         now = self.clock.now()
         with self.session() as s:
             entry = Entry(created_at=now, updated_at=now, kind="manual", source=source, status="registered",
-                          owner_id=actor_id, confirmed_at=now, category="其他", department="客服")
+                          owner_id=actor_id, confirmed_at=now, category=self.terms.fallback_category,
+                          department=self.terms.desk_department)
             for name, value in fields.items():
                 setattr(entry, name, digits_only(value) if name == "caller_number" else value)
             if entry.caller_number and not entry.resident_id:
@@ -661,7 +672,7 @@ class LedgerService:
             target = s.get(Entry, entry_id)
             if target is None:
                 raise NotFound(f"entry {entry_id}")
-            if target.status not in OPEN_STATUSES:
+            if target.status not in OPEN:
                 raise LedgerError(f"entry {entry_id} is {target.status}; a call can only join an open entry")
             if call.entry_id is None:
                 raise LedgerError(f"call {call_pk} is not answered yet; link it once it is answered")
@@ -680,7 +691,7 @@ class LedgerService:
             target.repeat_count += 1
             target.updated_at = now
             old_cat = target.category
-            target.category = "投诉"  # DOMAIN.md: the same problem raised twice counts as a complaint
+            target.category = COMPLAINT  # DOMAIN.md: the same problem raised twice counts as a complaint
             s.add_all([own, call, target])
             self._audit(s, actor, own.id, call.id, "linked_away", "status", old_status, "merged")
             self._audit(s, actor, target.id, call.id, "linked_call", "call", "", str(call.id))
@@ -775,7 +786,7 @@ class LedgerService:
             conds.append(col(Entry.unit) == unit)
         if not conds:
             return []
-        q = select(Entry).where(or_(*conds), col(Entry.status).in_(OPEN_STATUSES))
+        q = select(Entry).where(or_(*conds), col(Entry.status).in_(OPEN))
         return list(s.exec(q.order_by(col(Entry.created_at).desc())).all())
 
     @staticmethod
@@ -816,5 +827,3 @@ class LedgerService:
         s.add(AuditLog(at=self.clock.now(), actor=actor, entry_id=entry_id, call_id=call_pk,
                        action=action, field=field, old=old, new=new))
 
-
-_MISSED_REASONS = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败"}

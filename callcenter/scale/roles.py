@@ -265,7 +265,7 @@ def start(app: Application) -> None:
         from callcenter.reports.schedule import register_report_jobs
 
         register_report_jobs(app.scheduler, app.engine, app.settings.reports, app.clock,
-                             app.settings.reports.out_dir, notify=app._report_ready)
+                             app.settings.reports.out_dir, notify=app._report_ready, terms=app.terms)
         app.workflow.start()
         app.scheduler.start()
         log.info("callcenter web started: panel http://%s:%s/", app.settings.web.host, app.settings.web.port)

@@ -17,11 +17,10 @@ from sqlmodel import Session, col, select
 from callcenter.clock import Clock
 from callcenter.events import EventBus
 from callcenter.ledger.models import Notification
-from callcenter.notify.message import Notice
+from callcenter.notify.message import SEVERITIES, Notice
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("info", "warning", "critical")
 # Which roles see which audience in the panel: a supervisor also sees what went to clerks.
 ROLE_AUDIENCES = {"clerk": ("clerk",), "qa": (), "supervisor": ("clerk", "supervisor", "project_head"),
                   "admin": ("clerk", "supervisor", "project_head")}

@@ -16,16 +16,19 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
-from callcenter.ledger.lifecycle import LABELS as ENTRY_LABELS
+from callcenter.drafting.terms import UnknownTerm
+from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import Entry, WorkOrder
-from callcenter.ledger.service import DEPARTMENTS, LedgerError, LedgerService, NotFound
+from callcenter.ledger.service import LedgerError, LedgerService, NotFound
 from callcenter.workflow.settings import WorkflowSettings
 
 KINDS = {"dispatch": "维修调度单", "engineering": "工程维修单"}
-STATUSES = ("open", "accepted", "in_progress", "done", "cancelled")
 LABELS = {"open": "待接单", "accepted": "已接单", "in_progress": "处理中", "done": "已完成", "cancelled": "已取消"}
+STATUSES = tuple(LABELS)
 MOVES = {"open": ("accepted", "in_progress", "done", "cancelled"), "accepted": ("in_progress", "done", "cancelled"),
          "in_progress": ("done", "cancelled"), "done": (), "cancelled": ()}
+# The moves as the buttons that make them read (接单, 完成...).
+MOVE_LABELS = {"accepted": "接单", "in_progress": "处理中", "done": "完成", "cancelled": "取消"}
 EDITABLE = ("assignee", "description", "location", "paid", "fee", "result")
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(["html"]))
@@ -51,11 +54,13 @@ class WorkOrders:
             raise LedgerError(f"kind must be one of {', '.join(KINDS)}")
         entry = self.ledger.get_entry(entry_id)
         if entry.status not in ("registered", "dispatched", "in_progress"):
-            raise LedgerError(f"台账 {entry_id} 为{ENTRY_LABELS.get(entry.status, entry.status)}，不能派工 / "
+            raise LedgerError(f"台账 {entry_id} 为{entry_label(entry.status)}，不能派工 / "
                               f"entry {entry_id} is {entry.status}: only registered or open work can be dispatched")
         department = order.department or entry.department
-        if department not in DEPARTMENTS:
-            raise LedgerError(f"department must be one of {'/'.join(DEPARTMENTS)}")
+        try:
+            self.ledger.terms.check_department(department)
+        except UnknownTerm as exc:
+            raise LedgerError(str(exc)) from exc
         now = self.clock.now()
         row = WorkOrder(entry_id=entry_id, kind=order.kind, department=department,
                         location=order.location or entry.unit, description=order.description or entry.summary,

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from callcenter.accounts import Principal
 from callcenter.ledger.search import InvalidCursor, cursor_of
-from callcenter.ledger.service import SOURCES, LedgerError, NotFound
+from callcenter.ledger.service import LedgerError, NotFound
+from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web import export
 from callcenter.web.masking import mask_phone, must_mask
 from callcenter.web.schemas import (

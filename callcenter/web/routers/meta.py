@@ -6,21 +6,24 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import PERMISSIONS, Principal
-from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, SOURCES, STATUSES
+from callcenter.ledger.lifecycle import STATES
+from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web.schemas import FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
 from callcenter.web.security import current_principal, require
+from callcenter.web.vocab import vocabulary
 
 router = APIRouter(tags=["meta"], responses=refusals(401))
 
 
 @router.get("/api/meta", response_model=Meta)
 def meta(request: Request, who: Principal = Depends(current_principal)) -> Meta:
-    """What the pickers offer (categories, departments, statuses, sources, owners) and what
-    the signed-in user may do."""
+    """What the pickers offer (categories, departments, statuses, sources, owners), what the
+    signed-in user may do, and `vocab`: every code the panel shows with its label."""
     users = [UserBrief(id=i, username=u, display_name=d) for i, u, d in request.app.state.accounts.users()]
+    terms = request.app.state.ledger.terms  # the site's rules file
     return Meta(username=who.username, role=who.role, permissions=sorted(PERMISSIONS.get(who.role, ())),
-                categories=list(CATEGORIES), departments=list(DEPARTMENTS), statuses=list(STATUSES),
-                sources=dict(SOURCES), users=users)
+                categories=list(terms.categories), departments=list(terms.departments), statuses=list(STATES),
+                sources=dict(SOURCES), users=users, vocab=vocabulary(terms))
 
 
 @router.get("/api/residents/units", response_model=list[UnitSuggestion], responses=refusals(422))

@@ -42,7 +42,8 @@ def _document(request: Request, kind: str, period: str | None) -> documents.Docu
     except ValueError as exc:
         raise HTTPException(422, f"期间格式不对：{exc}") from exc
 
-    return documents.build(kind, engine, p, now, complaint_limit=timedelta(hours=settings.complaint_timely_hours))
+    return documents.build(kind, engine, p, now, complaint_limit=timedelta(hours=settings.complaint_timely_hours),
+                           terms=ledger.terms)
 
 
 @router.get("")

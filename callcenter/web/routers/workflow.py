@@ -13,15 +13,19 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.accounts import Principal
-from callcenter.ledger.lifecycle import LABELS, STATES, allowed_targets
+from callcenter.ledger.lifecycle import LABELS, SATISFACTIONS, STATES, allowed_targets, label
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.web.masking import mask_phone, must_mask
 from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
+from callcenter.workflow.callback_tasks import KINDS as TASK_KINDS
+from callcenter.workflow.callback_tasks import LOGGED_OUTCOMES
+from callcenter.workflow.callback_tasks import STATUSES as TASK_STATUSES
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.work_orders import KINDS, NewWorkOrder
 from callcenter.workflow.work_orders import LABELS as ORDER_LABELS
+from callcenter.workflow.work_orders import STATUSES as ORDER_STATUSES
 
 router = APIRouter(prefix="/api", tags=["workflow"], responses=refusals(401, 422, 503))
 
@@ -50,7 +54,7 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_status: Literal[STATES]  # type: ignore[valid-type]
     note: str = Field("", max_length=500)
-    satisfaction: Literal["满意", "基本满意", "不满意"] | None = None
+    satisfaction: Literal[SATISFACTIONS] | None = None  # type: ignore[valid-type]
 
 
 class ClockOut(BaseModel):
@@ -64,7 +68,7 @@ class ClockOut(BaseModel):
 
 class WorkOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["dispatch", "engineering"] = "dispatch"
+    kind: Literal[tuple(KINDS)] = "dispatch"  # type: ignore[valid-type]
     department: str = Field("", max_length=16)
     description: str = Field("", max_length=1000)
     location: str = Field("", max_length=64)
@@ -75,7 +79,7 @@ class WorkOrderIn(BaseModel):
 
 class WorkOrderPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Literal["open", "accepted", "in_progress", "done", "cancelled"] | None = None
+    status: Literal[ORDER_STATUSES] | None = None  # type: ignore[valid-type]
     assignee: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=1000)
     location: str | None = Field(None, max_length=64)
@@ -127,8 +131,8 @@ class CallbackTaskOut(BaseModel):
 
 class CallbackLogIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    outcome: Literal["connected", "no_answer", "busy", "rejected", "unreachable", "wrong_number", "error"]
-    satisfaction: Literal["满意", "基本满意", "不满意", ""] = ""
+    outcome: Literal[LOGGED_OUTCOMES]  # type: ignore[valid-type]
+    satisfaction: Literal[(*SATISFACTIONS, "")] = ""  # type: ignore[valid-type]
     notes: str = Field("", max_length=1000)
 
 
@@ -222,7 +226,7 @@ def entry_workflow(entry_id: RowId, request: Request, who: Principal = Depends(c
     wf = _workflow(request)
     with _refusals():
         entry = wf.ledger.get_entry(entry_id)
-    return WorkflowOut(entry_id=entry_id, status=entry.status, status_label=LABELS.get(entry.status, entry.status),
+    return WorkflowOut(entry_id=entry_id, status=entry.status, status_label=label(entry.status),
                        allowed=[{"status": t, "label": LABELS[t]} for t in allowed_targets(entry.status)
                                 if t not in _OTHER_PATHS],
                        clocks=[ClockOut(**c) for c in wf.clocks.view(entry_id)],
@@ -295,8 +299,9 @@ def work_order_slip(order_id: RowId, request: Request, _: Principal = Depends(cu
 # ----- callbacks --------------------------------------------------------------------------
 
 @router.get("/callbacks", response_model=list[CallbackTaskOut])
-def list_callbacks(request: Request, status: Literal["open", "done", "cancelled", "all"] = "open",
-                   kind: Literal["callback", "missed_call"] | None = None, limit: int = Query(200, ge=1, le=1000),
+def list_callbacks(request: Request, status: Literal[(*TASK_STATUSES, "all")] = "open",  # type: ignore[valid-type]
+                   kind: Literal[tuple(TASK_KINDS)] | None = None,  # type: ignore[valid-type]
+                   limit: int = Query(200, ge=1, le=1000),
                    who: Principal = Depends(current_principal)) -> list[CallbackTaskOut]:
     wf = _workflow(request)
     rows = wf.callbacks.list(status=None if status == "all" else status, kind=kind, limit=limit)
