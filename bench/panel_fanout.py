@@ -69,7 +69,7 @@ def main() -> None:
         app = create_app(WebServices(
             ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
             recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
-            normalize_unit=lambda s: None, settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
+            settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
         port = _port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)

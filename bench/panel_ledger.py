@@ -30,7 +30,6 @@ from callcenter.audio.recorder import WavRecordingStore
 from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
 from callcenter.drafting.rules import packaged_terms
-from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call, Entry
@@ -154,7 +153,6 @@ def run(args: argparse.Namespace) -> None:
             app = create_app(WebServices(
                 ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
                 recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
-                normalize_unit=lambda s: (m.unit if (m := parse_unit(s)) else None),
                 settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
             client = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('bench')}"})
             backend = url.split(":", 1)[0]

@@ -23,7 +23,6 @@ from callcenter.calls.hotline import HotlineHandler
 from callcenter.clock import Clock, SystemClock
 from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.rules import DraftingRules
-from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.outbox import Outbox
@@ -50,12 +49,6 @@ log = logging.getLogger(__name__)
 # agent (SIP, recording, live transcription, drafting), web (panel, scheduler, workflow),
 # worker (transcription jobs). See docs/DEPLOYMENT.md.
 Role = Literal["all", "agent", "web", "worker"]
-
-
-def normalize_unit(text: str) -> str | None:
-    """What a clerk or a CSV says ("4栋2单元301", "4-2-301") -> canonical unit, or None."""
-    match = parse_unit(text)
-    return match.unit if match else None
 
 
 class Application:
@@ -113,7 +106,7 @@ class Application:
 
     def web_app(self) -> FastAPI:
         app = create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
-                                     recordings=self.recordings, normalize_unit=normalize_unit,
+                                     recordings=self.recordings,
                                      settings=self.settings.web, qa=self.qa, workflow=self.workflow,
                                      dialer=self.dialer))
         app.state.system_status = self.system_status

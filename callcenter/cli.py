@@ -225,7 +225,6 @@ def token_create(user: Annotated[str, typer.Option("--user", help="The user the 
 @residents_app.command("import")
 def residents_import(csv_file: Path, config: ConfigOpt = None) -> None:
     """Import residents from CSV: unit,name,phones[,key_customer][,note]. Bad rows are listed."""
-    from callcenter.app import normalize_unit
     from callcenter.ledger.directory import import_residents_csv
 
     _, ledger, _ = _ledger_parts(config)
@@ -234,7 +233,7 @@ def residents_import(csv_file: Path, config: ConfigOpt = None) -> None:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("gb18030", errors="strict")
-    result = import_residents_csv(text, ledger, normalize_unit)
+    result = import_residents_csv(text, ledger)
     for err in result.errors:
         typer.secho(err, fg=typer.colors.YELLOW, err=True)
     typer.echo(f"imported {result.imported} resident(s), {len(result.errors)} row(s) rejected")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.service import LedgerService
 
 CANONICAL_UNIT = re.compile(r"^\d{1,3}-\d{1,2}-\d{3,4}$")
@@ -25,9 +25,9 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
 
 
-def import_residents_csv(text: str, ledger: LedgerService,
-                         normalize_unit: Callable[[str], str | None]) -> ImportResult:
-    """Columns: unit,name,phones[,key_customer][,note]; phones separated by ';' or '/' or spaces."""
+def import_residents_csv(text: str, ledger: LedgerService) -> ImportResult:
+    """Columns: unit,name,phones[,key_customer][,note]; phones separated by ';' or '/' or spaces.
+    A unit may be written any way a clerk types it (4-2-301, 4 2 301, 4栋2单元301室)."""
     result = ImportResult()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     header = [h.strip().lower() for h in (reader.fieldnames or [])]

@@ -43,7 +43,6 @@ class WebServices:
     accounts: Accounts
     bus: EventBus
     recordings: RecordingStore
-    normalize_unit: Callable[[str], str | None]
     settings: WebSettings
     qa: QaService | None = None  # 质检 (issue 5); without it no /api/qa routes
     workflow: CaseWorkflow | None = None  # work orders, callbacks, clocks; 503 without it
@@ -60,8 +59,7 @@ def create_app(services: WebServices) -> FastAPI:
                   openapi_url=None, lifespan=lifespan, dependencies=[Depends(refuse_nul)])
     st = app.state
     st.ledger, st.accounts, st.bus = services.ledger, services.accounts, services.bus
-    st.recordings, st.normalize_unit, st.web_settings = (services.recordings, services.normalize_unit,
-                                                          services.settings)
+    st.recordings, st.web_settings = services.recordings, services.settings
     st.signer = SessionSigner(load_or_create_secret(services.settings.secret_file),
                               services.settings.session_max_age_s)
     st.login_limiter = LoginLimiter()

@@ -61,7 +61,7 @@ def test_panel_plays_a_recording_kept_only_in_s3(engine: Engine, clock: ManualCl
     accounts = Accounts(engine, clock)
     accounts.add_user("clerk1", "clerk", "clerk-password")
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=s3_store,
-                                 normalize_unit=lambda t: None, settings=WebSettings(secret_file=tmp_path / "k"),
+                                 settings=WebSettings(secret_file=tmp_path / "k"),
                                  qa=QaService(engine, clock, s3_store, load_scorecard(None))))
     pk = recorded_call(ledger, s3_store, clock, "call-1")
     call = ledger.get_call(pk)

@@ -20,7 +20,7 @@ from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 from tests.storage.smalldisk import fill, small_disk
 
 MB = 1024 * 1024
@@ -39,7 +39,6 @@ def test_clerk_and_supervisor_see_the_disk_alarm_come_and_go(engine: Engine, chr
     with small_disk(tmp_path / "rec", "8m") as disk:
         store = WavRecordingStore(RecordingSettings(root=disk), background_flush=False)
         app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
-                                     normalize_unit=normalize_unit,
                                      settings=WebSettings(secret_file=tmp_path / "secret.key"), workflow=wf))
         monitor = DiskMonitor([Watch("录音磁盘", disk, 4)], bus, notices)
         with PanelServer(app) as server:

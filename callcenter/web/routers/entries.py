@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from callcenter.accounts import Principal
+from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.search import InvalidCursor, cursor_of
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.ledger.vocabulary import SOURCES
@@ -38,7 +39,7 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def normal_unit(request: Request, changes: dict[str, Any]) -> dict[str, Any]:
     """The unit as typed ("四栋两单元三零一") -> canonical "4-2-301", or a 422 that says how."""
     if changes.get("unit"):
-        unit = request.app.state.normalize_unit(changes["unit"])
+        unit = normalize_unit(changes["unit"])
         if unit is None:
             raise HTTPException(422, f"房号 {changes['unit']!r} 无法识别（应为 楼栋-单元-房号，如 4-2-301）")
         changes["unit"] = unit

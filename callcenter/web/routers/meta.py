@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import PERMISSIONS, Principal
+from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.lifecycle import STATES
 from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web.schemas import FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
@@ -31,7 +32,7 @@ def units(request: Request, prefix: str = Query("", max_length=32),
           _: Principal = Depends(current_principal)) -> list[UnitSuggestion]:
     """Directory completion for the unit field: "4-2" -> 4-2-301 王建国, ..."""
     typed = prefix.strip()
-    canonical = request.app.state.normalize_unit(typed) if typed else None
+    canonical = normalize_unit(typed) if typed else None
     rows = request.app.state.ledger.units_like(canonical or typed)
     return [UnitSuggestion(unit=u, name=n) for u, n in rows]
 

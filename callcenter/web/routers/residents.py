@@ -26,5 +26,5 @@ async def import_csv(file: UploadFile, request: Request,
             raise HTTPException(422, "无法识别文件编码，请另存为 UTF-8 CSV") from exc
     if "\x00" in text:  # PostgreSQL text cannot hold it, and no CSV of residents has one
         raise HTTPException(422, "文件包含空字符（NUL），不是有效的 CSV / the file contains NUL characters")
-    result = import_residents_csv(text, request.app.state.ledger, request.app.state.normalize_unit)
+    result = import_residents_csv(text, request.app.state.ledger)
     return ImportReport(imported=result.imported, errors=result.errors)
