@@ -27,7 +27,7 @@ from callcenter.accounts import Accounts
 from callcenter.audio.recorder import WavRecordingStore
 from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
-from callcenter.events import EventBus
+from callcenter.events import CallRinging, Event, EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from callcenter.web.app import WebServices, create_app
@@ -90,8 +90,10 @@ def main() -> None:
 
             def publisher() -> None:  # a telephony thread
                 for i in range(args.events):
-                    bus.publish("call.ringing", call_id=i, caller_number="13800138000", resident="王建国",
-                                unit="4-2-301", open_entries=[1, 2], sent=time.perf_counter())
+                    # a call.ringing as the ledger sends it, plus the time it was sent (latency)
+                    data = CallRinging(call_id=i, caller_number="13800138000", resident="王建国", unit="4-2-301",
+                                       open_entries=[1, 2]).data()
+                    bus.dispatch(Event(CallRinging.TYPE, {**data, "sent": time.perf_counter()}))
                     time.sleep(1 / args.rate)
 
             pub = threading.Thread(target=publisher)

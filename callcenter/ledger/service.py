@@ -18,7 +18,16 @@ from sqlmodel import Session, col, select
 from callcenter.clock import Clock
 from callcenter.drafting.rules import packaged_terms
 from callcenter.drafting.terms import SiteTerms, UnknownTerm
-from callcenter.events import EventBus
+from callcenter.events import (
+    CallAnswered,
+    CallEnded,
+    CallMissed,
+    CallRinging,
+    DraftReady,
+    EntryUpdated,
+    EventBus,
+    PartialTranscript,
+)
 from callcenter.ledger import search
 from callcenter.ledger.callback_sampling import CallbackSampling
 from callcenter.ledger.lifecycle import (
@@ -149,11 +158,11 @@ class LedgerService:
                 s.add(call)
                 s.commit()
                 resident = self._resident_for_number(s, call.caller_number)
-                self.bus.publish("call.ringing", call_id=call.id, caller_number=call.caller_number,
-                                 resident=resident.name if resident else None,
-                                 unit=resident.unit if resident else None,
-                                 open_entries=[e.id for e in self._open_entries(
-                                     s, call.caller_number, resident.unit if resident else "")])
+                self.bus.publish(CallRinging(call_id=call.id, caller_number=call.caller_number,
+                                             resident=resident.name if resident else None,
+                                             unit=resident.unit if resident else None,
+                                             open_entries=[e.id for e in self._open_entries(
+                                                 s, call.caller_number, resident.unit if resident else "")]))
             assert call.id is not None
             return call.id
 
@@ -181,8 +190,8 @@ class LedgerService:
             self._audit(s, "system", entry.id, call.id, "registered", new=f"call {call.id}")
             s.commit()
             assert call.id is not None and entry.id is not None
-            self.bus.publish("call.answered", call_id=call.id, entry_id=entry.id,
-                             caller_number=call.caller_number, unit=entry.unit)
+            self.bus.publish(CallAnswered(call_id=call.id, entry_id=entry.id, caller_number=call.caller_number,
+                                          unit=entry.unit))
             return AnsweredCall(call.id, entry.id)
 
     def call_missed(self, sip_call_id: str, reason: str, at: datetime | None = None) -> int:
@@ -209,8 +218,8 @@ class LedgerService:
             self._audit(s, "system", entry.id, call.id, "missed_call", new=reason)
             s.commit()
             assert entry.id is not None
-            self.bus.publish("call.missed", call_id=call.id, entry_id=entry.id,
-                             caller_number=call.caller_number, reason=reason)
+            self.bus.publish(CallMissed(call_id=call.id, entry_id=entry.id, caller_number=call.caller_number,
+                                        reason=reason))
             return entry.id
 
     def add_dtmf(self, sip_call_id: str, digits: str) -> None:
@@ -269,11 +278,11 @@ class LedgerService:
                     entry.interrupted = True
                     s.add(entry)
             s.commit()
-            self.bus.publish("call.ended", call_id=call.id, entry_id=call.entry_id, reason=reason,
-                             duration_ms=call.recording_duration_ms)
+            self.bus.publish(CallEnded(call_id=call.id, entry_id=call.entry_id, reason=reason,
+                                       duration_ms=call.recording_duration_ms))
 
     def partial_transcript(self, call_pk: int, text: str) -> None:
-        self.bus.publish("call.partial_transcript", call_id=call_pk, text=text)
+        self.bus.publish(PartialTranscript(call_id=call_pk, text=text))
 
     def set_transcript(self, sip_call_id: str, transcript: Any | None, status: str) -> None:
         """`transcript` is an asr.Transcript; status is done / queued / failed / unavailable."""
@@ -338,9 +347,9 @@ class LedgerService:
             self._audit(s, "system", entry.id, call.id, "draft_ready")
             s.commit()
             assert target_id is not None
-            self.bus.publish("entry.draft_ready", call_id=call.id, entry_id=target_id,
-                             unit=entry.unit, category=entry.category, department=entry.department,
-                             urgent=entry.urgent, summary=entry.summary, repeat_of=repeat_of)
+            self.bus.publish(DraftReady(call_id=call.id, entry_id=target_id, unit=entry.unit, category=entry.category,
+                                        department=entry.department, urgent=entry.urgent, summary=entry.summary,
+                                        repeat_of=repeat_of))
             return target_id
 
     def recover_interrupted(self, recovered: Iterable[Any]) -> int:
@@ -528,8 +537,8 @@ class LedgerService:
             entry.updated_at = now
             s.add(entry)
             s.commit()
-            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes), status=entry.status,
-                             old_status=old_status, actor=actor)
+            self.bus.publish(EntryUpdated(entry_id=entry.id, fields=sorted(changes), status=entry.status,
+                                          old_status=old_status, actor=actor))
             return entry
 
     def confirm_entry(self, entry_id: int, changes: dict[str, Any], actor: str, actor_id: int) -> Entry:
@@ -571,8 +580,8 @@ class LedgerService:
                                      confirmed_value=confirmed, confidence=guess.get("confidence"),
                                      changed=drafted != confirmed))
             s.commit()
-            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(changes), action="confirmed",
-                             status=entry.status, actor=actor)
+            self.bus.publish(EntryUpdated(entry_id=entry.id, fields=sorted(changes), action="confirmed",
+                                          status=entry.status, actor=actor))
             return entry
 
     def transition(self, entry_id: int, to_status: str, actor: str, note: str = "",
@@ -598,8 +607,8 @@ class LedgerService:
             if note:
                 self._audit(s, actor, entry.id, None, "note", "status", "", note)
             s.commit()
-            self.bus.publish("entry.updated", entry_id=entry.id, fields=["status"], action="transition",
-                             status=to_status, old_status=old, satisfaction=satisfaction, actor=actor)
+            self.bus.publish(EntryUpdated(entry_id=entry.id, fields=["status"], action="transition",
+                                          status=to_status, old_status=old, satisfaction=satisfaction, actor=actor))
             return entry
 
     def _check_transition(self, s: Session, entry: Entry, to_status: str, pending: dict[str, Any],
@@ -645,8 +654,8 @@ class LedgerService:
             s.flush()
             self._audit(s, actor, entry.id, None, "created", "source", "", source)
             s.commit()
-            self.bus.publish("entry.updated", entry_id=entry.id, fields=sorted(fields), action="created",
-                             status=entry.status, actor=actor)
+            self.bus.publish(EntryUpdated(entry_id=entry.id, fields=sorted(fields), action="created",
+                                          status=entry.status, actor=actor))
             return entry
 
     def acknowledge_urgent(self, entry_id: int, actor: str) -> None:
@@ -658,7 +667,7 @@ class LedgerService:
                 raise NotFound(f"entry {entry_id}")
             self._audit(s, actor, entry.id, None, "urgent_ack", new=actor)
             s.commit()
-        self.bus.publish("entry.updated", entry_id=entry_id, fields=[], action="urgent_acknowledged", actor=actor)
+        self.bus.publish(EntryUpdated(entry_id=entry_id, fields=[], action="urgent_acknowledged", actor=actor))
 
     def link_call(self, call_pk: int, entry_id: int, actor: str) -> Entry:
         """One click on the screen pop: this call is about open entry `entry_id` (一票到底).
@@ -698,8 +707,8 @@ class LedgerService:
             if old_cat != target.category:
                 self._audit(s, actor, target.id, call.id, "linked_call", "category", old_cat, target.category)
             s.commit()
-            self.bus.publish("entry.updated", entry_id=target.id, fields=["calls", "category"],
-                             action="linked", call_id=call.id, merged_entry_id=own.id, actor=actor)
+            self.bus.publish(EntryUpdated(entry_id=target.id, fields=["calls", "category"], action="linked",
+                                          call_id=call.id, merged_entry_id=own.id, actor=actor))
             return target
 
     def caller_history(self, number: str, unit: str, recent: int = 5) -> CallerHistory:

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from callcenter.asr.interface import Transcript
 from callcenter.asr.pool import QueuedStream, TranscriptionPool
 from callcenter.config import Settings
-from callcenter.events import Event, EventBus
+from callcenter.events import AsrLoad, Event, EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call
 from callcenter.ledger.service import LedgerService
@@ -133,9 +133,12 @@ class AgentLoads:
         bus.add_listener(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        if event.type == "system.asr_load" and isinstance(event.data.get("node"), str):
+        if event.type != AsrLoad.TYPE:
+            return
+        load = event.payload
+        if isinstance(load, AsrLoad) and isinstance(load.node, str):
             with self._lock:
-                self._by_node[event.data["node"]] = (time.monotonic(), dict(event.data))
+                self._by_node[load.node] = (time.monotonic(), load.data())
 
     def current(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -145,9 +148,8 @@ class AgentLoads:
 
 def report_load(app: Application) -> None:
     pool = app.transcriber
-    app.bus.publish("system.asr_load", node=app.origin, live=pool.live_streams,
-                    live_max=app.settings.asr.max_live_streams, files=pool.files_pending,
-                    line=app.settings.sip.username)
+    app.bus.publish(AsrLoad(node=app.origin, live=pool.live_streams, live_max=app.settings.asr.max_live_streams,
+                            files=pool.files_pending, line=app.settings.sip.username))
 
 
 # ----- the backlog figure -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.events import CallbackUpdated
 from callcenter.ledger.lifecycle import SATISFACTIONS, UNSATISFIED
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
@@ -202,5 +203,5 @@ class CallbackTasks:
             return list(s.exec(q.order_by(col(CallbackTask.due_at), col(CallbackTask.id)).limit(limit)).all())
 
     def _published(self, task: CallbackTask) -> None:
-        self.ledger.bus.publish("callback.updated", id=task.id, entry_id=task.entry_id, kind=task.kind,
-                                status=task.status, due_at=task.due_at.isoformat())
+        self.ledger.bus.publish(CallbackUpdated(id=task.id, entry_id=task.entry_id, kind=task.kind,
+                                                status=task.status, due_at=task.due_at.isoformat()))

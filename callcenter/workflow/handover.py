@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.events import HandoverCreated
 from callcenter.ledger.lifecycle import TERMINAL, label
 from callcenter.ledger.models import CallbackTask, Entry, Handover, User
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
@@ -60,7 +61,7 @@ class Handovers:
             return found
         self.notices.post("handover", f"交接班：{row.shift_name}，未完结 {row.open_count} 项",
                           "请接班客服查看交接记录并确认。", severity="info", audience=("clerk", "supervisor"))
-        self.ledger.bus.publish("handover.created", id=row.id, open_count=row.open_count)
+        self.ledger.bus.publish(HandoverCreated(id=row.id, open_count=row.open_count))
         return row
 
     def _at(self, change_at: datetime) -> Handover | None:

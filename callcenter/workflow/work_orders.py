@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from callcenter.clock import Clock
 from callcenter.drafting.terms import UnknownTerm
+from callcenter.events import WorkOrderUpdated
 from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import Entry, WorkOrder
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
@@ -162,5 +163,5 @@ class WorkOrders:
             entry_created=f"{entry.created_at.astimezone(zone):%Y-%m-%d %H:%M}", callback_at=callback_at)
 
     def _published(self, row: WorkOrder, actor: str) -> None:
-        self.ledger.bus.publish("work_order.updated", id=row.id, entry_id=row.entry_id, status=row.status,
-                                department=row.department, actor=actor)
+        self.ledger.bus.publish(WorkOrderUpdated(id=row.id, entry_id=row.entry_id, status=row.status,
+                                                 department=row.department, actor=actor))
