@@ -24,12 +24,12 @@ import uvicorn
 import websockets
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
 from callcenter.events import CallRinging, Event, EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 

@@ -26,8 +26,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
 from callcenter.drafting.rules import packaged_terms
 from callcenter.events import EventBus
@@ -35,6 +33,8 @@ from callcenter.ledger import db
 from callcenter.ledger.models import Call, Entry
 from callcenter.ledger.search import Cursor
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 

@@ -16,7 +16,6 @@ from callcenter.accounts import Accounts
 from callcenter.asr.interface import ModelUnavailable
 from callcenter.asr.pool import TranscriptionPool
 from callcenter.audio.prompts import PromptLibrary
-from callcenter.audio.recorder import WavRecordingStore
 from callcenter.calls.callback_dialer import CallbackDialer
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.hotline import HotlineHandler
@@ -32,10 +31,11 @@ from callcenter.qa.evidence import TimedWord
 from callcenter.qa.retention import apply_retention
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
+from callcenter.recordings.jobs import register_storage_jobs
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
-from callcenter.storage.jobs import register_storage_jobs
 from callcenter.telephony.agent import PyVoipAgent
 from callcenter.telephony.interface import TelephonyAgent
 from callcenter.web.app import WebServices, create_app

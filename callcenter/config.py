@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from callcenter.asr.settings import AsrSettings
-from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.audio.settings import PromptSettings, VadSettings
 from callcenter.calls.flow import FlowSettings
 from callcenter.drafting.rules import site_terms_of
 from callcenter.drafting.terms import SiteTerms
 from callcenter.ledger.settings import DatabaseSettings
 from callcenter.notify.settings import NotifySettings
 from callcenter.qa.settings import QaSettings
+from callcenter.recordings.settings import RecordingSettings
 from callcenter.reports.settings import ReportSettings
 from callcenter.telephony.settings import SipSettings
 from callcenter.web.settings import WebSettings

@@ -16,11 +16,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from callcenter.audio.interface import RecordingError
-from callcenter.audio.recorder import WavRecordingStore
 from callcenter.calls.bridge import place_callback
 from callcenter.clock import Clock
 from callcenter.ledger.service import LedgerError, LedgerService
+from callcenter.recordings.interface import RecordingError
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.telephony.interface import TelephonyAgent
 from callcenter.workflow.callback_tasks import CallbackTasks
 

@@ -32,10 +32,10 @@ from persistqueue.serializers import json as json_serializer
 from sqlalchemy import exc as sa_exc
 
 from callcenter.asr.interface import Transcript, Word
-from callcenter.audio.interface import RecordingInfo
 from callcenter.events import DatabaseAlarm, EventBus
 from callcenter.ledger.models import Resident
 from callcenter.ledger.service import AnsweredCall, LedgerService
+from callcenter.recordings.interface import RecordingInfo
 
 log = logging.getLogger(__name__)
 

@@ -247,7 +247,7 @@ def start(app: Application) -> None:
         app.scheduler.remove_jobstore(JOBSTORE)
         app.scheduler.add_job(report_load, "interval", args=[app], seconds=LOAD_EVERY_S, id="asr_load",
                               replace_existing=True, max_instances=1, coalesce=True)
-        from callcenter.storage.jobs import register_storage_jobs  # disk alarm, S3 upload retries
+        from callcenter.recordings.jobs import register_storage_jobs  # disk alarm, S3 upload retries
 
         app.disk_monitor = register_storage_jobs(app.scheduler, app.recordings, app.settings.recording,
                                                  app.settings.database.url, app.bus, app.notices)

@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from callcenter.accounts import Accounts, Principal
-from callcenter.audio.interface import RecordingStore
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.service import QaService
+from callcenter.recordings.interface import RecordingStore
 from callcenter.web.guards import refuse_nul
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.routers import callers, calls, entries, events, meta, qa, residents, session, workflow

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 import pytest
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.browser.conftest import PanelServer

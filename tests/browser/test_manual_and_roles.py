@@ -8,11 +8,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.browser.conftest import PanelServer, login

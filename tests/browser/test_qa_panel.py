@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
 from callcenter.qa.settings import QaSettings
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.browser.conftest import PanelServer

@@ -23,8 +23,8 @@ from tests.qa.conftest import CallMaker, clip, prompts, silence, track  # noqa: 
 
 @pytest.fixture
 def setup(ledger, clock, tmp_path: Path, prompts):  # type: ignore[no-untyped-def]  # noqa: F811
-    from callcenter.audio.recorder import WavRecordingStore
-    from callcenter.audio.settings import RecordingSettings
+    from callcenter.recordings.settings import RecordingSettings
+    from callcenter.recordings.store import WavRecordingStore
 
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
     accounts = Accounts(ledger.engine, clock)
