@@ -105,12 +105,10 @@ class Application:
                             settings.qa, prompts=self.prompts, transcribe_agent=self._transcribe_agent)
 
     def web_app(self) -> FastAPI:
-        app = create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
-                                     recordings=self.recordings,
-                                     settings=self.settings.web, qa=self.qa, workflow=self.workflow,
-                                     dialer=self.dialer))
-        app.state.system_status = self.system_status
-        return app
+        return create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
+                                      recordings=self.recordings, settings=self.settings.web, qa=self.qa,
+                                      workflow=self.workflow, dialer=self.dialer, system_status=self.system_status,
+                                      report_settings=self.settings.reports))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog for the panel's header (GET /api/system/status)."""
