@@ -29,7 +29,22 @@ class CallerHistory:
     unit_recent: list[Entry]
 
 
+# Transcripts not done, as the backlog figure counts them (GET /api/system/status).
+WAITING_TRANSCRIPTS = ("queued", "unavailable", "failed", "live")
+
+
 class Queries(LedgerCore):
+    def transcript_backlog(self) -> dict[str, int]:
+        """Inbound recorded calls per transcript status that is not done (WAITING_TRANSCRIPTS)."""
+        with self.session() as s:
+            rows = s.exec(select(Call.transcript_status, func.count()).where(
+                col(Call.transcript_status).in_(WAITING_TRANSCRIPTS), Call.direction == "inbound",
+                (Call.recording_key != "") | (Call.transcript_status != "unavailable"),
+            ).group_by(Call.transcript_status)).all()
+        counts = dict.fromkeys(WAITING_TRANSCRIPTS, 0)
+        counts.update({status: int(n) for status, n in rows})
+        return counts
+
     def calls_needing_transcript(self, statuses: tuple[str, ...] = ("unavailable",)) -> list[Call]:
         """Recorded, finished calls whose transcript is still owed: 'unavailable' (no model at the
         time); after a crash also 'pending', 'live' and 'queued' (the work died with the process)."""
