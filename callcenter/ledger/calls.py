@@ -25,10 +25,10 @@ from callcenter.ledger.core import (
     open_entries_of,
     resident_of,
 )
-from callcenter.ledger.lifecycle import OPEN
+from callcenter.ledger.lifecycle import DRAFT, OPEN, REGISTERED
 from callcenter.ledger.models import AuditLog, Call, Entry
 from callcenter.ledger.repeats import BY_DRAFTING, join_repeat
-from callcenter.ledger.vocabulary import MISSED_REASONS, label_of
+from callcenter.ledger.vocabulary import CALL, MISSED_CALL, MISSED_REASONS, PHONE, label_of
 from callcenter.recordings.interface import RecordingInfo
 
 
@@ -84,7 +84,7 @@ class CallLog(LedgerCore):
                 assert call.id is not None
                 return AnsweredCall(call.id, first or call.entry_id)
             resident = resident_of(s, call.caller_number)
-            entry = Entry(created_at=now, updated_at=now, kind="call", source="phone", status="draft",
+            entry = Entry(created_at=now, updated_at=now, kind=CALL, source=PHONE, status=DRAFT,
                           caller_number=call.caller_number,
                           resident_id=resident.id if resident else None,
                           caller_name=resident.name if resident else "",
@@ -109,8 +109,8 @@ class CallLog(LedgerCore):
             if call.entry_id is not None:
                 return call.entry_id
             resident = resident_of(s, call.caller_number)
-            entry = Entry(created_at=now, updated_at=now, kind="missed_call", source="phone",
-                          status="registered", caller_number=call.caller_number,
+            entry = Entry(created_at=now, updated_at=now, kind=MISSED_CALL, source=PHONE,
+                          status=REGISTERED, caller_number=call.caller_number,
                           resident_id=resident.id if resident else None,
                           caller_name=resident.name if resident else "",
                           unit=resident.unit if resident else "", category=self.terms.fallback_category,
@@ -224,7 +224,7 @@ class CallLog(LedgerCore):
             entry.draft = jsonable(draft)
             entry.draft_ready_at = now
             entry.updated_at = now
-            if entry.status == "draft":  # a clerk may already have confirmed it during the call
+            if entry.status == DRAFT:  # a clerk may already have confirmed it during the call
                 for name in ("unit", "category", "department", "urgent", "summary", "caller_name"):
                     value = _guess_value(getattr(draft, name, None))  # each a FieldGuess
                     if name == "caller_name" and entry.caller_name:
@@ -275,7 +275,7 @@ class CallLog(LedgerCore):
         call.status, call.end_reason = "interrupted", call.end_reason or "interrupted"
         call.ended_at = call.ended_at or now
         if call.entry_id is None:
-            entry = Entry(created_at=now, updated_at=now, kind="call", status="draft",
+            entry = Entry(created_at=now, updated_at=now, kind=CALL, status=DRAFT,
                           caller_number=call.caller_number, interrupted=True,
                           summary="通话因系统故障中断，请核实并回拨")
             s.add(entry)

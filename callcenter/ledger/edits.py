@@ -18,7 +18,7 @@ from callcenter.ledger.lifecycle import DRAFT, OPEN, REGISTERED, STATES
 from callcenter.ledger.models import Call, Correction, Entry
 from callcenter.ledger.repeats import BY_CLERK, join_repeat
 from callcenter.ledger.transitions import Transitions, stamp_status
-from callcenter.ledger.vocabulary import DRAFT_FIELDS, EDITABLE_FIELDS, MANUAL_SOURCES
+from callcenter.ledger.vocabulary import DRAFT_FIELDS, EDITABLE_FIELDS, MANUAL, MANUAL_SOURCES
 
 
 def _as_text(value: Any) -> str:
@@ -122,7 +122,7 @@ class ClerkEdits(Transitions):
             raise LedgerError("summary: describe the problem")
         now = self.clock.now()
         with self.session() as s:
-            entry = Entry(created_at=now, updated_at=now, kind="manual", source=source, status="registered",
+            entry = Entry(created_at=now, updated_at=now, kind=MANUAL, source=source, status=REGISTERED,
                           owner_id=actor_id, confirmed_at=now, category=self.terms.fallback_category,
                           department=self.terms.desk_department)
             for name, value in fields.items():

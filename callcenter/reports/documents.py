@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from callcenter.drafting.terms import SiteTerms
+from callcenter.ledger.lifecycle import FAIRLY_SATISFIED, SATISFIED, UNSATISFIED
 from callcenter.ledger.lifecycle import LABELS as STATUS_NAMES
 from callcenter.ledger.lifecycle import label as status_label
 from callcenter.ledger.vocabulary import ENTRY_FIELDS as FIELD_NAMES
@@ -136,8 +137,8 @@ def _callback_sections(cb: Any, missed: Any) -> list[Section]:
     rows: list[tuple[Cell, ...]] = [
         ("应回访", cb.due, ""), ("已回访", cb.done, _rate(cb.completion_rate)),
         ("按时回访（完成不晚于期限）", cb.on_time, _rate(cb.on_time_rate)),
-        ("满意", cb.satisfaction.get("满意", 0), ""), ("基本满意", cb.satisfaction.get("基本满意", 0), ""),
-        ("不满意", cb.satisfaction.get("不满意", 0), ""), ("满意率（满意+基本满意）", cb.rated, _rate(cb.satisfaction_rate))]
+        ("满意", cb.satisfaction.get(SATISFIED, 0), ""), ("基本满意", cb.satisfaction.get(FAIRLY_SATISFIED, 0), ""),
+        ("不满意", cb.satisfaction.get(UNSATISFIED, 0), ""), ("满意率（满意+基本满意）", cb.rated, _rate(cb.satisfaction_rate))]
     sat = {k: v for k, v in cb.satisfaction.items() if v}
     missed_rows: list[tuple[Cell, ...]] = [
         ("未接来电", missed.missed, ""), ("已回拨", missed.called_back, _rate(missed.called_back_rate)),

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from callcenter.drafting.rules import packaged_terms
 from callcenter.drafting.terms import SiteTerms
-from callcenter.ledger.lifecycle import COMPLAINT, SATISFACTIONS
+from callcenter.ledger.lifecycle import COMPLAINT, FAIRLY_SATISFIED, SATISFACTIONS, SATISFIED
 from callcenter.ledger.lifecycle import INVALID as INVALID_STATUSES
 from callcenter.ledger.models import Call, CallbackTask, Correction, Entry, User
 from callcenter.reports.periods import Period
@@ -64,7 +64,7 @@ class CallbackFigures:
     @property
     def satisfaction_rate(self) -> float | None:
         """满意率 = (满意 + 基本满意) / rated callbacks."""
-        good = self.satisfaction.get("满意", 0) + self.satisfaction.get("基本满意", 0)
+        good = self.satisfaction.get(SATISFIED, 0) + self.satisfaction.get(FAIRLY_SATISFIED, 0)
         return good / self.rated if self.rated else None
 
 

@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+from callcenter.ledger.lifecycle import FAIRLY_SATISFIED, SATISFIED
 from callcenter.ledger.lifecycle import label as status_label
 from callcenter.reports.statistics import MonthlyReport
 
@@ -50,7 +51,7 @@ def rows(report: MonthlyReport) -> Iterator[tuple[str, str, str]]:
     yield "回访", "按时回访", f"{cb.on_time} ({_pct(cb.on_time, cb.due)})"
     for name, n in cb.satisfaction.items():
         yield "客户反映", name, str(n)
-    good = cb.satisfaction.get("满意", 0) + cb.satisfaction.get("基本满意", 0)
+    good = cb.satisfaction.get(SATISFIED, 0) + cb.satisfaction.get(FAIRLY_SATISFIED, 0)
     yield "客户反映", "满意率", _pct(good, cb.rated)
     for name, n in report.by_clerk.items():
         yield "首接人", name, str(n)

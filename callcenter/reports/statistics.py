@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from callcenter.ledger.lifecycle import COMPLAINT
+from callcenter.ledger.lifecycle import COMPLAINT, FAIRLY_SATISFIED, SATISFIED, UNSATISFIED
 from callcenter.ledger.lifecycle import HANDLED as HANDLED_STATUSES
 from callcenter.ledger.lifecycle import INVALID as INVALID_STATUSES
 from callcenter.ledger.lifecycle import OPEN as OPEN_STATUSES
@@ -133,8 +133,8 @@ def _calls(s: Session, period: Period) -> list[Call]:
 def _workflow_counts(cb: CallbackFigures, missed: MissedCallFigures) -> dict[str, int]:
     """The trend's workflow counts; zeros are left out like the other counts."""
     counts = {"callbacks_due": cb.due, "callbacks_done": cb.done, "callbacks_on_time": cb.on_time,
-              "satisfied": cb.satisfaction.get("满意", 0) + cb.satisfaction.get("基本满意", 0),
-              "unsatisfied": cb.satisfaction.get("不满意", 0), "missed_called_back": missed.called_back}
+              "satisfied": cb.satisfaction.get(SATISFIED, 0) + cb.satisfaction.get(FAIRLY_SATISFIED, 0),
+              "unsatisfied": cb.satisfaction.get(UNSATISFIED, 0), "missed_called_back": missed.called_back}
     return {k: v for k, v in counts.items() if v}
 
 

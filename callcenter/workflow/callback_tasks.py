@@ -15,9 +15,17 @@ from sqlmodel import col, select
 
 from callcenter.clock import Clock
 from callcenter.events import CallbackUpdated
-from callcenter.ledger.lifecycle import SATISFACTIONS, UNSATISFIED
+from callcenter.ledger.lifecycle import (
+    COMPLETED,
+    DISPATCHED,
+    IN_PROGRESS,
+    REGISTERED,
+    SATISFACTIONS,
+    UNSATISFIED,
+)
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.ledger.vocabulary import label_of
 from callcenter.workflow.deadlines import callback_due, due_after
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
@@ -79,7 +87,7 @@ class CallbackTasks:
             raise LedgerError(f"outcome must be one of {', '.join(OUTCOMES)}")
         task = self.get(task_id)
         if task.status != "open":
-            raise LedgerError(f"回访任务 {task_id} 已{'完成' if task.status == 'done' else '取消'} / task {task_id} "
+            raise LedgerError(f"回访任务 {task_id} {label_of(STATUSES, task.status)} / task {task_id} "
                               f"is {task.status}")
         is_callback = task.kind == "callback"
         if is_callback and outcome == "connected" and satisfaction not in SATISFACTIONS:
@@ -136,8 +144,8 @@ class CallbackTasks:
 
     def _returned_missed_call(self, entry_id: int, actor: str, notes: str) -> None:
         entry = self.ledger.get_entry(entry_id)
-        if entry.status in ("registered", "dispatched", "in_progress"):
-            self.ledger.transition(entry_id, "completed", actor, note=notes or "已回拨")
+        if entry.status in (REGISTERED, DISPATCHED, IN_PROGRESS):
+            self.ledger.transition(entry_id, COMPLETED, actor, note=notes or "已回拨")
 
     def _unsatisfied(self, entry_id: int, actor: str, notes: str) -> None:
         """不满意: reopen for rework and escalate to the supervisor and the project head."""

@@ -25,7 +25,7 @@ from callcenter.events import (
     Event,
     EventBus,
 )
-from callcenter.ledger.lifecycle import TERMINAL
+from callcenter.ledger.lifecycle import CALLED_BACK, COMPLETED, TERMINAL
 from callcenter.ledger.service import LedgerService
 from callcenter.workflow.callback_tasks import CallbackTasks
 from callcenter.workflow.clocks import JOBSTORE, ClockKeeper
@@ -92,9 +92,9 @@ class CaseWorkflow:
         self.clocks.sync(entry_id)
 
     def _status_changed(self, entry_id: int, status: str, actor: str) -> None:
-        if status == "completed":
+        if status == COMPLETED:
             self.callbacks.on_completed(entry_id)
-        elif status == "called_back":
+        elif status == CALLED_BACK:
             self.callbacks.close_for_entry(entry_id, actor, "called_back")
         elif status in TERMINAL:
             self.callbacks.close_for_entry(entry_id, actor, f"台账已{status}")

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from callcenter.clock import Clock
 from callcenter.drafting.terms import UnknownTerm
 from callcenter.events import WorkOrderUpdated
+from callcenter.ledger.lifecycle import COMPLETED, DISPATCHED, IN_PROGRESS, REGISTERED
 from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import Entry, WorkOrder
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
@@ -54,7 +55,7 @@ class WorkOrders:
         if order.kind not in KINDS:
             raise LedgerError(f"kind must be one of {', '.join(KINDS)}")
         entry = self.ledger.get_entry(entry_id)
-        if entry.status not in ("registered", "dispatched", "in_progress"):
+        if entry.status not in (REGISTERED, DISPATCHED, IN_PROGRESS):
             raise LedgerError(f"台账 {entry_id} 为{entry_label(entry.status)}，不能派工 / "
                               f"entry {entry_id} is {entry.status}: only registered or open work can be dispatched")
         department = order.department or entry.department
@@ -72,7 +73,7 @@ class WorkOrders:
             s.commit()
             s.refresh(row)
         self.ledger.audit(actor, entry_id, "work_order", "created", "", f"{KINDS[row.kind]} {self.number(row)}")
-        if entry.status == "registered":
+        if entry.status == REGISTERED:
             if not entry.department:
                 self.ledger.update_entry(entry_id, {"department": department}, actor)
             self.ledger.transition(entry_id, "dispatched", actor, note=f"派工 {self.number(row)}")
@@ -123,7 +124,7 @@ class WorkOrders:
             orders = self.of_entry(entry_id)
             unfinished = [o for o in orders if o.status not in ("done", "cancelled")]
             if not unfinished and any(o.status == "done" for o in orders):
-                self.ledger.transition(entry_id, "completed", actor, note="派工单全部完成")
+                self.ledger.transition(entry_id, COMPLETED, actor, note="派工单全部完成")
 
     def of_entry(self, entry_id: int) -> list[WorkOrder]:
         with self.ledger.session() as s:
