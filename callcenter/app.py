@@ -267,11 +267,16 @@ def _resources(app: Application) -> list[Component]:
     parts = [Component("database", stop=app.engine.dispose),
              Component("recordings", stop=app.recordings.shutdown),
              Component("notifier", stop=lambda: app.notifier.close(5)),
-             Component("workflow", stop=app.workflow.shutdown),  # its event thread; after it, no more notices
-             Component("call outbox", start=app._start_outbox, stop=app.handler.outbox.close)]
+             Component("workflow", stop=app.workflow.shutdown)]  # its event thread; after it, no more notices
     if app.queue is not None:
         parts.append(Component("transcription queue", stop=app.queue.close))
     return parts
+
+
+def _outbox(app: Application) -> Component:
+    """The call writes kept while the database was away: replayed by recovery first, then in the
+    background (where this process takes calls); closed once nothing can write any more."""
+    return Component("call outbox", start=app._start_outbox, stop=app.handler.outbox.close)
 
 
 def _transcriber(app: Application, start: bool = True) -> Component:
@@ -303,6 +308,7 @@ def _forwarder(app: Application) -> Component:
 def all_in_one(app: Application) -> list[Component]:
     return [*_resources(app), *_listener(app),
             Component("crash recovery", start=app.recover),
+            _outbox(app),
             Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
             _transcriber(app),
             Component("transcripts owed", start=lambda: app.transcription.retry(after_restart=True)),
@@ -315,6 +321,7 @@ def all_in_one(app: Application) -> list[Component]:
 def agent(app: Application) -> list[Component]:
     return [*_resources(app),
             Component("agents' presence and crash recovery", start=app._recover_if_alone, stop=app._close_presence),
+            _outbox(app),
             Component("prompts", start=app.prompts.preload),
             _transcriber(app),
             _forwarder(app),
@@ -327,14 +334,14 @@ def agent(app: Application) -> list[Component]:
 
 
 def web(app: Application) -> list[Component]:
-    return [*_resources(app), *_listener(app),
+    return [*_resources(app), *_listener(app), _outbox(app),
             _transcriber(app, start=False),  # the agents and workers transcribe
             Component("site jobs", start=app._register_site_jobs),
             _scheduler(app)]
 
 
 def worker(app: Application) -> list[Component]:
-    return [*_resources(app), _transcriber(app, start=False), _forwarder(app)]
+    return [*_resources(app), _outbox(app), _transcriber(app, start=False), _forwarder(app)]
 
 
 ROLES: dict[str, Callable[[Application], list[Component]]] = {

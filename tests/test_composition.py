@@ -13,14 +13,14 @@ from callcenter.config import Settings
 
 PACKAGE = Path(__file__).resolve().parents[1] / "callcenter"
 
-ALL = ["database", "recordings", "notifier", "workflow", "call outbox", "crash recovery", "prompts", "transcriber",
+ALL = ["database", "recordings", "notifier", "workflow", "crash recovery", "call outbox", "prompts", "transcriber",
        "transcripts owed", "site jobs", "storage jobs", "scheduler", "SIP agent"]
-AGENT = ["database", "recordings", "notifier", "workflow", "call outbox", "agents' presence and crash recovery",
+AGENT = ["database", "recordings", "notifier", "workflow", "agents' presence and crash recovery", "call outbox",
          "prompts", "transcriber", "event forwarder", "no case clocks here", "storage jobs", "live load report",
          "scheduler", "SIP agent"]
-WEB = ["database", "recordings", "notifier", "workflow", "call outbox", "event listener", "transcriber", "site jobs",
+WEB = ["database", "recordings", "notifier", "workflow", "event listener", "call outbox", "transcriber", "site jobs",
        "scheduler"]
-WORKER = ["database", "recordings", "notifier", "workflow", "call outbox", "transcription queue", "transcriber",
+WORKER = ["database", "recordings", "notifier", "workflow", "transcription queue", "call outbox", "transcriber",
           "event forwarder"]
 
 
