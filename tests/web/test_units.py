@@ -47,3 +47,16 @@ def test_an_incomplete_unit_is_refused_the_same_way_everywhere(parts, typed: str
     assert r.status_code == 422 and "无法识别" in r.json()["detail"]
     result = import_residents_csv(f"unit,name,phones\n{typed},王建国,13800138000\n", ledger)
     assert result.imported == 0 and "无法识别" in result.errors[0]
+
+
+def test_a_csv_the_csv_module_cannot_read_is_reported_not_a_server_error(parts) -> None:  # type: ignore[no-untyped-def]
+    app, ledger, accounts, _ = parts
+    admin = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('admin')}"})
+    # a lone carriage return in the header (found by the API fuzzer: it was a 500)
+    r = admin.post("/api/residents/import", files={"file": ("r.csv", "unit,na\rme,phones\n4-2-301,王建国,138\n")})
+    assert r.status_code == 200 and r.json()["imported"] == 0
+    # and in a row: that line is a line of its own, reported; the others are imported
+    body = "unit,name,phones\n4-2-301,王建\r国,13800138000\n5-1-101,李梅,13900139000\n"
+    result = import_residents_csv(body, ledger)
+    assert result.imported == 1 and len(result.errors) == 2, result.errors
+    assert ledger.resident_for_number("13900139000").unit == "5-1-101"
