@@ -24,12 +24,12 @@ import uvicorn
 import websockets
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
-from callcenter.events import EventBus
+from callcenter.events import CallRinging, Event, EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 
@@ -69,7 +69,7 @@ def main() -> None:
         app = create_app(WebServices(
             ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
             recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
-            normalize_unit=lambda s: None, settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
+            settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
         port = _port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -90,8 +90,10 @@ def main() -> None:
 
             def publisher() -> None:  # a telephony thread
                 for i in range(args.events):
-                    bus.publish("call.ringing", call_id=i, caller_number="13800138000", resident="王建国",
-                                unit="4-2-301", open_entries=[1, 2], sent=time.perf_counter())
+                    # a call.ringing as the ledger sends it, plus the time it was sent (latency)
+                    data = CallRinging(call_id=i, caller_number="13800138000", resident="王建国", unit="4-2-301",
+                                       open_entries=[1, 2]).data()
+                    bus.dispatch(Event(CallRinging.TYPE, {**data, "sent": time.perf_counter()}))
                     time.sleep(1 / args.rate)
 
             pub = threading.Thread(target=publisher)

@@ -26,20 +26,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
-from callcenter.drafting.units import parse_unit
+from callcenter.drafting.rules import packaged_terms
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call, Entry
 from callcenter.ledger.search import Cursor
-from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, LedgerService
+from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 
 PROBLEMS = ["厨房水管爆了", "楼道灯不亮", "电梯困人", "门口保安睡觉", "垃圾没人清", "停车位被占", "家里停电",
             "下水道堵了", "邻居装修噪音", "绿化带被踩"]
+CATEGORIES, DEPARTMENTS = packaged_terms().categories, packaged_terms().departments
 STATUSES = ["registered"] * 6 + ["draft", "dispatched", "completed", "closed"]
 
 
@@ -152,7 +153,6 @@ def run(args: argparse.Namespace) -> None:
             app = create_app(WebServices(
                 ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
                 recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
-                normalize_unit=lambda s: (m.unit if (m := parse_unit(s)) else None),
                 settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
             client = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('bench')}"})
             backend = url.split(":", 1)[0]

@@ -154,8 +154,7 @@ def agent_main(cfg: dict[str, Any], conn: Any) -> None:
     from callcenter.asr.pool import TranscriptionPool
     from callcenter.asr.settings import AsrSettings
     from callcenter.audio.prompts import PromptLibrary
-    from callcenter.audio.recorder import WavRecordingStore
-    from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+    from callcenter.audio.settings import PromptSettings, VadSettings
     from callcenter.calls.drafter import CallDrafter
     from callcenter.calls.flow import FlowSettings
     from callcenter.calls.hotline import HotlineHandler
@@ -164,6 +163,8 @@ def agent_main(cfg: dict[str, Any], conn: Any) -> None:
     from callcenter.events import EventBus
     from callcenter.ledger import db
     from callcenter.ledger.service import LedgerService
+    from callcenter.recordings.settings import RecordingSettings
+    from callcenter.recordings.store import WavRecordingStore
     from callcenter.telephony.agent import PyVoipAgent
     from callcenter.telephony.settings import SipSettings
 

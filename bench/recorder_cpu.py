@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 
 FRAME = 160  # samples per 20 ms
 

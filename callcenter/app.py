@@ -1,10 +1,24 @@
-"""Composition root: builds every part from the settings, wires them, starts and stops them."""
+"""Composition root: builds every part from the settings, wires them, and gives each process role
+its components in start order (stopped in reverse).
+
+`Application` builds the object graph of one process (nothing is started, no thread, no socket);
+`ROLES` names, per role, the builder that lists what that process runs:
+
+all     one process does everything (the default; SQLite or PostgreSQL)
+agent   SIP, recording, live transcription, drafting, ledger writes; several per site
+web     the panel and API, the scheduler (clocks, handovers, reports, retention, transcript
+        retries) and the workflow: exactly one per site
+worker  transcription jobs from the PostgreSQL queue (asr.mode: queue): any number
+
+See docs/DEPLOYMENT.md. The use cases live in their packages; this module only builds and wires.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
-from pathlib import Path
 from typing import Any, Literal
 
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -13,30 +27,30 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 
 from callcenter.accounts import Accounts
-from callcenter.asr.interface import ModelUnavailable
 from callcenter.asr.pool import TranscriptionPool
 from callcenter.audio.prompts import PromptLibrary
-from callcenter.audio.recorder import WavRecordingStore
 from callcenter.calls.callback_dialer import CallbackDialer
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.hotline import HotlineHandler
+from callcenter.calls.transcription import CallTranscription, agent_words
 from callcenter.clock import Clock, SystemClock
-from callcenter.config import Settings
+from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.rules import DraftingRules
-from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.outbox import Outbox
 from callcenter.ledger.service import LedgerService
 from callcenter.notify.settings import build_dispatcher
-from callcenter.qa.evidence import TimedWord
 from callcenter.qa.retention import apply_retention
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
+from callcenter.recordings.disk_monitor import DiskMonitor
+from callcenter.recordings.jobs import register_storage_jobs
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
+from callcenter.scale.backlog import LOAD_EVERY_S, AgentLoads, Backlog, LoadReporter
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
-from callcenter.storage.jobs import register_storage_jobs
 from callcenter.telephony.agent import PyVoipAgent
 from callcenter.telephony.interface import TelephonyAgent
 from callcenter.web.app import WebServices, create_app
@@ -46,16 +60,20 @@ from callcenter.workflow.notices import NoticeBoard
 
 log = logging.getLogger(__name__)
 
-# all: one process does everything (the default). Several processes on one PostgreSQL database:
-# agent (SIP, recording, live transcription, drafting), web (panel, scheduler, workflow),
-# worker (transcription jobs). See docs/DEPLOYMENT.md.
 Role = Literal["all", "agent", "web", "worker"]
 
 
-def normalize_unit(text: str) -> str | None:
-    """What a clerk or a CSV says ("4栋2单元301", "4-2-301") -> canonical unit, or None."""
-    match = parse_unit(text)
-    return match.unit if match else None
+def _nothing() -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Component:
+    """One part of a running process: started in the role's order, stopped in reverse."""
+
+    name: str
+    start: Callable[[], object] = _nothing
+    stop: Callable[[], object] = _nothing
 
 
 class Application:
@@ -65,14 +83,15 @@ class Application:
         self.role = role
         self.clock = clock or SystemClock()
         roles.check(role, settings)  # several processes need PostgreSQL; says so clearly
+        self.rules = DraftingRules.load(settings.drafting.rules_file)
+        self.terms = load_site_terms(settings)  # the site's categories and departments, checked
         roles.prepare_database(settings)
         self.engine = db.make_engine(settings.database.url)
         self.bus = EventBus()
-        self.ledger = LedgerService(self.engine, self.clock, self.bus, workflow=settings.workflow,
-                                    call_write_timeout_s=settings.database.call_write_timeout_s)
+        self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
+                                    call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
         self.accounts = Accounts(self.engine, self.clock)
         self.recordings = WavRecordingStore(settings.recording)
-        self.rules = DraftingRules.load(settings.drafting.rules_file)
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
         self.prompts = PromptLibrary(settings.prompts)
@@ -87,6 +106,9 @@ class Application:
                                       prompts=self.prompts,
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
                                       clock=self.clock, outbox=self.outbox)
+        self.transcription = CallTranscription(
+            self.ledger, self.recordings, self.transcriber, self.drafter, self.handler.transcribe_recording,
+            queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None)
         self.agent: TelephonyAgent = agent or PyVoipAgent(settings.sip, self.handler)
         # Case clocks and handovers live in the database (they survive restarts); the rest is
         # re-registered at every start.
@@ -103,24 +125,67 @@ class Application:
             if role in ("agent", "worker") else None
         self.listener = EventListener(settings.database.url, self.bus, self.origin) \
             if role == "web" or (role == "all" and roles.is_postgres(settings)) else None
-        self.agent_loads = roles.AgentLoads(self.bus)
-        self.presence: roles.AgentPresence | None = None  # agent role: held while running
+        self.agent_loads = AgentLoads(self.bus)
+        self.backlog = Backlog(self.ledger, self.engine, settings.asr, self.transcriber, role, self.agent_loads)
+        self.load_reporter = LoadReporter(self.bus, self.transcriber, settings.asr, self.origin, settings.sip.username)
         self.dialer = CallbackDialer(self.agent, self.ledger, self.recordings, self.workflow.callbacks, self.clock,
                                      self.transcriber)
         self.qa = QaService(self.engine, self.clock, self.recordings, load_scorecard(settings.qa.scorecard_file),
-                            settings.qa, prompts=self.prompts, transcribe_agent=self._transcribe_agent)
+                            settings.qa, prompts=self.prompts,
+                            transcribe_agent=lambda path: agent_words(self.transcriber, path))
+        # Set while running: the agents' shared lock (agent role), the disk alarm (roles that record).
+        self.presence: roles.AgentPresence | None = None
+        self.disk_monitor: DiskMonitor | None = None
+        self.components = ROLES[role](self)
+
+    # ----- what other parts are handed ----------------------------------------------------------
 
     def web_app(self) -> FastAPI:
-        app = create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
-                                     recordings=self.recordings, normalize_unit=normalize_unit,
-                                     settings=self.settings.web, qa=self.qa, workflow=self.workflow,
-                                     dialer=self.dialer))
-        app.state.system_status = self.system_status
-        return app
+        return create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
+                                      recordings=self.recordings, settings=self.settings.web, qa=self.qa,
+                                      workflow=self.workflow, dialer=self.dialer,
+                                      system_status=self.system_status, report_settings=self.settings.reports))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog for the panel's header (GET /api/system/status)."""
-        return roles.backlog_status(self.engine, self.settings, self.transcriber, self.role, self.agent_loads)
+        return self.backlog.status()
+
+    def transcribe_call(self, sip_call_id: str, last_attempt: bool = True) -> str:
+        """One transcription job (worker role): see calls.transcription."""
+        return self.transcription.transcribe_call(sip_call_id, last_attempt)
+
+    def run_worker(self) -> None:
+        """Worker role: take transcription jobs until SIGTERM."""
+        from callcenter.scale.jobs import run_worker
+
+        run_worker(self.settings.database.url, self.transcription, concurrency=self.settings.asr.workers,
+                   name=self.origin)
+
+    # ----- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the role's components in order (stop() stops them in reverse)."""
+        for component in self.components:
+            component.start()
+        log.info(self._started_line())
+
+    def _started_line(self) -> str:
+        sip, panel = self.settings.sip, f"http://{self.settings.web.host}:{self.settings.web.port}/"
+        if self.role == "agent":
+            return f"callcenter agent started: SIP {sip.bind_ip}:{sip.bind_port} as {sip.username}"
+        if self.role == "web":
+            return f"callcenter web started: panel {panel}"
+        if self.role == "worker":
+            return f"callcenter transcription worker started ({self.settings.asr.workers} process(es))"
+        return f"callcenter started: SIP {sip.bind_ip}:{sip.bind_port} ({sip.mode} mode), panel {panel}"
+
+    def stop(self) -> None:
+        """Stop every component in reverse order, also those a failed start never reached (what
+        they hold was made when the application was built; each stop is safe unstarted)."""
+        for component in reversed(self.components):
+            component.stop()
+
+    # ----- the steps the roles are made of ------------------------------------------------------
 
     def recover(self) -> int:
         """Repair what a crash left: open recordings and calls caught mid-flight."""
@@ -133,111 +198,151 @@ class Application:
             log.warning("recovered %d interrupted call(s) after an unclean stop", count)
         return count
 
-    def retry_transcripts(self, after_restart: bool = False) -> int:
-        """Transcribe recordings whose transcript is still owed (no model at the time, a crash)."""
-        statuses: tuple[str, ...] = ("unavailable", "pending", "live", "queued") if after_restart \
-            else ("unavailable",)
-        if self.queue is not None:
-            # Re-deferring is harmless (one waiting job per call; a done call's job does nothing),
-            # and catches a job lost between the call's end and the queue.
-            statuses = ("unavailable", "queued")
-        queued = 0
-        skip = roles.calls_in_queue(self.engine) if self.queue is not None else set()
-        for call in self.ledger.calls_needing_transcript(statuses):
-            if call.sip_call_id in skip:
-                continue
-            if self.handler.transcribe_recording(call.sip_call_id, call.recording_key, call.caller_number,
-                                                 call.entry_id, call.dtmf):
-                queued += 1
-            else:
-                break  # no model yet: try again on the next tick
-        return queued
+    def _recover_if_alone(self) -> None:
+        """Agent role: site-wide crash recovery only when no other agent runs (AgentPresence)."""
+        presence = roles.AgentPresence(self.settings.database.url)
+        self.presence = presence
+        alone = presence.alone()
+        if alone:
+            self.recover()
+        else:
+            if self.handler.outbox.pending():  # this agent's own outbox (database.outbox_dir per agent)
+                self.handler.outbox.drain()
+            log.warning("other agents are running: crash recovery of interrupted calls waits until an "
+                        "agent starts alone (docs/DEPLOYMENT.md)")
+        presence.hold_shared(alone)
 
-    def transcribe_call(self, sip_call_id: str, last_attempt: bool = True) -> str:
-        """One transcription job (worker role): transcribe the call's recording, then draft.
-        Does nothing for a call already transcribed, so a repeated job is harmless."""
-        call = self.ledger.call_by_key(sip_call_id)
-        if call.transcript_status == "done":
-            return "already done"
-        if not call.recording_key:
-            return "no recording"
-        try:
-            transcript = self.transcriber.transcribe_file(Path(self.recordings.path_of(call.recording_key)))
-        except ModelUnavailable as exc:  # the web role re-defers 'unavailable' calls every minute
-            log.warning("call %s: no model (%s)", sip_call_id, exc)
-            self.ledger.set_transcript(sip_call_id, None, "unavailable")
-            return "no model"
-        except Exception:
-            if last_attempt:
-                self.ledger.set_transcript(sip_call_id, None, "failed")
-            raise  # the queue retries it with back-off
-        self.ledger.set_transcript(sip_call_id, transcript, "done")
-        self.drafter.draft(sip_call_id, call.caller_number, call.entry_id, transcript, call.dtmf)
-        return "done"
+    def _close_presence(self) -> None:
+        if self.presence is not None:
+            self.presence.close()
 
-    def run_worker(self) -> None:
-        """Worker role: take transcription jobs until SIGTERM."""
-        from callcenter.scale.jobs import run_worker
+    def _register_site_jobs(self) -> None:
+        """The site-wide jobs, in the one process that runs them (all, web): transcript retries,
+        retention, the scheduled reports, and the workflow's clocks and handovers."""
+        s = self.settings
+        self.scheduler.add_job(self.transcription.retry, "interval", minutes=1, id="retry_transcripts",
+                               replace_existing=True, max_instances=1, coalesce=True)
+        self.scheduler.add_job(self._apply_retention, "cron", hour=3, minute=30, timezone=s.workflow.zone,
+                               id="retention", replace_existing=True, coalesce=True)
+        register_report_jobs(self.scheduler, self.engine, s.reports, self.clock, s.reports.out_dir,
+                             notify=self._report_ready, terms=self.terms)
+        self.workflow.start()  # binds the clock jobs' target before they can run
 
-        run_worker(self.settings.database.url, self, concurrency=self.settings.asr.workers, name=self.origin)
+    def _register_storage_jobs(self) -> None:
+        """The recording processes' jobs (all, agent): the disk alarm and S3 upload retries."""
+        self.disk_monitor = register_storage_jobs(self.scheduler, self.recordings, self.settings.recording,
+                                                  self.settings.database.url, self.bus, self.notices)
 
-    def _transcribe_agent(self, path: Path) -> list[TimedWord]:
-        """The clerk's side of a recording (right channel) for QA's etiquette checks; a worker
-        process does it. Raises when no model is installed: QA then judges from prompts only."""
-        transcript = self.transcriber.submit_file(path, channel=1).result(timeout=300)
-        return [TimedWord(w.text, w.start_s, w.end_s) for w in transcript.words]
+    def _report_asr_load(self) -> None:
+        """Agent role: its live recognizers for the web process's backlog figure, every few seconds."""
+        self.scheduler.add_job(self.load_reporter.report, "interval", seconds=LOAD_EVERY_S, id="asr_load",
+                               replace_existing=True, max_instances=1, coalesce=True)
+        self.load_reporter.report()
 
-    def apply_retention(self) -> None:
+    def _apply_retention(self) -> None:
         result = apply_retention(self.engine, self.recordings, self.settings.qa, self.clock)
         log.info("retention: %s", result)
 
     def _report_ready(self, title: str, path: object) -> None:
         self.notices.post("report", f"统计报表已生成：{title}", str(path), audience=("supervisor",))
 
-    def start(self) -> None:
-        if self.role != "all":
-            roles.start(self)
-            return
-        if self.listener is not None:
-            self.listener.start()
-        self.recover()
-        self.prompts.preload()  # a missing prompt is a start-up error naming `callcenter prompts build`
-        self.transcriber.start()
-        self.retry_transcripts(after_restart=True)
-        self.scheduler.add_job(self.retry_transcripts, "interval", minutes=1, id="retry_transcripts",
-                               replace_existing=True, max_instances=1, coalesce=True)
-        self.scheduler.add_job(self.apply_retention, "cron", hour=3, minute=30, timezone=self.settings.workflow.zone,
-                               id="retention", replace_existing=True, coalesce=True)
-        self.disk_monitor = register_storage_jobs(self.scheduler, self.recordings, self.settings.recording,
-                                                  self.settings.database.url, self.bus, self.notices)
-        register_report_jobs(self.scheduler, self.engine, self.settings.reports, self.clock,
-                             self.settings.reports.out_dir, notify=self._report_ready)
-        self.workflow.start()  # binds the clock jobs' target before they can run
-        self.scheduler.start()
-        self.agent.start()
-        log.info("callcenter started: SIP %s:%s (%s mode), panel http://%s:%s/",
-                 self.settings.sip.bind_ip, self.settings.sip.bind_port, self.settings.sip.mode,
-                 self.settings.web.host, self.settings.web.port)
-
-    def stop(self) -> None:
-        self.agent.stop()
-        self.handler.outbox.close()
-        if self.listener is not None:
-            self.listener.stop()
-        if self.forwarder is not None:
-            self.forwarder.stop()
-        if self.queue is not None:
-            self.queue.close()
-        if self.presence is not None:
-            self.presence.close()
+    def _stop_scheduler(self) -> None:
         if self.scheduler.running:
             # APScheduler 3 processes due jobs once more while shutting down, with its executor
             # already closed, and drops them: detach the persistent clocks first so they stay.
             if self.role != "agent":  # an agent never had them
                 self.scheduler.remove_jobstore(JOBSTORE)
             self.scheduler.shutdown(wait=False)
-        self.workflow.shutdown()
-        self.notifier.close(5)
-        self.transcriber.shutdown(wait=self.role == "worker")  # a worker's jobs have finished by now
-        self.recordings.shutdown()
-        self.engine.dispose()
+
+    def _start_outbox(self) -> None:
+        if self.outbox is not None:  # the process that takes calls replays its outbox in the background
+            self.outbox.start()
+
+
+
+# ----- the components of each role, in start order ------------------------------------------------
+
+def _resources(app: Application) -> list[Component]:
+    """What every role holds from the moment it is built: closed last."""
+    parts = [Component("database", stop=app.engine.dispose),
+             Component("recordings", stop=app.recordings.shutdown),
+             Component("notifier", stop=lambda: app.notifier.close(5)),
+             Component("workflow", stop=app.workflow.shutdown)]  # its event thread; after it, no more notices
+    if app.queue is not None:
+        parts.append(Component("transcription queue", stop=app.queue.close))
+    return parts
+
+
+def _outbox(app: Application) -> Component:
+    """The call writes kept while the database was away: replayed by recovery first, then in the
+    background (where this process takes calls); closed once nothing can write any more."""
+    return Component("call outbox", start=app._start_outbox, stop=app.handler.outbox.close)
+
+
+def _transcriber(app: Application, start: bool = True) -> Component:
+    """The recognizers: started where calls are taken (live streams and recordings); a worker
+    transcribes its jobs in-process and waits for them when it stops."""
+    return Component("transcriber", start=app.transcriber.start if start else _nothing,
+                     stop=lambda: app.transcriber.shutdown(wait=app.role == "worker"))
+
+
+def _scheduler(app: Application) -> Component:
+    return Component("scheduler", start=app.scheduler.start, stop=app._stop_scheduler)
+
+
+def _sip(app: Application) -> Component:
+    return Component("SIP agent", start=app.agent.start, stop=app.agent.stop)
+
+
+def _listener(app: Application) -> list[Component]:
+    if app.listener is None:
+        return []
+    return [Component("event listener", start=app.listener.start, stop=app.listener.stop)]
+
+
+def _forwarder(app: Application) -> Component:
+    assert app.forwarder is not None
+    return Component("event forwarder", start=app.forwarder.start, stop=app.forwarder.stop)
+
+
+def all_in_one(app: Application) -> list[Component]:
+    return [*_resources(app), *_listener(app),
+            Component("crash recovery", start=app.recover),
+            _outbox(app),
+            Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
+            _transcriber(app),
+            Component("transcripts owed", start=lambda: app.transcription.retry(after_restart=True)),
+            Component("site jobs", start=app._register_site_jobs),
+            Component("storage jobs", start=app._register_storage_jobs),
+            _scheduler(app),
+            _sip(app)]
+
+
+def agent(app: Application) -> list[Component]:
+    return [*_resources(app),
+            Component("agents' presence and crash recovery", start=app._recover_if_alone, stop=app._close_presence),
+            _outbox(app),
+            Component("prompts", start=app.prompts.preload),
+            _transcriber(app),
+            _forwarder(app),
+            # Site-wide jobs (clocks, handovers, reports, retention) run in the web process only.
+            Component("no case clocks here", start=lambda: app.scheduler.remove_jobstore(JOBSTORE)),
+            Component("storage jobs", start=app._register_storage_jobs),
+            Component("live load report", start=app._report_asr_load),
+            _scheduler(app),
+            _sip(app)]
+
+
+def web(app: Application) -> list[Component]:
+    return [*_resources(app), *_listener(app), _outbox(app),
+            _transcriber(app, start=False),  # the agents and workers transcribe
+            Component("site jobs", start=app._register_site_jobs),
+            _scheduler(app)]
+
+
+def worker(app: Application) -> list[Component]:
+    return [*_resources(app), _outbox(app), _transcriber(app, start=False), _forwarder(app)]
+
+
+ROLES: dict[str, Callable[[Application], list[Component]]] = {
+    "all": all_in_one, "agent": agent, "web": web, "worker": worker}

@@ -47,15 +47,22 @@ def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
     """Database-only parts, for admin commands that must not start the SIP agent."""
     from callcenter.accounts import Accounts
     from callcenter.clock import SystemClock
+    from callcenter.config import ConfigError, load_site_terms
+    from callcenter.drafting.rules import DraftingRulesError
     from callcenter.events import EventBus
     from callcenter.ledger import db
     from callcenter.ledger.service import LedgerService
 
     settings = _settings(config)
+    try:  # the site's categories and departments, which the ledger accepts
+        terms = load_site_terms(settings)
+    except (DraftingRulesError, ConfigError) as exc:
+        _fail(str(exc))
     db.upgrade(settings.database.url)
     engine = db.make_engine(settings.database.url)
     clock = SystemClock()
-    return settings, LedgerService(engine, clock, EventBus(), workflow=settings.workflow), Accounts(engine, clock)
+    ledger = LedgerService(engine, clock, EventBus(), callbacks=settings.workflow.callback_sampling, terms=terms)
+    return settings, ledger, Accounts(engine, clock)
 
 
 RoleOpt = Annotated[str, typer.Option("--role", help="all: everything in one process (default). With "
@@ -79,12 +86,14 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
     import uvicorn
 
     from callcenter.app import Application
+    from callcenter.config import ConfigError
+    from callcenter.drafting.rules import DraftingRulesError
     from callcenter.logs import configure_logging
 
     configure_logging(settings.logging)
     try:
         application = Application(settings, role=role)  # type: ignore[arg-type]
-    except RoleError as exc:
+    except (RoleError, ConfigError, DraftingRulesError) as exc:  # explained for the administrator
         _fail(str(exc))
     try:
         application.start()
@@ -116,9 +125,18 @@ def _wait_for_signal() -> None:
 
 @config_app.command("check")
 def config_check(config: ConfigOpt = None) -> None:
-    """Validate config.yaml and print the effective settings."""
+    """Validate config.yaml (and the drafting rules file it names) and print the effective settings."""
+    from callcenter.config import ConfigError, load_site_terms
+    from callcenter.drafting.rules import DraftingRulesError
+
     settings = _settings(config)
+    try:
+        terms = load_site_terms(settings)
+    except (DraftingRulesError, ConfigError) as exc:
+        _fail(str(exc))
     typer.echo(settings.model_dump_json(indent=2))
+    typer.echo(f"categories ({terms.source}): {'、'.join(terms.categories)}")
+    typer.echo(f"departments: {'、'.join(terms.departments)}")
     typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
 
 
@@ -207,7 +225,6 @@ def token_create(user: Annotated[str, typer.Option("--user", help="The user the 
 @residents_app.command("import")
 def residents_import(csv_file: Path, config: ConfigOpt = None) -> None:
     """Import residents from CSV: unit,name,phones[,key_customer][,note]. Bad rows are listed."""
-    from callcenter.app import normalize_unit
     from callcenter.ledger.directory import import_residents_csv
 
     _, ledger, _ = _ledger_parts(config)
@@ -216,7 +233,7 @@ def residents_import(csv_file: Path, config: ConfigOpt = None) -> None:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("gb18030", errors="strict")
-    result = import_residents_csv(text, ledger, normalize_unit)
+    result = import_residents_csv(text, ledger)
     for err in result.errors:
         typer.secho(err, fg=typer.colors.YELLOW, err=True)
     typer.echo(f"imported {result.imported} resident(s), {len(result.errors)} row(s) rejected")
@@ -322,7 +339,7 @@ def _report_files(kind: str, period, ledger, xlsx: Path | None, html: Path | Non
                   doc=None) -> None:
     from callcenter.reports import documents, export
 
-    doc = doc or documents.build(kind, ledger.engine, period, ledger.clock.now())
+    doc = doc or documents.build(kind, ledger.engine, period, ledger.clock.now(), terms=ledger.terms)
     if xlsx is not None:
         export.write_atomic(xlsx, export.xlsx_bytes(doc))
         typer.echo(f"XLSX: {xlsx}")
@@ -345,7 +362,7 @@ def _report_command(kind: str, key: str | None, tz: str, xlsx: Path | None, html
             else documents.default_period(kind, ledger.clock.now(), tz)
     except (ValueError, ZoneInfoNotFoundError) as exc:
         _fail(f"period/--tz: {exc}")
-    doc = documents.build(kind, ledger.engine, period, ledger.clock.now())
+    doc = documents.build(kind, ledger.engine, period, ledger.clock.now(), terms=ledger.terms)
     typer.echo(f"{doc.heading}（{tz}）")
     for section in doc.sections:
         typer.echo(f"【{section.title}】")

@@ -15,11 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from callcenter.asr.settings import AsrSettings
-from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.audio.settings import PromptSettings, VadSettings
 from callcenter.calls.flow import FlowSettings
+from callcenter.drafting.rules import site_terms_of
+from callcenter.drafting.terms import SiteTerms
 from callcenter.ledger.settings import DatabaseSettings
 from callcenter.notify.settings import NotifySettings
 from callcenter.qa.settings import QaSettings
+from callcenter.recordings.settings import RecordingSettings
 from callcenter.reports.settings import ReportSettings
 from callcenter.telephony.settings import SipSettings
 from callcenter.web.settings import WebSettings
@@ -91,6 +94,20 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(explain(path, exc)) from exc
+
+
+def load_site_terms(settings: Settings) -> SiteTerms:
+    """The site's categories, departments and complaint subjects from its drafting rules file
+    (validated: DraftingRulesError names the file and the key), with the settings that name a
+    category checked against them."""
+    terms = site_terms_of(settings.drafting.rules_file)
+    rates = settings.workflow.callback_rates
+    if "by_category" in rates.model_fields_set:  # set by the site, not the packaged default
+        unknown = [c for c in rates.by_category if c not in terms.categories]
+        if unknown:
+            raise ConfigError(f"workflow.callback_rates.by_category: unknown category {', '.join(unknown)}; "
+                              f"the categories of {terms.source} are {', '.join(terms.categories)}")
+    return terms
 
 
 def explain(path: Path, exc: ValidationError) -> str:

@@ -1,5 +1,8 @@
 """Typed events about calls and entries, and the in-process bus that fans them out.
 
+Each kind of event is a payload dataclass (CallAnswered, EntryUpdated...); `bus.publish(payload)`
+wraps it in an `Event` envelope whose JSON (type, data, at) the panel and other processes read.
+
 Publishers run on telephony threads, workers or the event loop; subscribers (websocket
 connections) are asyncio queues. The bus is the one place where threads meet asyncio.
 """
@@ -9,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,251 @@ EventType = Literal[
 Listener = Callable[["Event"], None]
 
 
+class Unset:
+    """A payload field an event of this kind does not carry (it is left out of the JSON)."""
+
+    _instance: Unset | None = None
+
+    def __new__(cls) -> Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET = Unset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Payload:
+    """What an event says: one dataclass per kind of event. Its fields, in order and without the
+    ones left UNSET, are the event's `data` on the bus, between processes and on the websocket."""
+
+    TYPE: ClassVar[EventType]
+    # Fields whose value tells apart payloads of the same TYPE (system.alarm: kind).
+    MATCH: ClassVar[Mapping[str, Any]] = {}
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not UNSET:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self | None:
+        """The payload an event's data spells, or None when it is not one of these."""
+        if any(data.get(k) != v for k, v in cls.MATCH.items()):
+            return None
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                kwargs[f.name] = data[f.name]
+            elif f.default is MISSING and f.default_factory is MISSING:
+                return None  # a field this kind always carries is missing: not this kind
+        return cls(**kwargs)
+
+
+# ----- calls -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class CallRinging(Payload):
+    TYPE: ClassVar[EventType] = "call.ringing"
+    call_id: int | None
+    caller_number: str
+    resident: str | None
+    unit: str | None
+    open_entries: list[int | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallAnswered(Payload):
+    TYPE: ClassVar[EventType] = "call.answered"
+    call_id: int
+    entry_id: int
+    caller_number: str
+    unit: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartialTranscript(Payload):
+    TYPE: ClassVar[EventType] = "call.partial_transcript"
+    call_id: int
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallEnded(Payload):
+    TYPE: ClassVar[EventType] = "call.ended"
+    call_id: int | None
+    entry_id: int | None
+    reason: str
+    duration_ms: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallMissed(Payload):
+    TYPE: ClassVar[EventType] = "call.missed"
+    call_id: int | None
+    entry_id: int
+    caller_number: str
+    reason: str
+
+
+# ----- entries ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class DraftReady(Payload):
+    TYPE: ClassVar[EventType] = "entry.draft_ready"
+    call_id: int | None
+    entry_id: int
+    unit: str
+    category: str
+    department: str
+    urgent: bool
+    summary: str
+    repeat_of: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryUpdated(Payload):
+    """A clerk's (or the workflow's) change to an entry. `action` says which change; a status
+    change carries the new and old status."""
+
+    TYPE: ClassVar[EventType] = "entry.updated"
+    entry_id: int | None
+    fields: list[str]
+    action: str | Unset = UNSET  # confirmed, transition, created, urgent_acknowledged, linked; none: an edit
+    status: str | Unset = UNSET
+    old_status: str | Unset = UNSET
+    satisfaction: str | None | Unset = UNSET
+    call_id: int | None | Unset = UNSET
+    merged_entry_id: int | None | Unset = UNSET
+    actor: str
+
+
+# ----- the system ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseAlarm(Payload):
+    TYPE: ClassVar[EventType] = "system.alarm"
+    MATCH: ClassVar[Mapping[str, Any]] = {"kind": "database"}
+    kind: str = "database"
+    state: Literal["unavailable", "recovered"]
+    message: str
+    pending: int
+    op: str | Unset = UNSET  # the write that found the database away
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiskAlarm(Payload):
+    TYPE: ClassVar[EventType] = "system.alarm"
+    MATCH: ClassVar[Mapping[str, Any]] = {"kind": "disk_space"}
+    kind: str = "disk_space"
+    disk: str
+    path: str
+    level: str
+    previous: str
+    free_mb: float
+    min_free_mb: float
+    title: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AsrLoad(Payload):
+    """An agent process's live recognizers in use, for the web process's backlog figure."""
+
+    TYPE: ClassVar[EventType] = "system.asr_load"
+    node: str
+    live: int
+    live_max: int
+    files: int
+    line: str
+
+
+# ----- the case workflow -----------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class NoticePosted(Payload):
+    TYPE: ClassVar[EventType] = "notification"
+    id: int
+    kind: str
+    severity: str
+    title: str
+    body: str
+    entry_id: int | None
+    audience: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoticeAcknowledged(Payload):
+    TYPE: ClassVar[EventType] = "notification"
+    id: int
+    acknowledged_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkOrderUpdated(Payload):
+    TYPE: ClassVar[EventType] = "work_order.updated"
+    id: int | None
+    entry_id: int
+    status: str
+    department: str
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackUpdated(Payload):
+    TYPE: ClassVar[EventType] = "callback.updated"
+    id: int | None
+    entry_id: int
+    kind: str
+    status: str
+    due_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoverCreated(Payload):
+    TYPE: ClassVar[EventType] = "handover.created"
+    id: int | None
+    open_count: int
+
+
+# Every payload kind by event type; where a type has several, the first that fits the data wins.
+PAYLOADS: dict[str, tuple[type[Payload], ...]] = {}
+for _kind in (CallRinging, CallAnswered, PartialTranscript, CallEnded, CallMissed, DraftReady, EntryUpdated,
+              DatabaseAlarm, DiskAlarm, AsrLoad, NoticeAcknowledged, NoticePosted, WorkOrderUpdated,
+              CallbackUpdated, HandoverCreated):
+    PAYLOADS[_kind.TYPE] = (*PAYLOADS.get(_kind.TYPE, ()), _kind)
+
+
 @dataclass(frozen=True)
 class Event:
+    """The envelope: what travels on the bus, between processes (scale.relay) and to the panel."""
+
     type: EventType
     data: dict[str, Any]
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def of(cls, payload: Payload) -> Event:
+        return cls(payload.TYPE, payload.data())
+
+    @property
+    def payload(self) -> Payload | None:
+        """The typed payload (also of an event relayed from another process), or None when the
+        data fits none of its type's payloads."""
+        for kind in PAYLOADS.get(self.type, ()):
+            parsed = kind.from_data(self.data)
+            if parsed is not None:
+                return parsed
+        return None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -76,8 +319,8 @@ class EventBus:
         with self._lock:
             self._listeners.append(listener)
 
-    def publish(self, type_: EventType, **data: Any) -> None:
-        self.dispatch(Event(type_, data))
+    def publish(self, payload: Payload) -> None:
+        self.dispatch(Event.of(payload))
 
     def dispatch(self, event: Event) -> None:
         """Deliver an already-built event (one relayed from another process keeps its time)."""

@@ -1,4 +1,5 @@
-"""Validated settings of the audio package: recording, end-of-speech detection, prompts.
+"""Validated settings of the audio package: end-of-speech detection, prompts (the recording's
+settings are in callcenter.recordings.settings).
 
 Pydantic at the edge: these are built from config.yaml by the composition root; unknown
 keys are errors so a typo is caught at start-up rather than silently using a default.
@@ -9,52 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from callcenter.storage.settings import StorageSettings
-
-
-class RecordingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    root: Path = Field(
-        default=Path("recordings"),
-        description="Directory that holds every call recording (YYYY/MM/DD/<name>.wav below it).",
-    )
-    flush_interval_s: float = Field(
-        default=1.0,
-        gt=0,
-        le=10,
-        description="How often the WAV header is rewritten and the file fsync'ed; "
-        "at most this much audio is lost when the process is killed.",
-    )
-    min_free_mb: int = Field(
-        default=200,
-        ge=0,
-        description="Free space (MiB) below which the recordings disk (and the SQLite database's "
-        "disk) raise the panel alarm 「磁盘空间不足」; it clears at 10% above this.",
-    )
-    disk_check_s: int = Field(
-        default=30,
-        ge=5,
-        description="How often the free space of the recordings and database disks is checked.",
-    )
-    max_lag_ms: int = Field(
-        default=200,
-        ge=20,
-        le=5000,
-        description="How far one channel may run ahead of the other before the lagging one is "
-        "written as silence so the file keeps growing.",
-    )
-    max_gap_s: float = Field(
-        default=10.0,
-        gt=0,
-        description="Largest RTP timestamp jump filled with silence; bigger jumps are garbage RTP "
-        "and are capped to this, so one bad packet cannot write gigabytes of silence.",
-    )
-    storage: StorageSettings = Field(
-        default_factory=StorageSettings,
-        description="Where finished recordings are kept: local (default) or an S3-compatible store.",
-    )
 
 
 class VadSettings(BaseModel):

@@ -16,11 +16,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from callcenter.audio.interface import RecordingError
-from callcenter.audio.recorder import WavRecordingStore
 from callcenter.calls.bridge import place_callback
 from callcenter.clock import Clock
 from callcenter.ledger.service import LedgerError, LedgerService
+from callcenter.recordings.interface import CallRecorder, RecordingError, RecordingInfo
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.telephony.interface import TelephonyAgent
 from callcenter.workflow.callback_tasks import CallbackTasks
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class _RecordingSink:
     """The bridge's audio into the stereo recorder: resident left, clerk right."""
 
-    def __init__(self, recorder: Any) -> None:
+    def __init__(self, recorder: CallRecorder) -> None:
         self.recorder = recorder
 
     def on_caller_audio(self, pcm16: bytes, rtp_timestamp: int) -> None:
@@ -66,7 +66,7 @@ class CallbackDialer:
         thread.start()
         return thread
 
-    def _run(self, task_id: int, key: str, recorder: Any, extension: str, number: str, actor: str) -> None:
+    def _run(self, task_id: int, key: str, recorder: CallRecorder, extension: str, number: str, actor: str) -> None:
         outcome, reason = "error", "error"
         try:
             result = place_callback(self.agent, extension, number, _RecordingSink(recorder), self.ring_timeout_s)
@@ -76,6 +76,7 @@ class CallbackDialer:
         except Exception:
             log.exception("callback %s for task %s failed", key, task_id)
         finally:
+            info: RecordingInfo | None
             try:
                 info = recorder.close()
             except RecordingError as exc:  # disk trouble mid-call: the part written is kept and described
@@ -87,11 +88,13 @@ class CallbackDialer:
         if outcome == "connected":
             self._transcribe(key, info)
 
-    def _transcribe(self, key: str, info: Any) -> None:
+    def _transcribe(self, key: str, info: RecordingInfo | None) -> None:
         """The resident's side, for QA and search (nothing is drafted from a callback)."""
         if self.transcriber is None:
             return
         try:
+            if info is None:
+                raise ValueError("nothing was recorded")
             future: Future[Any] = self.transcriber.submit_file(Path(self.recordings.path_of(info.key)), channel=0)
         except Exception as exc:
             log.info("callback %s: not transcribed (%s)", key, exc)

@@ -12,15 +12,12 @@ on local disk until the database is back.
 from __future__ import annotations
 
 import logging
-import wave
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from callcenter.asr.interface import Transcript
-from callcenter.audio import wavfile
-from callcenter.audio.interface import CallRecorder, RecordingError, RecordingInfo, RecordingStore
 from callcenter.audio.settings import VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
@@ -28,6 +25,8 @@ from callcenter.calls.session import CallSession, LiveStream
 from callcenter.clock import Clock
 from callcenter.ledger.outbox import CallWrites, Outbox
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.interface import CallRecorder, RecordingError, RecordingInfo, RecordingStore
+from callcenter.recordings.recovery import describe_finished, is_open
 from callcenter.telephony.interface import ActiveCall, CallInfo
 
 log = logging.getLogger(__name__)
@@ -173,8 +172,8 @@ class HotlineHandler:
                     path = Path(self.recordings.path_of(key_for(call.sip_call_id, t)))
                 except Exception:  # not in the store (or not fetchable): keep looking
                     path = None
-                if path is not None and path.is_file() and not Path(f"{path}.open").exists():
-                    info = _describe_finished(call.sip_call_id, key_for(call.sip_call_id, t), path)
+                if path is not None and path.is_file() and not is_open(path):
+                    info = describe_finished(call.sip_call_id, key_for(call.sip_call_id, t), path)
                     log.warning("call %s: its finished recording %s was never logged; logging it now",
                                 call.sip_call_id, info.key)
                     self.ledger.call_ended(call.sip_call_id, "interrupted", info,
@@ -219,11 +218,3 @@ class _NotRecorded:
     def close(self) -> RecordingInfo:
         raise RecordingError("the recording could not be opened", path="")
 
-
-def _describe_finished(call_id: str, key: str, path: Path) -> RecordingInfo:
-    """What the recorder would have reported on closing this (complete) recording."""
-    with wave.open(str(path)) as w:
-        frames, rate, channels = w.getnframes(), w.getframerate(), w.getnchannels()
-    return RecordingInfo(call_id=call_id, key=key, duration_ms=frames * 1000 // rate, size_bytes=path.stat().st_size,
-                         sha256=wavfile.sha256_of(str(path)), sample_rate_hz=rate, channels=channels,
-                         interrupted=False)

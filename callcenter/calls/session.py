@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from callcenter.asr.interface import Transcript
-from callcenter.audio.interface import CallRecorder
+from callcenter.recordings.interface import CallRecorder
 from callcenter.telephony.interface import FRAME_BYTES
 
 log = logging.getLogger(__name__)

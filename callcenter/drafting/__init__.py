@@ -7,11 +7,13 @@ from .classify import Classification, classify
 from .draft import Draft, UnitSource, draft_entry
 from .fields import Evidence, FieldGuess
 from .repeat import OpenEntry, RepeatMatch, apply_repeat, find_repeat
-from .rules import DraftingRules, DraftingRulesError
+from .rules import DraftingRules, DraftingRulesError, packaged_terms, site_terms_of
 from .summary import caller_surname, summarize
+from .terms import COMPLAINT, SiteTerms, UnknownTerm
 from .units import UnitMatch, normalize_unit, parse_dtmf_unit, parse_unit
 
 __all__ = [
+    "COMPLAINT",
     "Classification",
     "Draft",
     "DraftingRules",
@@ -20,8 +22,10 @@ __all__ = [
     "FieldGuess",
     "OpenEntry",
     "RepeatMatch",
+    "SiteTerms",
     "UnitMatch",
     "UnitSource",
+    "UnknownTerm",
     "apply_repeat",
     "caller_surname",
     "classify",
@@ -29,6 +33,8 @@ __all__ = [
     "find_repeat",
     "normalize_unit",
     "parse_dtmf_unit",
+    "packaged_terms",
     "parse_unit",
+    "site_terms_of",
     "summarize",
 ]

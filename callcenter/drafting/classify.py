@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .fields import Evidence, FieldGuess
 from .rules import DraftingRules
+from .terms import COMPLAINT, GUARDS
 from .text import CompactText, find_terms
 
 # Confidence of a value that follows from the category alone (no topic words matched).
@@ -96,15 +97,15 @@ def route_department(
     """(department, complaint subject) for a call of `category`, per the routing conventions."""
     subject: FieldGuess[str | None] = FieldGuess(None, 1.0, ())
     department = FieldGuess(rules.routing.default_department[category], _DEFAULT_ROUTE_CONFIDENCE, ())
-    if category == "投诉":
+    if category == COMPLAINT:
         found = complaint_subject(compact, rules)
         subject = FieldGuess(found.value, found.confidence, found.evidence)
         owner = rules.complaint_subjects[found.value].department
         department = FieldGuess(owner, found.confidence if found.evidence else 0.5, found.evidence)
         # Asking the guards to act (late-night noise) sends the complaint to 安保 whatever it is about.
-        guards = _score(compact, rules.complaint_guard_requests, rules, "department:安保")
+        guards = _score(compact, rules.complaint_guard_requests, rules, f"department:{GUARDS}")
         if guards.score > 0:
-            department = FieldGuess("安保", 0.85, guards.evidence)
+            department = FieldGuess(GUARDS, 0.85, guards.evidence)
     routes = [route for route in rules.routing.topics if category in route.categories]
     best_route: tuple[float, str, tuple[Evidence, ...]] | None = None
     for route in routes:

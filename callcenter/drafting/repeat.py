@@ -13,9 +13,8 @@ from dataclasses import dataclass, replace
 from .draft import Draft
 from .fields import Evidence, FieldGuess
 from .rules import DraftingRules, compile_term
+from .terms import COMPLAINT
 from .text import CompactText
-
-_COMPLAINT = "投诉"
 
 
 @dataclass(frozen=True)
@@ -102,5 +101,5 @@ def apply_repeat(draft: Draft, match: RepeatMatch | None) -> Draft:
     if match is None:
         return draft
     evidence = (*match.evidence, *draft.category.evidence)
-    category = FieldGuess(_COMPLAINT, max(draft.category.confidence, match.score), evidence)
+    category = FieldGuess(COMPLAINT, max(draft.category.confidence, match.score), evidence)
     return replace(draft, category=category, repeat_of=match.entry_id)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs in the venv
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-CATEGORIES: tuple[str, ...] = ("报修", "投诉", "咨询", "求助", "建议", "其他")
+from .terms import COMPLAINT, GUARDS, SiteTerms
 
 # term (regex) -> weight
 WeightedTerms = dict[str, float]
@@ -135,10 +135,11 @@ class DraftingRules(_Frozen):
 
     @field_validator("categories")
     @classmethod
-    def _known_categories(cls, value: dict[str, WeightedTerms]) -> dict[str, WeightedTerms]:
-        for name, terms in value.items():
-            if name not in CATEGORIES:
-                raise ValueError(f"unknown category {name!r}; expected one of {', '.join(CATEGORIES)}")
+    def _category_patterns_compile(cls, value: dict[str, WeightedTerms]) -> dict[str, WeightedTerms]:
+        if COMPLAINT not in value:
+            raise ValueError(f"the category {COMPLAINT} (complaints) is required: the repeat rule, the "
+                             f"complaint statistics and the 100 % callbacks depend on it")
+        for terms in value.values():
             _check_patterns(terms)
         return value
 
@@ -159,34 +160,68 @@ class DraftingRules(_Frozen):
     def _references_resolve(self) -> DraftingRules:
         # Cross-references are checked here so a typo in a department name fails at load, not mid-call.
         known = set(self.departments)
-        if self.fallback_category not in CATEGORIES:
-            raise ValueError(f"fallback_category {self.fallback_category!r} is not a category")
-        missing = [c for c in CATEGORIES if c not in self.routing.default_department]
+        categories = self.category_names()
+        if len(set(self.departments)) != len(self.departments):
+            raise ValueError("departments: a department is listed twice")
+        missing = [c for c in categories if c not in self.routing.default_department]
         if missing:
-            raise ValueError(f"routing.default_department lacks {', '.join(missing)}")
+            raise ValueError(f"routing.default_department lacks {', '.join(missing)}: every category "
+                             f"needs the department that handles it by default")
         for category, department in self.routing.default_department.items():
+            if category not in categories:
+                raise ValueError(f"routing.default_department.{category}: unknown category {category!r}; "
+                                 f"the categories are {', '.join(categories)}")
             if department not in known:
-                raise ValueError(f"routing.default_department.{category}: unknown department {department!r}")
+                raise ValueError(f"routing.default_department.{category}: unknown department {department!r}; "
+                                 f"add it to departments or use one of {', '.join(self.departments)}")
         for index, route in enumerate(self.routing.topics):
             if route.department not in known:
                 raise ValueError(
-                    f"routing.topics.{index}.department: unknown department {route.department!r}"
+                    f"routing.topics.{index}.department: unknown department {route.department!r}; "
+                    f"add it to departments or use one of {', '.join(self.departments)}"
                 )
             for category in route.categories:
-                if category not in CATEGORIES:
-                    raise ValueError(f"routing.topics.{index}.categories: unknown category {category!r}")
+                if category not in categories:
+                    raise ValueError(f"routing.topics.{index}.categories: unknown category {category!r}; "
+                                     f"the categories are {', '.join(categories)}")
         for name, subject in self.complaint_subjects.items():
             if subject.department not in known:
                 raise ValueError(
-                    f"complaint_subjects.{name}.department: unknown department {subject.department!r}"
+                    f"complaint_subjects.{name}.department: unknown department {subject.department!r}; "
+                    f"add it to departments or use one of {', '.join(self.departments)}"
                 )
         if self.fallback_complaint_subject not in self.complaint_subjects:
             raise ValueError(f"fallback_complaint_subject {self.fallback_complaint_subject!r} is not listed")
+        if self.complaint_guard_requests and GUARDS not in known:
+            raise ValueError(f"complaint_guard_requests send complaints to the department {GUARDS}, "
+                             f"which departments does not list")
         return self
+
+    def category_names(self) -> tuple[str, ...]:
+        """The site's categories in display order: those with terms, then the fallback."""
+        names = tuple(self.categories)
+        return names if self.fallback_category in names else (*names, self.fallback_category)
+
+    def site_terms(self, source: str = "rules.yaml") -> SiteTerms:
+        """The site's categories, departments and complaint subjects, for the ledger, the
+        workflow, the reports and the panel."""
+        return SiteTerms(categories=self.category_names(), departments=tuple(self.departments),
+                         complaint_subjects=tuple(self.complaint_subjects),
+                         fallback_category=self.fallback_category,
+                         desk_department=self.routing.default_department[self.fallback_category],
+                         fallback_complaint_subject=self.fallback_complaint_subject,
+                         subject_departments=tuple((n, s.department) for n, s in self.complaint_subjects.items()),
+                         source=source)
 
     @classmethod
     def load(cls, path: Path | None = None) -> DraftingRules:
         """Read and validate a rules file; None means the packaged rules.yaml."""
+        if path is None:
+            return _packaged()
+        return cls._load(path)
+
+    @classmethod
+    def _load(cls, path: Path | None) -> DraftingRules:
         if path is None:
             source = resources.files(__package__).joinpath("rules.yaml")
             name = str(source)
@@ -216,3 +251,19 @@ class DraftingRules(_Frozen):
                 f"key {'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
             )
             raise DraftingRulesError(f"{source_name}: invalid drafting rules: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def _packaged() -> DraftingRules:
+    """The packaged rules.yaml, read once per process (the rules are frozen)."""
+    return DraftingRules._load(None)
+
+
+def packaged_terms() -> SiteTerms:
+    """The packaged rules' site terms: the default where no site's rules are given (tools, tests)."""
+    return _packaged().site_terms()
+
+
+def site_terms_of(path: Path | None) -> SiteTerms:
+    """The site terms of the rules file `path` (None: the packaged one), named after the file."""
+    return DraftingRules.load(path).site_terms(source=str(path) if path is not None else "rules.yaml")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.service import LedgerService
 
 CANONICAL_UNIT = re.compile(r"^\d{1,3}-\d{1,2}-\d{3,4}$")
@@ -25,18 +25,31 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
 
 
-def import_residents_csv(text: str, ledger: LedgerService,
-                         normalize_unit: Callable[[str], str | None]) -> ImportResult:
-    """Columns: unit,name,phones[,key_customer][,note]; phones separated by ';' or '/' or spaces."""
+def import_residents_csv(text: str, ledger: LedgerService) -> ImportResult:
+    """Columns: unit,name,phones[,key_customer][,note]; phones separated by ';' or '/' or spaces.
+    A unit may be written any way a clerk types it (4-2-301, 4 2 301, 4栋2单元301室)."""
     result = ImportResult()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    # Excel writes a BOM; newline="" lets the csv module see every line ending (a lone CR too)
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        result.errors.append(f"第1行（表头）：不是有效的 CSV（{exc}）")
+        return result
     missing = [c for c in _REQUIRED if c not in header]
     if missing:
         result.errors.append(f"第1行（表头）：缺少列 {', '.join(missing)}；需要 unit,name,phones[,key_customer][,note]")
         return result
     reader.fieldnames = header
-    for line_no, row in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            line_no, row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a row the csv module cannot read: reported, the rest imported
+            result.errors.append(f"第{reader.line_num}行：不是有效的 CSV（{exc}）")
+            continue
         raw_unit = (row.get("unit") or "").strip()
         unit = raw_unit if CANONICAL_UNIT.match(raw_unit) else normalize_unit(raw_unit)
         name = (row.get("name") or "").strip()

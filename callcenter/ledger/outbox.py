@@ -32,10 +32,10 @@ from persistqueue.serializers import json as json_serializer
 from sqlalchemy import exc as sa_exc
 
 from callcenter.asr.interface import Transcript, Word
-from callcenter.audio.interface import RecordingInfo
-from callcenter.events import EventBus
+from callcenter.events import DatabaseAlarm, EventBus
 from callcenter.ledger.models import Resident
 from callcenter.ledger.service import AnsweredCall, LedgerService
+from callcenter.recordings.interface import RecordingInfo
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ class Outbox:
                 if self.pending() == 0 and self._down:
                     self._down = False
                     log.warning("database is back: the outbox is drained (%d write(s) replayed)", done)
-                    self.bus.publish("system.alarm", kind="database", state="recovered",
-                                     message="数据库已恢复，暂存的通话记录已写入台账", pending=0)
+                    self.bus.publish(DatabaseAlarm(state="recovered", message="数据库已恢复，暂存的通话记录已写入台账",
+                                                   pending=0))
             self._queue.clear_acked_data(keep_latest=0, max_delete=10_000)
         return done
 
@@ -172,9 +172,9 @@ class Outbox:
             self._down = True
             log.error("database unavailable (%s); call records go to the outbox %s until it is back",
                       str(exc).splitlines()[0][:200], self.directory or "(memory)")
-            self.bus.publish("system.alarm", kind="database", state="unavailable",
-                             message="数据库不可用：通话照常接听和录音，记录暂存本机，恢复后自动写入台账",
-                             pending=self.pending(), op=op)
+            self.bus.publish(DatabaseAlarm(state="unavailable",
+                                           message="数据库不可用：通话照常接听和录音，记录暂存本机，恢复后自动写入台账",
+                                           pending=self.pending(), op=op))
 
     def _run(self) -> None:
         while not self._closed:

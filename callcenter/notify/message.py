@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
-# Shown to staff in group chats and the panel.
-SEVERITY_LABELS: dict[str, str] = {"info": "提示", "warning": "警告", "critical": "紧急"}
+# Shown to staff in group chats and the panel (one set for both).
+SEVERITY_LABELS: dict[str, str] = {"info": "通知", "warning": "提醒", "critical": "紧急"}
 
 # The kinds the product raises today; settings refuse other names so a typo cannot silence a filter.
 KINDS: dict[str, str] = {

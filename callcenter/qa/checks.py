@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.qa.evidence import CallEvidence, Span, find_phrase
 
 Verdict = Literal["pass", "fail", "na", "unknown"]  # na: does not apply; unknown: a person must judge
+# The verdicts in display order with their labels (the panel, API messages).
+VERDICT_LABELS: dict[str, str] = {"pass": "合格", "fail": "不合格", "na": "不适用", "unknown": "待人工"}
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
+from callcenter.ledger.lifecycle import OPEN as OPEN_STATUSES
 from callcenter.ledger.models import AuditLog, Call, CallbackTask, Entry, TrainingItem
-from callcenter.ledger.service import OPEN_STATUSES
 from callcenter.qa.settings import QaSettings
 
 log = logging.getLogger(__name__)

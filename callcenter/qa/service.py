@@ -22,6 +22,7 @@ from callcenter.clock import Clock
 from callcenter.ledger.models import AuditLog, Call, Entry, QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa import clip
+from callcenter.qa.checks import VERDICT_LABELS
 from callcenter.qa.evidence import (
     AgentTranscriber,
     CallEvidence,
@@ -36,7 +37,7 @@ from callcenter.qa.scorecard import Scorecard, run_checks, score
 from callcenter.qa.settings import QaSettings
 
 log = logging.getLogger(__name__)
-VERDICTS = ("pass", "fail", "na", "unknown")
+VERDICTS = tuple(VERDICT_LABELS)
 
 
 class QaError(ValueError):

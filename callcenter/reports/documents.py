@@ -14,6 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from callcenter.drafting.terms import SiteTerms
+from callcenter.ledger.lifecycle import FAIRLY_SATISFIED, SATISFIED, UNSATISFIED
+from callcenter.ledger.lifecycle import LABELS as STATUS_NAMES
+from callcenter.ledger.lifecycle import label as status_label
+from callcenter.ledger.vocabulary import ENTRY_FIELDS as FIELD_NAMES
 from callcenter.reports import charts
 from callcenter.reports.figures import (
     callbacks_in,
@@ -23,7 +28,7 @@ from callcenter.reports.figures import (
     missed_calls_in,
 )
 from callcenter.reports.periods import DEFAULT_TZ, Kind, Period, containing
-from callcenter.reports.render import STATUS_NAMES, TREND_NAMES
+from callcenter.reports.render import TREND_NAMES
 from callcenter.reports.statistics import (
     complaint_rates,
     hot_complaint_topics,
@@ -41,8 +46,6 @@ TITLES: Mapping[str, str] = {"monthly": "月度信息统计", "weekly": "每周�
                              "complaints": "投诉统计（27日量化）", "callbacks": "回访与未接来电",
                              "clerks": "客服人员工作量", "accuracy": "草稿准确率（按月）",
                              "accuracy-weekly": "草稿准确率（按周）"}
-FIELD_NAMES = {"caller_name": "来电人", "unit": "房号", "category": "类别", "department": "部门",
-               "urgent": "紧急", "summary": "摘要"}
 Cell = str | int | float | None
 
 
@@ -134,8 +137,8 @@ def _callback_sections(cb: Any, missed: Any) -> list[Section]:
     rows: list[tuple[Cell, ...]] = [
         ("应回访", cb.due, ""), ("已回访", cb.done, _rate(cb.completion_rate)),
         ("按时回访（完成不晚于期限）", cb.on_time, _rate(cb.on_time_rate)),
-        ("满意", cb.satisfaction.get("满意", 0), ""), ("基本满意", cb.satisfaction.get("基本满意", 0), ""),
-        ("不满意", cb.satisfaction.get("不满意", 0), ""), ("满意率（满意+基本满意）", cb.rated, _rate(cb.satisfaction_rate))]
+        ("满意", cb.satisfaction.get(SATISFIED, 0), ""), ("基本满意", cb.satisfaction.get(FAIRLY_SATISFIED, 0), ""),
+        ("不满意", cb.satisfaction.get(UNSATISFIED, 0), ""), ("满意率（满意+基本满意）", cb.rated, _rate(cb.satisfaction_rate))]
     sat = {k: v for k, v in cb.satisfaction.items() if v}
     missed_rows: list[tuple[Cell, ...]] = [
         ("未接来电", missed.missed, ""), ("已回拨", missed.called_back, _rate(missed.called_back_rate)),
@@ -199,17 +202,18 @@ def unfinished(engine: Engine, period: Period, now: datetime, older_than_days: i
     doc.sections.append(_counts("各部门未完成数", "部门", counts))
     doc.sections.append(Section("未完成明细", ("部门", "编号", "登记时间", "天数", "状态", "类别", "紧急", "房号", "摘要"),
                                 [(d.department, i.entry_id, i.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                                  (now - i.created_at).days, STATUS_NAMES.get(i.status, i.status), i.category,
+                                  (now - i.created_at).days, status_label(i.status), i.category,
                                   "是" if i.urgent else "", i.unit, i.summary) for d in backlog for i in d.items]))
     return doc
 
 
-def complaints(engine: Engine, period: Period, now: datetime, limit: timedelta = timedelta(hours=24)) -> Document:
+def complaints(engine: Engine, period: Period, now: datetime, limit: timedelta = timedelta(hours=24),
+               terms: SiteTerms | None = None) -> Document:
     rates = complaint_rates(engine, period, limit)
     prev, year = complaint_rates(engine, period.previous(), limit), \
         complaint_rates(engine, period.same_period_last_year(), limit)
     with Session(engine) as s:
-        subjects = complaint_subjects_in(s, period)
+        subjects = complaint_subjects_in(s, period, terms)
     doc = Document("complaints", TITLES["complaints"], period, now,
                    data={"rates": jsonable(rates), "previous": jsonable(prev), "last_year": jsonable(year),
                          "subjects": jsonable(subjects)})
@@ -274,13 +278,14 @@ BUILDERS: Mapping[str, Callable[[Engine, Period, datetime], Document]] = {
 
 
 def build(kind: str, engine: Engine, period: Period, now: datetime,
-          complaint_limit: timedelta = timedelta(hours=24)) -> Document:
+          complaint_limit: timedelta = timedelta(hours=24), terms: SiteTerms | None = None) -> Document:
+    """`terms`: the site's complaint subjects (its drafting rules file); None, the packaged ones."""
     if kind not in BUILDERS:
         raise ValueError(f"unknown report {kind!r}; one of {', '.join(BUILDERS)}")
     if period.kind != PERIOD_KIND[kind]:
         raise ValueError(f"report {kind} covers a {PERIOD_KIND[kind]}, not a {period.kind}")
     if kind == "complaints":
-        return complaints(engine, period, now, complaint_limit)
+        return complaints(engine, period, now, complaint_limit, terms)
     return BUILDERS[kind](engine, period, now)
 
 

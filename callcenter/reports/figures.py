@@ -25,21 +25,21 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from callcenter.drafting.rules import packaged_terms
+from callcenter.drafting.terms import SiteTerms
+from callcenter.ledger.lifecycle import COMPLAINT, FAIRLY_SATISFIED, SATISFACTIONS, SATISFIED
+from callcenter.ledger.lifecycle import INVALID as INVALID_STATUSES
 from callcenter.ledger.models import Call, CallbackTask, Correction, Entry, User
 from callcenter.reports.periods import Period
 
-SATISFACTIONS = ("满意", "基本满意", "不满意")  # workflow/lifecycle.py SATISFACTIONS
-COMPLAINT = "投诉"
-INVALID_STATUSES = ("cancelled", "merged")
-# 投诉项目分类 (seed 004). Words in the summary name the subjects no department stands for;
-# otherwise the department decides; nothing -> 其它.
-COMPLAINT_SUBJECTS = ("安保", "清洁", "绿化", "工程维修", "信件报刊", "装修管理", "员工服务态度", "其它")
+# 投诉项目分类 (seed 004) are the site's complaint subjects (its drafting rules file). Words in the
+# summary name the subjects no single department stands for; otherwise the department decides
+# (the subject that is its department's only one); nothing -> the fallback subject (其它).
 _SUBJECT_WORDS: Mapping[str, Sequence[str]] = {
     "员工服务态度": ("态度", "不理", "推诿", "骂"),
     "信件报刊": ("信件", "报刊", "报纸", "快递", "包裹"),
     "装修管理": ("装修",),
 }
-_SUBJECT_BY_DEPARTMENT = {"安保": "安保", "保洁": "清洁", "绿化": "绿化", "工程": "工程维修"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class CallbackFigures:
     @property
     def satisfaction_rate(self) -> float | None:
         """满意率 = (满意 + 基本满意) / rated callbacks."""
-        good = self.satisfaction.get("满意", 0) + self.satisfaction.get("基本满意", 0)
+        good = self.satisfaction.get(SATISFIED, 0) + self.satisfaction.get(FAIRLY_SATISFIED, 0)
         return good / self.rated if self.rated else None
 
 
@@ -92,7 +92,7 @@ class ClerkFigures:
 @dataclass(frozen=True)
 class ComplaintSubjects:
     period: Period
-    by_subject: Mapping[str, int]  # every COMPLAINT_SUBJECTS key, valid complaints only
+    by_subject: Mapping[str, int]  # every complaint subject of the site, valid complaints only
     by_status: Mapping[str, int]
     satisfaction: Mapping[str, int]  # the latest callback result on the complaint entries
 
@@ -168,19 +168,21 @@ def clerks_in(s: Session, period: Period, entries: Sequence[Entry] | None = None
     return tuple(sorted(out, key=lambda f: (-f.entries, -f.callbacks_done, f.clerk)))
 
 
-def complaint_subject(summary: str, department: str) -> str:
+def complaint_subject(summary: str, department: str, terms: SiteTerms | None = None) -> str:
+    terms = terms or packaged_terms()
     for subject, words in _SUBJECT_WORDS.items():
-        if any(w in summary for w in words):
+        if subject in terms.complaint_subjects and any(w in summary for w in words):
             return subject
-    return _SUBJECT_BY_DEPARTMENT.get(department, "其它")
+    return terms.subject_for_department(department)
 
 
-def complaint_subjects_in(s: Session, period: Period) -> ComplaintSubjects:
+def complaint_subjects_in(s: Session, period: Period, terms: SiteTerms | None = None) -> ComplaintSubjects:
+    terms = terms or packaged_terms()
     rows = s.exec(select(Entry).where(Entry.category == COMPLAINT, *_in(Entry.created_at, period))).all()
     valid = [e for e in rows if e.status not in INVALID_STATUSES and e.merged_into_id is None]
-    subjects = Counter(complaint_subject(e.summary, e.department) for e in valid)
+    subjects = Counter(complaint_subject(e.summary, e.department, terms) for e in valid)
     sat = Counter(e.satisfaction for e in valid if e.satisfaction in SATISFACTIONS)
-    return ComplaintSubjects(period, {k: subjects.get(k, 0) for k in COMPLAINT_SUBJECTS},
+    return ComplaintSubjects(period, {k: subjects.get(k, 0) for k in terms.complaint_subjects},
                              dict(Counter(e.status for e in valid).most_common()),
                              {k: sat.get(k, 0) for k in SATISFACTIONS})
 
@@ -215,9 +217,9 @@ def clerk_figures(engine: Engine, period: Period) -> tuple[ClerkFigures, ...]:
         return clerks_in(s, period)
 
 
-def complaint_subjects(engine: Engine, period: Period) -> ComplaintSubjects:
+def complaint_subjects(engine: Engine, period: Period, terms: SiteTerms | None = None) -> ComplaintSubjects:
     with Session(engine) as s:
-        return complaint_subjects_in(s, period)
+        return complaint_subjects_in(s, period, terms)
 
 
 def draft_accuracy_trend(engine: Engine, last: Period, count: int = 12) -> tuple[AccuracyPoint, ...]:

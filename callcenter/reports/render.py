@@ -7,11 +7,10 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+from callcenter.ledger.lifecycle import FAIRLY_SATISFIED, SATISFIED
+from callcenter.ledger.lifecycle import label as status_label
 from callcenter.reports.statistics import MonthlyReport
 
-STATUS_NAMES = {"draft": "草稿", "registered": "已登记", "dispatched": "已派工", "in_progress": "处理中",
-                "completed": "已完成", "called_back": "已回访", "closed": "已关闭", "cancelled": "已取消",
-                "merged": "已合并"}
 TREND_NAMES = {"total": "信息总数", "important": "重要", "general": "一般", "open": "未办结", "closed": "已办结",
                "calls_received": "来电", "calls_answered": "接听", "calls_missed": "未接",
                "missed_called_back": "未接已回拨", "callbacks_due": "应回访", "callbacks_done": "已回访",
@@ -32,7 +31,7 @@ def rows(report: MonthlyReport) -> Iterator[tuple[str, str, str]]:
     yield "按性质", "重要", str(report.important)
     yield "按性质", "一般", str(report.general)
     for name, n in report.by_status.items():
-        yield "处理状态", STATUS_NAMES.get(name, name), str(n)
+        yield "处理状态", status_label(name), str(n)
     yield "处理状态", "未办结合计", str(report.open)
     yield "处理状态", "已办结合计", str(report.closed)
     yield "来电", "来电", str(report.calls_received)
@@ -52,7 +51,7 @@ def rows(report: MonthlyReport) -> Iterator[tuple[str, str, str]]:
     yield "回访", "按时回访", f"{cb.on_time} ({_pct(cb.on_time, cb.due)})"
     for name, n in cb.satisfaction.items():
         yield "客户反映", name, str(n)
-    good = cb.satisfaction.get("满意", 0) + cb.satisfaction.get("基本满意", 0)
+    good = cb.satisfaction.get(SATISFIED, 0) + cb.satisfaction.get(FAIRLY_SATISFIED, 0)
     yield "客户反映", "满意率", _pct(good, cb.rated)
     for name, n in report.by_clerk.items():
         yield "首接人", name, str(n)

@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from callcenter.clock import Clock
+from callcenter.drafting.terms import SiteTerms
 from callcenter.reports import documents, export
 from callcenter.reports.periods import containing
 from callcenter.reports.settings import ReportSettings
@@ -38,12 +39,12 @@ CRON: dict[str, dict[str, str]] = {
 
 
 def run_report(kind: str, engine: Engine, settings: ReportSettings, clock: Clock, out_dir: Path,
-               notify: Notify | None = None) -> tuple[Path, Path]:
+               notify: Notify | None = None, terms: SiteTerms | None = None) -> tuple[Path, Path]:
     """Generate one scheduled report for the period just ended (as of clock.now()) and write it."""
     now = clock.now()
     period = containing(documents.PERIOD_KIND[kind], now, settings.timezone).previous()
     doc = documents.build(kind, engine, period, now,
-                          complaint_limit=timedelta(hours=settings.complaint_timely_hours))
+                          complaint_limit=timedelta(hours=settings.complaint_timely_hours), terms=terms)
     xlsx, html = export.write_files(doc, out_dir)
     log.info("report %s %s written: %s", kind, period.key, xlsx)
     if notify is not None:
@@ -55,7 +56,7 @@ def run_report(kind: str, engine: Engine, settings: ReportSettings, clock: Clock
 
 
 def register_report_jobs(scheduler: Any, engine: Engine, settings: ReportSettings, clock: Clock,
-                         out_dir: Path, notify: Notify | None = None) -> list[str]:
+                         out_dir: Path, notify: Notify | None = None, terms: SiteTerms | None = None) -> list[str]:
     """Add one cron job per enabled report (ids "report:<kind>", replacing any earlier ones);
     returns the job ids. Nothing is added when `settings.enabled` is false."""
     if not settings.enabled:
@@ -67,7 +68,7 @@ def register_report_jobs(scheduler: Any, engine: Engine, settings: ReportSetting
         if scheduler.get_job(job_id) is not None:  # replace_existing only acts once the scheduler runs
             scheduler.remove_job(job_id)
         scheduler.add_job(run_report, trigger, id=job_id, name=f"报表 {documents.TITLES[kind]}",
-                          args=(kind, engine, settings, clock, out_dir, notify), replace_existing=True,
+                          args=(kind, engine, settings, clock, out_dir, notify, terms), replace_existing=True,
                           coalesce=True, max_instances=1, misfire_grace_time=6 * 3600)
         ids.append(job_id)
     return ids

@@ -7,7 +7,7 @@ so the figures are identical on SQLite and PostgreSQL.
 Definitions used throughout:
 - An entry belongs to the period in which it was created (`Entry.created_at`).
 - Important (重要) = `urgent`; general (一般) = not urgent.
-- Open = a status in `OPEN_STATUSES` of the ledger (draft..completed, i.e. not yet called back
+- Open = a status in `OPEN` of the ledger's lifecycle (draft..completed, i.e. not yet called back
   or closed); closed = every other status (called_back, closed, cancelled, merged).
 """
 
@@ -22,8 +22,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from callcenter.ledger.lifecycle import COMPLAINT, FAIRLY_SATISFIED, SATISFIED, UNSATISFIED
+from callcenter.ledger.lifecycle import HANDLED as HANDLED_STATUSES
+from callcenter.ledger.lifecycle import INVALID as INVALID_STATUSES
+from callcenter.ledger.lifecycle import OPEN as OPEN_STATUSES
+from callcenter.ledger.lifecycle import UNFINISHED as UNFINISHED_STATUSES
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, User
-from callcenter.ledger.service import OPEN_STATUSES
 from callcenter.reports.figures import (
     CallbackFigures,
     ClerkFigures,
@@ -34,10 +38,6 @@ from callcenter.reports.figures import (
 )
 from callcenter.reports.periods import Period
 
-COMPLAINT = "投诉"
-INVALID_STATUSES = ("cancelled", "merged")
-HANDLED_STATUSES = ("completed", "called_back", "closed")
-UNFINISHED_STATUSES = ("draft", "registered", "dispatched", "in_progress")
 RING_BUCKETS = ("1", "2", "3", ">3")
 UNOWNED = "(未确认)"
 # Subject words for hot complaint topics: topic -> words that, found in a summary, mean it.
@@ -133,8 +133,8 @@ def _calls(s: Session, period: Period) -> list[Call]:
 def _workflow_counts(cb: CallbackFigures, missed: MissedCallFigures) -> dict[str, int]:
     """The trend's workflow counts; zeros are left out like the other counts."""
     counts = {"callbacks_due": cb.due, "callbacks_done": cb.done, "callbacks_on_time": cb.on_time,
-              "satisfied": cb.satisfaction.get("满意", 0) + cb.satisfaction.get("基本满意", 0),
-              "unsatisfied": cb.satisfaction.get("不满意", 0), "missed_called_back": missed.called_back}
+              "satisfied": cb.satisfaction.get(SATISFIED, 0) + cb.satisfaction.get(FAIRLY_SATISFIED, 0),
+              "unsatisfied": cb.satisfaction.get(UNSATISFIED, 0), "missed_called_back": missed.called_back}
     return {k: v for k, v in counts.items() if v}
 
 

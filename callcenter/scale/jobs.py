@@ -33,7 +33,7 @@ _SCHEMA_LOCK = 0x6363_0001  # advisory lock key: one process migrates at a time 
 
 
 class CallTranscriber(Protocol):
-    """What a worker process runs per job (callcenter.app.Application implements it)."""
+    """What a worker process runs per job (calls.transcription.CallTranscription implements it)."""
 
     def transcribe_call(self, sip_call_id: str, last_attempt: bool) -> str: ...
 

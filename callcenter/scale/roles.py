@@ -1,4 +1,5 @@
-"""What each process role starts, and the parts only several processes need.
+"""The process roles and the parts only several processes need (what each role starts is
+composed in callcenter/app.py).
 
 all    one process does everything (the default; SQLite or PostgreSQL).
 agent  SIP, recording, live transcription, drafting, ledger writes. Several may run (one per line
@@ -11,33 +12,25 @@ worker transcription jobs from the PostgreSQL queue (asr.mode: queue): any numbe
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
 
 from callcenter.asr.interface import Transcript
 from callcenter.asr.pool import QueuedStream, TranscriptionPool
 from callcenter.config import Settings
-from callcenter.events import Event, EventBus
 from callcenter.ledger import db
-from callcenter.ledger.models import Call
 from callcenter.ledger.service import LedgerService
 from callcenter.scale.relay import libpq_url
 
 if TYPE_CHECKING:
-    from callcenter.app import Application
     from callcenter.scale.jobs import TranscriptionQueue
 
 log = logging.getLogger(__name__)
 
 _AGENTS_LOCK = 0x6363_0002  # agents hold it shared while running; recovery needs it exclusive
-LOAD_EVERY_S = 5.0
-LOAD_STALE_S = 30.0
 
 
 class RoleError(ValueError):
@@ -122,78 +115,7 @@ def call_transcriber(pool: TranscriptionPool, queue: TranscriptionQueue | None,
     return pool if queue is None else QueuedTranscriber(pool, queue, ledger)
 
 
-# ----- agents' live-stream load, reported to the web process ------------------------------------
-
-class AgentLoads:
-    """The web process's view of every agent's live recognizers, from their system.asr_load events."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self._lock = threading.Lock()
-        self._by_node: dict[str, tuple[float, dict[str, Any]]] = {}
-        bus.add_listener(self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        if event.type == "system.asr_load" and isinstance(event.data.get("node"), str):
-            with self._lock:
-                self._by_node[event.data["node"]] = (time.monotonic(), dict(event.data))
-
-    def current(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        with self._lock:
-            return [d for seen, d in self._by_node.values() if now - seen < LOAD_STALE_S]
-
-
-def report_load(app: Application) -> None:
-    pool = app.transcriber
-    app.bus.publish("system.asr_load", node=app.origin, live=pool.live_streams,
-                    live_max=app.settings.asr.max_live_streams, files=pool.files_pending,
-                    line=app.settings.sip.username)
-
-
-# ----- the backlog figure -----------------------------------------------------------------------
-
-_WAITING = ("queued", "unavailable", "failed", "live")
-
-
-def transcript_counts(engine: Engine) -> dict[str, int]:
-    """Inbound recorded calls per transcript status that is not done."""
-    with Session(engine) as s:
-        rows = s.exec(select(Call.transcript_status, func.count()).where(
-            col(Call.transcript_status).in_(_WAITING), Call.direction == "inbound",
-            (Call.recording_key != "") | (Call.transcript_status != "unavailable"),
-        ).group_by(Call.transcript_status)).all()
-    counts = dict.fromkeys(_WAITING, 0)
-    counts.update({status: int(n) for status, n in rows})
-    return counts
-
-
-def backlog_status(engine: Engine, settings: Settings, pool: TranscriptionPool, role: str,
-                   loads: AgentLoads) -> dict[str, Any]:
-    counts = transcript_counts(engine)
-    agents = loads.current()
-    if role == "all":  # this process is the agent
-        live, live_max, files = pool.live_streams, settings.asr.max_live_streams, pool.files_pending
-    else:
-        live = sum(int(a.get("live", 0)) for a in agents)
-        live_max = sum(int(a.get("live_max", 0)) for a in agents)
-        files = sum(int(a.get("files", 0)) for a in agents)
-    queue: dict[str, int] | None = None
-    if settings.asr.mode == "queue":
-        from callcenter.scale.jobs import queue_depth
-
-        try:
-            depth = queue_depth(engine)
-            queue = {"todo": depth.todo, "doing": depth.doing, "failed": depth.failed}
-        except Exception:  # the status must answer even when the queue table is away
-            log.exception("cannot read the transcription queue")
-    backlog = counts["queued"] + counts["unavailable"]
-    return {"mode": settings.asr.mode, "role": role, "backlog": backlog, "failed": counts["failed"],
-            "transcripts": counts, "live_streams": live, "live_streams_max": live_max,
-            "files_pending": files, "queue": queue, "agents": agents, "warn_at": settings.asr.backlog_warn,
-            "warn": backlog > settings.asr.backlog_warn or counts["failed"] > 0}
-
-
-# ----- starting each role -----------------------------------------------------------------------
+# ----- agents side by side ----------------------------------------------------------------------
 
 class AgentPresence:
     """Agents hold a shared advisory lock while they run. Site-wide crash recovery (mark mid-flight
@@ -216,62 +138,3 @@ class AgentPresence:
 
     def close(self) -> None:
         self._conn.close()  # the session's locks go with it
-
-
-def start(app: Application) -> None:
-    """Start the parts of app.role (not 'all', which Application.start does itself)."""
-    from callcenter.workflow.clocks import JOBSTORE
-
-    if app.role == "agent":
-        presence = AgentPresence(app.settings.database.url)
-        app.presence = presence
-        alone = presence.alone()
-        if alone:
-            app.recover()
-        else:
-            if app.handler.outbox.pending():  # this agent's own outbox (database.outbox_dir per agent)
-                app.handler.outbox.drain()
-            log.warning("other agents are running: crash recovery of interrupted calls waits until an "
-                        "agent starts alone (docs/DEPLOYMENT.md)")
-        presence.hold_shared(alone)
-        outbox = getattr(app, "outbox", None)
-        if outbox is not None:
-            outbox.start()
-        app.prompts.preload()
-        app.transcriber.start()
-        assert app.forwarder is not None
-        app.forwarder.start()
-        # Site-wide jobs (clocks, handovers, reports, retention) run in the web process only.
-        app.scheduler.remove_jobstore(JOBSTORE)
-        app.scheduler.add_job(report_load, "interval", args=[app], seconds=LOAD_EVERY_S, id="asr_load",
-                              replace_existing=True, max_instances=1, coalesce=True)
-        from callcenter.storage.jobs import register_storage_jobs  # disk alarm, S3 upload retries
-
-        app.disk_monitor = register_storage_jobs(app.scheduler, app.recordings, app.settings.recording,
-                                                 app.settings.database.url, app.bus, app.notices)
-        app.scheduler.start()
-        report_load(app)
-        app.agent.start()
-        log.info("callcenter agent started: SIP %s:%s as %s", app.settings.sip.bind_ip,
-                 app.settings.sip.bind_port, app.settings.sip.username)
-    elif app.role == "web":
-        assert app.listener is not None
-        app.listener.start()
-        app.scheduler.add_job(app.retry_transcripts, "interval", minutes=1, id="retry_transcripts",
-                              replace_existing=True, max_instances=1, coalesce=True)
-        app.scheduler.add_job(app.apply_retention, "cron", hour=3, minute=30,
-                              timezone=app.settings.workflow.zone, id="retention", replace_existing=True,
-                              coalesce=True)
-        from callcenter.reports.schedule import register_report_jobs
-
-        register_report_jobs(app.scheduler, app.engine, app.settings.reports, app.clock,
-                             app.settings.reports.out_dir, notify=app._report_ready)
-        app.workflow.start()
-        app.scheduler.start()
-        log.info("callcenter web started: panel http://%s:%s/", app.settings.web.host, app.settings.web.port)
-    elif app.role == "worker":
-        assert app.forwarder is not None
-        app.forwarder.start()
-        log.info("callcenter transcription worker started (%d process(es))", app.settings.asr.workers)
-    else:
-        raise RoleError(f"unknown role {app.role!r}")

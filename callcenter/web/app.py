@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from callcenter.accounts import Accounts, Principal
-from callcenter.audio.interface import RecordingStore
-from callcenter.events import EventBus
-from callcenter.ledger.service import LedgerService
-from callcenter.qa.service import QaService
+from callcenter.accounts import Principal
+from callcenter.web.deps import WebServices, WebState
 from callcenter.web.guards import refuse_nul
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.routers import callers, calls, entries, events, meta, qa, residents, session, workflow
@@ -31,23 +27,10 @@ from callcenter.web.security import (
     current_principal,
     load_or_create_secret,
 )
-from callcenter.web.settings import WebSettings
-from callcenter.workflow.cases import CaseWorkflow
+
+__all__ = ["WebServices", "create_app"]
 
 PANEL_DIR = Path(__file__).resolve().parents[2] / "web"
-
-
-@dataclass
-class WebServices:
-    ledger: LedgerService
-    accounts: Accounts
-    bus: EventBus
-    recordings: RecordingStore
-    normalize_unit: Callable[[str], str | None]
-    settings: WebSettings
-    qa: QaService | None = None  # 质检 (issue 5); without it no /api/qa routes
-    workflow: CaseWorkflow | None = None  # work orders, callbacks, clocks; 503 without it
-    dialer: Any = None  # places callbacks through the SIP agent (calls.callback_dialer)
 
 
 def create_app(services: WebServices) -> FastAPI:
@@ -58,15 +41,9 @@ def create_app(services: WebServices) -> FastAPI:
 
     app = FastAPI(title="callcenter 物业客服热线", version="0.1.0", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan, dependencies=[Depends(refuse_nul)])
-    st = app.state
-    st.ledger, st.accounts, st.bus = services.ledger, services.accounts, services.bus
-    st.recordings, st.normalize_unit, st.web_settings = (services.recordings, services.normalize_unit,
-                                                          services.settings)
-    st.signer = SessionSigner(load_or_create_secret(services.settings.secret_file),
-                              services.settings.session_max_age_s)
-    st.login_limiter = LoginLimiter()
-    st.qa = services.qa
-    st.workflow, st.dialer = services.workflow, services.dialer
+    # the one thing kept on the app's state; routers read it through web/deps.py
+    app.state.web = WebState(services, SessionSigner(load_or_create_secret(services.settings.secret_file),
+                                                     services.settings.session_max_age_s), LoginLimiter())
     # meta before residents: /api/residents/units is a GET beside the admin-only import
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
               events.router, workflow.router, reports_routes.router):  # reports after meta: /api/reports/draft-accuracy

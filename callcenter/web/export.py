@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from callcenter.ledger.lifecycle import label as status_label
 from callcenter.ledger.models import Entry
+from callcenter.ledger.vocabulary import label_of
 
-STATUS_LABELS = {"draft": "待确认", "registered": "已登记", "dispatched": "已派单", "in_progress": "处理中",
-                 "completed": "已完成", "called_back": "已回访", "closed": "已结案", "cancelled": "已取消",
-                 "merged": "已合并"}
 # Ledger times are shown in the estate's local time (a candidate for config.yaml).
 DISPLAY_TIMEZONE = "Asia/Shanghai"
 HEADER = ("编号", "登记时间", "来源", "状态", "来电号码", "来电人", "房号", "类别", "部门", "紧急", "摘要",
@@ -26,12 +25,12 @@ def _cell(value: str) -> str:
 
 
 def rows(entries: Sequence[Entry], owner_name: Callable[[int | None], str], mask: Callable[[str], str],
-         tz: ZoneInfo, sources: dict[str, str]) -> list[list[str]]:
+         tz: ZoneInfo, sources: Mapping[str, str]) -> list[list[str]]:
     out = []
     for e in entries:
         local: datetime = e.created_at.astimezone(tz)
-        out.append([str(e.id), local.strftime("%Y-%m-%d %H:%M:%S"), sources.get(e.source, e.source),
-                    STATUS_LABELS.get(e.status, e.status), mask(e.caller_number), e.caller_name, e.unit,
+        out.append([str(e.id), local.strftime("%Y-%m-%d %H:%M:%S"), label_of(sources, e.source),
+                    status_label(e.status), mask(e.caller_number), e.caller_name, e.unit,
                     e.category, e.department, "是" if e.urgent else "否", e.summary, str(e.repeat_count),
                     owner_name(e.owner_id)])
     return [[_cell(v) for v in r] for r in out]

@@ -10,7 +10,8 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from callcenter.ledger.models import Call, Correction, Entry, Resident
-from callcenter.ledger.service import SOURCES, CallerHistory
+from callcenter.ledger.service import CallerHistory
+from callcenter.ledger.vocabulary import MANUAL_SOURCES
 from callcenter.web.export import DISPLAY_TIMEZONE
 from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words
 
@@ -191,12 +192,12 @@ class ManualEntryIn(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    source: str = Field(description="/".join(k for k in SOURCES if k != "phone"))
+    source: str = Field(description="/".join(MANUAL_SOURCES))
     caller_number: str = Field("", max_length=32)
     caller_name: str = Field("", max_length=64)
     unit: str = Field("", max_length=32)
-    category: str = "其他"
-    department: str = "客服"
+    category: str = Field("", description="empty: the site's fallback category (其他)")
+    department: str = Field("", description="empty: the fallback category's department (客服)")
     urgent: bool = False
     summary: str = Field(min_length=1, max_length=500)
 
@@ -286,6 +287,43 @@ class UserBrief(BaseModel):
     display_name: str
 
 
+class Term(BaseModel):
+    """One code and the label people read for it."""
+
+    code: str
+    label: str
+
+
+class Vocab(BaseModel):
+    """Every code the panel shows, with its label, in display order (web/vocab.py builds it from
+    the definitions of the packages that own them and the site's rules file)."""
+
+    entry_statuses: list[Term] = Field(description="the lifecycle, in order")
+    open_statuses: list[str]
+    reopened_from: list[str] = Field(description="statuses whose move back to in_progress is a reopen")
+    entry_kinds: list[Term]
+    categories: list[Term] = Field(description="from the site's rules file")
+    departments: list[Term] = Field(description="from the site's rules file")
+    complaint_subjects: list[Term] = Field(description="from the site's rules file")
+    sources: list[Term]
+    end_reasons: list[Term]
+    missed_reasons: list[Term]
+    entry_fields: list[Term] = Field(description="audit/corrections field names")
+    audit_actions: list[Term]
+    work_order_kinds: list[Term]
+    work_order_statuses: list[Term]
+    work_order_moves: list[Term] = Field(description="button labels of the moves")
+    work_order_transitions: dict[str, list[str]]
+    task_kinds: list[Term]
+    task_statuses: list[Term]
+    callback_outcomes: list[Term]
+    satisfactions: list[Term]
+    severities: list[Term]
+    qa_verdicts: list[Term]
+    clock_kinds: list[Term]
+    period_hints: list[Term] = Field(description="an example input per report period kind")
+
+
 class Meta(BaseModel):
     """What the panel's pickers offer, and what the signed-in user may do."""
 
@@ -297,6 +335,7 @@ class Meta(BaseModel):
     statuses: list[str]
     sources: dict[str, str]
     users: list[UserBrief]
+    vocab: Vocab
 
 
 class UnitSuggestion(BaseModel):

@@ -8,44 +8,20 @@ a browser never attaches a bearer token by itself.
 from __future__ import annotations
 
 import hmac
-import secrets
-from pathlib import Path
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from callcenter.accounts import Accounts, Principal
+from callcenter.web.deps import web_state
+from callcenter.web.sessions import SessionSigner, load_or_create_secret
+
+__all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "SessionSigner", "current_principal", "load_or_create_secret",
+           "require", "websocket_principal"]
 
 SESSION_COOKIE = "cc_session"
 CSRF_COOKIE = "cc_csrf"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-def load_or_create_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
-
-
-class SessionSigner:
-    def __init__(self, secret: str, max_age_s: int) -> None:
-        self._ser = URLSafeTimedSerializer(secret, salt="cc-session")
-        self.max_age_s = max_age_s
-
-    def issue(self, principal: Principal, csrf: str) -> str:
-        return self._ser.dumps({"uid": principal.user_id, "csrf": csrf})
-
-    def read(self, cookie: str) -> dict | None:
-        try:
-            data = self._ser.loads(cookie, max_age=self.max_age_s)
-        except (BadSignature, SignatureExpired):
-            return None
-        return data if isinstance(data, dict) else None
 
 
 def _principal_from(headers_auth: str | None, cookie: str | None, accounts: Accounts,
@@ -60,9 +36,9 @@ def _principal_from(headers_auth: str | None, cookie: str | None, accounts: Acco
 
 
 def current_principal(request: Request) -> Principal:
-    state = request.app.state
+    state = web_state(request)
     principal, session = _principal_from(request.headers.get("authorization"),
-                                         request.cookies.get(SESSION_COOKIE), state.accounts, state.signer)
+                                         request.cookies.get(SESSION_COOKIE), state.services.accounts, state.signer)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "请先登录 (authentication required)",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -74,10 +50,10 @@ def current_principal(request: Request) -> Principal:
 
 
 def websocket_principal(ws: WebSocket) -> Principal | None:
-    state = ws.app.state
+    state = web_state(ws)
     token = ws.query_params.get("token")
     auth = f"Bearer {token}" if token else ws.headers.get("authorization")
-    principal, _ = _principal_from(auth, ws.cookies.get(SESSION_COOKIE), state.accounts, state.signer)
+    principal, _ = _principal_from(auth, ws.cookies.get(SESSION_COOKIE), state.services.accounts, state.signer)
     return principal
 
 

@@ -1,6 +1,6 @@
 """Calls the desk owes residents: callbacks (回访) after completed work, and missed calls.
 
-A callback task is created when an entry sampled for a callback (workflow.callbacks) is
+A callback task is created when an entry sampled for a callback (ledger.callback_sampling) is
 completed; a missed-call task when a caller hung up before the answer. Each has a due time
 (its clock). The clerk places the call from the panel (the agent dials and records it) or
 logs one made by hand; a callback's result is the resident's satisfaction, and 不满意 reopens
@@ -14,18 +14,29 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.events import CallbackUpdated
+from callcenter.ledger.lifecycle import (
+    COMPLETED,
+    DISPATCHED,
+    IN_PROGRESS,
+    REGISTERED,
+    SATISFACTIONS,
+    UNSATISFIED,
+)
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
-from callcenter.workflow.callbacks import needs_callback
+from callcenter.ledger.vocabulary import label_of
 from callcenter.workflow.deadlines import callback_due, due_after
-from callcenter.workflow.lifecycle import SATISFACTIONS, UNSATISFIED
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 
 KINDS = {"callback": "回访", "missed_call": "未接回拨"}
+STATUSES = {"open": "待办", "done": "已完成", "cancelled": "已取消"}
 OUTCOMES = {"connected": "已接通", "no_answer": "无人接听", "busy": "占线", "rejected": "拒接",
             "unreachable": "无法接通", "wrong_number": "号码有误", "error": "呼叫失败",
             "clerk_unreachable": "坐席分机未接"}
+# What a clerk logs by hand (the clerk's own extension not answering happens only when dialling).
+LOGGED_OUTCOMES = tuple(o for o in OUTCOMES if o != "clerk_unreachable")
 
 
 class CallbackTasks:
@@ -38,7 +49,7 @@ class CallbackTasks:
     def on_completed(self, entry_id: int) -> CallbackTask | None:
         """Completion starts the 2-hour callback clock, for entries the sampling picks."""
         entry = self.ledger.get_entry(entry_id)
-        if not needs_callback(entry_id, entry.category, self.settings.callback_rates, self.settings.callback_seed):
+        if not self.settings.callback_sampling.picks(entry_id, entry.category):
             return None
         start = entry.completed_at or self.clock.now()
         due = callback_due(start, self.settings, entry.urgent).due_at
@@ -76,7 +87,7 @@ class CallbackTasks:
             raise LedgerError(f"outcome must be one of {', '.join(OUTCOMES)}")
         task = self.get(task_id)
         if task.status != "open":
-            raise LedgerError(f"回访任务 {task_id} 已{'完成' if task.status == 'done' else '取消'} / task {task_id} "
+            raise LedgerError(f"回访任务 {task_id} {label_of(STATUSES, task.status)} / task {task_id} "
                               f"is {task.status}")
         is_callback = task.kind == "callback"
         if is_callback and outcome == "connected" and satisfaction not in SATISFACTIONS:
@@ -133,8 +144,8 @@ class CallbackTasks:
 
     def _returned_missed_call(self, entry_id: int, actor: str, notes: str) -> None:
         entry = self.ledger.get_entry(entry_id)
-        if entry.status in ("registered", "dispatched", "in_progress"):
-            self.ledger.transition(entry_id, "completed", actor, note=notes or "已回拨")
+        if entry.status in (REGISTERED, DISPATCHED, IN_PROGRESS):
+            self.ledger.transition(entry_id, COMPLETED, actor, note=notes or "已回拨")
 
     def _unsatisfied(self, entry_id: int, actor: str, notes: str) -> None:
         """不满意: reopen for rework and escalate to the supervisor and the project head."""
@@ -200,5 +211,5 @@ class CallbackTasks:
             return list(s.exec(q.order_by(col(CallbackTask.due_at), col(CallbackTask.id)).limit(limit)).all())
 
     def _published(self, task: CallbackTask) -> None:
-        self.ledger.bus.publish("callback.updated", id=task.id, entry_id=task.entry_id, kind=task.kind,
-                                status=task.status, due_at=task.due_at.isoformat())
+        self.ledger.bus.publish(CallbackUpdated(id=task.id, entry_id=task.entry_id, kind=task.kind,
+                                                status=task.status, due_at=task.due_at.isoformat()))

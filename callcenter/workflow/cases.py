@@ -16,19 +16,27 @@ from datetime import time
 from apscheduler.schedulers.base import BaseScheduler
 
 from callcenter.clock import Clock
-from callcenter.events import Event, EventBus
+from callcenter.events import (
+    CallAnswered,
+    CallbackUpdated,
+    CallMissed,
+    DraftReady,
+    EntryUpdated,
+    Event,
+    EventBus,
+)
+from callcenter.ledger.lifecycle import CALLED_BACK, COMPLETED, TERMINAL
 from callcenter.ledger.service import LedgerService
 from callcenter.workflow.callback_tasks import CallbackTasks
 from callcenter.workflow.clocks import JOBSTORE, ClockKeeper
 from callcenter.workflow.handover import Handovers
-from callcenter.workflow.lifecycle import TERMINAL
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 from callcenter.workflow.work_orders import WorkOrders
 
 log = logging.getLogger(__name__)
 
-_EVENTS = {"call.answered", "call.missed", "entry.draft_ready", "entry.updated", "callback.updated"}
+_EVENTS = {t.TYPE for t in (CallAnswered, CallMissed, DraftReady, EntryUpdated, CallbackUpdated)}
 _handovers: Handovers | None = None
 
 
@@ -67,26 +75,26 @@ class CaseWorkflow:
             log.exception("workflow failed to handle %s %s", event.type, event.data)
 
     def _handle(self, event: Event) -> None:
-        data = event.data
-        entry_id = data.get("entry_id")
+        payload = event.payload
+        entry_id = getattr(payload, "entry_id", None)
         if not isinstance(entry_id, int):
             return
-        if event.type == "call.missed":
+        if isinstance(payload, CallMissed):
             task = self.callbacks.on_missed(entry_id)
             if task is not None:
                 self.notices.post("missed_call", f"未接来电：{task.number or '号码未显示'}",
                                   f"请于 {task.due_at.astimezone(self.settings.zone):%H:%M} 前回拨。",
                                   audience=("clerk",), entry_id=entry_id)
-        elif event.type == "entry.draft_ready" and data.get("urgent"):
+        elif isinstance(payload, DraftReady) and payload.urgent:
             self._urgent(entry_id)
-        elif event.type == "entry.updated" and data.get("status") != data.get("old_status"):
-            self._status_changed(entry_id, str(data.get("status", "")), str(data.get("actor", "system")))
+        elif isinstance(payload, EntryUpdated) and payload.status != payload.old_status:
+            self._status_changed(entry_id, str(payload.status or ""), str(payload.actor or "system"))
         self.clocks.sync(entry_id)
 
     def _status_changed(self, entry_id: int, status: str, actor: str) -> None:
-        if status == "completed":
+        if status == COMPLETED:
             self.callbacks.on_completed(entry_id)
-        elif status == "called_back":
+        elif status == CALLED_BACK:
             self.callbacks.close_for_entry(entry_id, actor, "called_back")
         elif status in TERMINAL:
             self.callbacks.close_for_entry(entry_id, actor, f"台账已{status}")

@@ -26,8 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.ledger.lifecycle import DRAFT, REGISTERED
 from callcenter.ledger.models import CallbackTask, ClockAlert, Entry
 from callcenter.ledger.service import LedgerService
+from callcenter.ledger.vocabulary import CALL, MISSED_CALL
 from callcenter.workflow.deadlines import Due, clock_state, dispatch_due, register_due
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
@@ -58,10 +60,10 @@ def entry_clocks(entry: Entry, tasks: list[CallbackTask], settings: WorkflowSett
     assert entry.id is not None
     subject = f"entry:{entry.id}"
     running: list[RunningClock] = []
-    if entry.kind == "call" and entry.status == "draft":
+    if entry.kind == CALL and entry.status == DRAFT:
         running.append(RunningClock(subject, "register", entry.id, register_due(entry.created_at, settings,
                                                                                  entry.urgent), entry.urgent))
-    if entry.status == "registered" and entry.kind != "missed_call" and entry.confirmed_at is not None:
+    if entry.status == REGISTERED and entry.kind != MISSED_CALL and entry.confirmed_at is not None:
         running.append(RunningClock(subject, "dispatch", entry.id, dispatch_due(entry.confirmed_at, settings,
                                                                                  entry.urgent), entry.urgent))
     for task in tasks:
@@ -160,7 +162,7 @@ class ClockKeeper:
         with self.ledger.session() as s:
             tasks = list(s.exec(select(CallbackTask).where(CallbackTask.status == "open")).all())
             task_entries = {t.entry_id for t in tasks}
-            entries = list(s.exec(select(Entry).where(or_(col(Entry.status).in_(("draft", "registered")),
+            entries = list(s.exec(select(Entry).where(or_(col(Entry.status).in_((DRAFT, REGISTERED)),
                                                           col(Entry.id).in_(task_entries)))).all())
             reached = set(s.exec(select(ClockAlert.subject, ClockAlert.clock, ClockAlert.level)).all())
         tasks_of: dict[int, list[CallbackTask]] = {}

@@ -14,9 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.events import HandoverCreated
+from callcenter.ledger.lifecycle import TERMINAL, label
 from callcenter.ledger.models import CallbackTask, Entry, Handover, User
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
-from callcenter.workflow.lifecycle import LABELS, TERMINAL
+from callcenter.ledger.vocabulary import label_of
+from callcenter.workflow.callback_tasks import KINDS as TASK_KINDS
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 
@@ -58,7 +61,7 @@ class Handovers:
             return found
         self.notices.post("handover", f"交接班：{row.shift_name}，未完结 {row.open_count} 项",
                           "请接班客服查看交接记录并确认。", severity="info", audience=("clerk", "supervisor"))
-        self.ledger.bus.publish("handover.created", id=row.id, open_count=row.open_count)
+        self.ledger.bus.publish(HandoverCreated(id=row.id, open_count=row.open_count))
         return row
 
     def _at(self, change_at: datetime) -> Handover | None:
@@ -75,8 +78,8 @@ class Handovers:
         open_tasks: dict[int, list[str]] = {}
         for t in tasks:
             open_tasks.setdefault(t.entry_id, []).append(
-                f"{'回访' if t.kind == 'callback' else '未接回拨'}（{t.due_at.astimezone(zone):%m-%d %H:%M} 前）")
-        return [{"entry_id": e.id, "status": e.status, "status_label": LABELS.get(e.status, e.status),
+                f"{label_of(TASK_KINDS, t.kind)}（{t.due_at.astimezone(zone):%m-%d %H:%M} 前）")
+        return [{"entry_id": e.id, "status": e.status, "status_label": label(e.status),
                  "unit": e.unit, "category": e.category, "department": e.department, "urgent": e.urgent,
                  "summary": e.summary[:100], "owner": owners.get(e.owner_id, "") if e.owner_id else "",
                  "created_at": e.created_at.isoformat(), "tasks": open_tasks.get(e.id or 0, [])}

@@ -15,13 +15,12 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
-from callcenter.events import EventBus
+from callcenter.events import EventBus, NoticeAcknowledged, NoticePosted
 from callcenter.ledger.models import Notification
-from callcenter.notify.message import Notice
+from callcenter.notify.message import SEVERITIES, Notice
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("info", "warning", "critical")
 # Which roles see which audience in the panel: a supervisor also sees what went to clerks.
 ROLE_AUDIENCES = {"clerk": ("clerk",), "qa": (), "supervisor": ("clerk", "supervisor", "project_head"),
                   "admin": ("clerk", "supervisor", "project_head")}
@@ -47,8 +46,8 @@ class NoticeBoard:
             s.commit()
             s.refresh(row)
         assert row.id is not None
-        self.bus.publish("notification", id=row.id, kind=kind, severity=severity, title=row.title,
-                         body=body, entry_id=entry_id, audience=list(audience))
+        self.bus.publish(NoticePosted(id=row.id, kind=kind, severity=severity, title=row.title, body=body,
+                                      entry_id=entry_id, audience=list(audience)))
         if self.outside is not None:
             self.outside.publish(Notice(kind=kind, severity=severity, title=row.title,  # type: ignore[arg-type]
                                         body=body, entry_id=entry_id, audience=tuple(audience), link=link))
@@ -86,5 +85,5 @@ class NoticeBoard:
                 s.add(row)
                 s.commit()
                 s.refresh(row)
-        self.bus.publish("notification", id=notification_id, acknowledged_by=actor)
+        self.bus.publish(NoticeAcknowledged(id=notification_id, acknowledged_by=actor))
         return row

@@ -1,5 +1,7 @@
 """Workflow settings: time limits, business hours, callback rates. Defaults from DOMAIN.md.
 
+`CallbackRates` is defined with the sampling rule in ledger.callback_sampling (re-exported here).
+
 Frozen and strict (unknown keys are errors), ready to hang under the global config.
 """
 
@@ -10,38 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callcenter.ledger.callback_sampling import CallbackRates, CallbackSampling
+
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
-
-class CallbackRates(BaseModel):
-    """Share of entries per category that get a callback (回访率)."""
-
-    model_config = _STRICT
-
-    by_category: dict[str, float] = Field(default_factory=lambda: {"投诉": 1.0, "报修": 0.3})
-    default: float = 0.10  # everything else: at least 10 %
-
-    @field_validator("by_category")
-    @classmethod
-    def _rates_in_range(cls, v: dict[str, float]) -> dict[str, float]:
-        for category, rate in v.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"callback rate of {category} must be between 0 and 1, got {rate}")
-        if v.get("投诉", 1.0) != 1.0:
-            raise ValueError("complaints (投诉) are always called back: their rate must be 1.0")
-        return v
-
-    @field_validator("default")
-    @classmethod
-    def _default_at_least_10_percent(cls, v: float) -> float:
-        if not 0.10 <= v <= 1.0:
-            raise ValueError(f"the default callback rate must be between 0.10 (DOMAIN.md: ≥ 10 %) and 1, got {v}")
-        return v
-
-    def rate_for(self, category: str) -> float:
-        if category == "投诉":
-            return 1.0
-        return self.by_category.get(category, self.default)
+__all__ = ["CallbackRates", "WorkflowSettings"]
 
 
 class WorkflowSettings(BaseModel):
@@ -117,3 +92,8 @@ class WorkflowSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def callback_sampling(self) -> CallbackSampling:
+        """The sampling rule the ledger (closing) and the callback tasks (opening) both apply."""
+        return CallbackSampling(self.callback_rates, self.callback_seed)

@@ -16,16 +16,21 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.drafting.terms import UnknownTerm
+from callcenter.events import WorkOrderUpdated
+from callcenter.ledger.lifecycle import COMPLETED, DISPATCHED, IN_PROGRESS, REGISTERED
+from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import Entry, WorkOrder
-from callcenter.ledger.service import DEPARTMENTS, LedgerError, LedgerService, NotFound
-from callcenter.workflow.lifecycle import LABELS as ENTRY_LABELS
+from callcenter.ledger.service import LedgerError, LedgerService, NotFound
 from callcenter.workflow.settings import WorkflowSettings
 
 KINDS = {"dispatch": "维修调度单", "engineering": "工程维修单"}
-STATUSES = ("open", "accepted", "in_progress", "done", "cancelled")
 LABELS = {"open": "待接单", "accepted": "已接单", "in_progress": "处理中", "done": "已完成", "cancelled": "已取消"}
+STATUSES = tuple(LABELS)
 MOVES = {"open": ("accepted", "in_progress", "done", "cancelled"), "accepted": ("in_progress", "done", "cancelled"),
          "in_progress": ("done", "cancelled"), "done": (), "cancelled": ()}
+# The moves as the buttons that make them read (接单, 完成...).
+MOVE_LABELS = {"accepted": "接单", "in_progress": "处理中", "done": "完成", "cancelled": "取消"}
 EDITABLE = ("assignee", "description", "location", "paid", "fee", "result")
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(["html"]))
@@ -50,12 +55,14 @@ class WorkOrders:
         if order.kind not in KINDS:
             raise LedgerError(f"kind must be one of {', '.join(KINDS)}")
         entry = self.ledger.get_entry(entry_id)
-        if entry.status not in ("registered", "dispatched", "in_progress"):
-            raise LedgerError(f"台账 {entry_id} 为{ENTRY_LABELS.get(entry.status, entry.status)}，不能派工 / "
+        if entry.status not in (REGISTERED, DISPATCHED, IN_PROGRESS):
+            raise LedgerError(f"台账 {entry_id} 为{entry_label(entry.status)}，不能派工 / "
                               f"entry {entry_id} is {entry.status}: only registered or open work can be dispatched")
         department = order.department or entry.department
-        if department not in DEPARTMENTS:
-            raise LedgerError(f"department must be one of {'/'.join(DEPARTMENTS)}")
+        try:
+            self.ledger.terms.check_department(department)
+        except UnknownTerm as exc:
+            raise LedgerError(str(exc)) from exc
         now = self.clock.now()
         row = WorkOrder(entry_id=entry_id, kind=order.kind, department=department,
                         location=order.location or entry.unit, description=order.description or entry.summary,
@@ -66,7 +73,7 @@ class WorkOrders:
             s.commit()
             s.refresh(row)
         self.ledger.audit(actor, entry_id, "work_order", "created", "", f"{KINDS[row.kind]} {self.number(row)}")
-        if entry.status == "registered":
+        if entry.status == REGISTERED:
             if not entry.department:
                 self.ledger.update_entry(entry_id, {"department": department}, actor)
             self.ledger.transition(entry_id, "dispatched", actor, note=f"派工 {self.number(row)}")
@@ -117,7 +124,7 @@ class WorkOrders:
             orders = self.of_entry(entry_id)
             unfinished = [o for o in orders if o.status not in ("done", "cancelled")]
             if not unfinished and any(o.status == "done" for o in orders):
-                self.ledger.transition(entry_id, "completed", actor, note="派工单全部完成")
+                self.ledger.transition(entry_id, COMPLETED, actor, note="派工单全部完成")
 
     def of_entry(self, entry_id: int) -> list[WorkOrder]:
         with self.ledger.session() as s:
@@ -157,5 +164,5 @@ class WorkOrders:
             entry_created=f"{entry.created_at.astimezone(zone):%Y-%m-%d %H:%M}", callback_at=callback_at)
 
     def _published(self, row: WorkOrder, actor: str) -> None:
-        self.ledger.bus.publish("work_order.updated", id=row.id, entry_id=row.entry_id, status=row.status,
-                                department=row.department, actor=actor)
+        self.ledger.bus.publish(WorkOrderUpdated(id=row.id, entry_id=row.entry_id, status=row.status,
+                                                 department=row.department, actor=actor))

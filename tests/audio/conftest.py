@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from audio_testkit import FakeMonotonic
 
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from audio_testkit import FakeMonotonic, read_stereo, tone
 
-from callcenter.audio import recorder as recorder_module
-from callcenter.audio.recorder import RecordingError, WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
+from callcenter.recordings import writer as recorder_module
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import RecordingError, WavRecordingStore
 
 START = datetime(2026, 11, 23, 13, 5, 9, tzinfo=UTC)
 FRAME = 160  # samples per 20 ms packet

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from audio_testkit import read_stereo, tone
 
-from callcenter.audio.recorder import RecordingError, WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import RecordingError, WavRecordingStore
 
 REPO = Path(__file__).resolve().parents[2]
 FRAME = 160
@@ -28,8 +28,8 @@ import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
 import numpy as np
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
+from callcenter.recordings.settings import RecordingSettings
 
 store = WavRecordingStore(RecordingSettings(root=Path(sys.argv[1])))
 rec = store.open("killed-call@10.0.0.1", datetime.now(UTC))
@@ -134,8 +134,8 @@ import json, resource, sys
 from datetime import UTC, datetime
 from pathlib import Path
 import numpy as np
-from callcenter.audio.recorder import RecordingError, WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
+from callcenter.recordings.store import RecordingError, WavRecordingStore
+from callcenter.recordings.settings import RecordingSettings
 
 t = [0.0]
 errors = []

@@ -10,13 +10,7 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-from callcenter.drafting.units import parse_unit
 from tests.calls.conftest import pipeline_factory, prompt_settings, speak  # noqa: F401  (fixtures)
-
-
-def normalize_unit(text: str) -> str | None:
-    match = parse_unit(text)
-    return match.unit if match else None
 
 
 def _free_tcp_port() -> int:

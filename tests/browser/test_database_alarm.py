@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.clock import ManualClock
 from callcenter.drafting.rules import DraftingRules
 from callcenter.events import EventBus
 from callcenter.ledger.outbox import CallWrites, Outbox
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 from tests.faults.conftest import sqlite_locked
 
 pytestmark = pytest.mark.only_db("sqlite")  # the lock is SQLite's; PostgreSQL down: tests/faults/test_db_down.py
@@ -40,7 +40,6 @@ def test_clerk_sees_the_database_alarm_while_calls_wait_in_the_outbox(engine: En
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
                                  recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
                                                               background_flush=False),
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
         page = chromium.new_page(viewport={"width": 1400, "height": 700}, locale="zh-CN")

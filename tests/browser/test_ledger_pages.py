@@ -14,15 +14,15 @@ from types import SimpleNamespace
 import pytest
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, normalize_unit
+from tests.browser.conftest import PanelServer
 
 pytestmark = [pytest.mark.slow]
 
@@ -45,7 +45,6 @@ def panel(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     accounts.add_user("clerk1", "clerk", "clerk-password", display_name="张敏")
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
         yield SimpleNamespace(server=server, ledger=ledger, accounts=accounts, store=store, clock=clock)

@@ -8,14 +8,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import SystemClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 
 
 def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium, artifacts: Path,  # type: ignore[no-untyped-def]
@@ -29,7 +29,6 @@ def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
                                  recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
                                                               background_flush=False),
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
         page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")

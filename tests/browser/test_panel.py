@@ -13,7 +13,7 @@ from callcenter.accounts import Accounts
 from callcenter.clock import SystemClock
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, normalize_unit
+from tests.browser.conftest import PanelServer
 from tests.calls.callers import caller_scenario
 from tests.calls.conftest import Pipeline
 from tests.doubles import ScriptedFactoryDouble
@@ -34,7 +34,6 @@ def test_live_call_to_confirmed_entry(pipeline_factory, speak, shared_dir: Path,
     earlier = ledger.create_manual_entry({"unit": "4-2-301", "category": "报修", "department": "工程",
                                           "summary": "楼道灯不亮，已答应今晚派电工"}, "walk_in", "clerk1", clerk_id)
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=ledger.bus, recordings=p.store,
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     speech = speak(row["caller_text"])
     scenario = caller_scenario(tmp_path / "d01.xml", [("speak", speech), ("pause", len(speech) // 16 + 1500)])
@@ -143,7 +142,6 @@ def test_repeat_call_linked_from_the_screen_pop(pipeline_factory, speak, shared_
                                         "department": "工程", "summary": "家里停电，已答应派电工"},
                                        "staff", "clerk1", clerk_id)
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=ledger.bus, recordings=p.store,
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     speech = speak(text)
     scenario = caller_scenario(tmp_path / "repeat.xml", [("speak", speech), ("pause", len(speech) // 16 + 1500)])

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
 from callcenter.qa.settings import QaSettings
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, normalize_unit
+from tests.browser.conftest import PanelServer
 from tests.qa.conftest import CallMaker, clip, prompts, silence, track  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow]
@@ -29,8 +29,7 @@ def test_qa_reviews_a_call(ledger, clock, prompts, chromium, artifacts: Path, tm
     agent = track().at(0.2, clip(prompts, "greeting")).at(11, clip(prompts, "thanks"))
     call_id = CallMaker(ledger, store, clock).make(track().at(6, silence(1) + 3000), agent,
                                                    caller_text="楼道灯坏了请派人修")
-    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=ledger.bus, recordings=store,
-                                 normalize_unit=normalize_unit, settings=WebSettings(secret_file=tmp_path / "k"), qa=qa))
+    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=ledger.bus, recordings=store, settings=WebSettings(secret_file=tmp_path / "k"), qa=qa))
     with PanelServer(app) as server:
         page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
         errors: list[str] = []

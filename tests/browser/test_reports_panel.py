@@ -8,14 +8,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 from tests.reports.world import build, in_month
 
 
@@ -31,7 +31,6 @@ def test_supervisor_reads_the_monthly_report(engine: Engine, chromium, artifacts
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
                                  recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
                                                               background_flush=False),
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     total = sum(1 for r in world.entries if in_month(r.created_at, 2026, 11))
     with PanelServer(app) as server:

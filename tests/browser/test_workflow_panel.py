@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 
 # Monday 2026-01-05 09:00 in Shanghai: inside business hours, so the clocks run in minutes.
 MONDAY_9AM = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ def desk(engine: Engine, tmp_path: Path) -> Iterator[Desk]:
     clock = ManualClock(MONDAY_9AM)
     bus = EventBus()
     settings = WorkflowSettings()
-    ledger = LedgerService(engine, clock, bus, workflow=settings)
+    ledger = LedgerService(engine, clock, bus, callbacks=settings.callback_sampling)
     wf = CaseWorkflow(ledger, clock, settings, NoticeBoard(engine, clock, bus), inline=True)
     wf.attach(bus)
     accounts = Accounts(engine, clock)
@@ -60,7 +60,6 @@ def desk(engine: Engine, tmp_path: Path) -> Iterator[Desk]:
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
                                  recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
                                                               background_flush=False),
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key"), workflow=wf))
     with PanelServer(app) as server:
         yield Desk(ledger, clock, wf, clerk_id, server)
@@ -243,7 +242,6 @@ def test_panel_without_a_workflow_stays_quiet(engine: Engine, chromium, artifact
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
                                  recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
                                                               background_flush=False),
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
         page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")

@@ -18,8 +18,7 @@ from callcenter.asr.pool import TranscriptionPool
 from callcenter.asr.settings import AsrSettings
 from callcenter.audio.prompt_build import build_default_prompts, synthesize
 from callcenter.audio.prompts import PromptLibrary
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.audio.settings import PromptSettings, VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import FlowSettings
 from callcenter.calls.hotline import HotlineHandler
@@ -29,6 +28,8 @@ from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.telephony.interface import CallInfo
 from callcenter.telephony.settings import SipSettings
 from tests.doubles import (

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.calls.bridge import CallbackOutcome, place_callback
 from callcenter.calls.session import CallSession
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.telephony.agent import PyVoipAgent
 from tests.sipbench import audio
 from tests.sipbench.baresip import start_baresip_ua

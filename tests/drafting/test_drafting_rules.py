@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from callcenter.drafting.rules import CATEGORIES, DraftingRules, DraftingRulesError
+from callcenter.drafting.rules import DraftingRules, DraftingRulesError
 
 PACKAGED = Path(__file__).resolve().parents[2] / "callcenter" / "drafting" / "rules.yaml"
 
@@ -18,13 +18,13 @@ def _packaged_data() -> dict:
 
 def _write(tmp_path: Path, data: object) -> Path:
     path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
 
 def test_packaged_rules_load() -> None:
     rules = DraftingRules.load()
-    assert set(rules.categories) <= set(CATEGORIES)
+    assert rules.category_names() == ("报修", "投诉", "咨询", "求助", "建议", "其他")
     assert set(rules.departments) == {"工程", "安保", "保洁", "绿化", "客服", "项目负责人"}
     assert "power" in rules.topics
     assert set(rules.complaint_subjects) >= {
@@ -81,17 +81,55 @@ def test_bad_regex_names_key_and_pattern(tmp_path: Path) -> None:
         DraftingRules.load(_write(tmp_path, data))
 
 
-def test_unknown_category(tmp_path: Path) -> None:
+def test_a_category_needs_its_default_department(tmp_path: Path) -> None:
     data = _packaged_data()
     data["categories"]["闲聊"] = {"你好": 1.0}
-    with pytest.raises(DraftingRulesError, match="unknown category '闲聊'"):
+    with pytest.raises(DraftingRulesError, match="routing.default_department lacks 闲聊"):
         DraftingRules.load(_write(tmp_path, data))
+    data["routing"]["default_department"]["闲聊"] = "客服"
+    terms = DraftingRules.load(_write(tmp_path, data)).site_terms()
+    assert terms.categories == ("报修", "投诉", "咨询", "求助", "建议", "闲聊", "其他")  # the fallback last
+
+
+def test_unknown_category_in_routing(tmp_path: Path) -> None:
+    data = _packaged_data()
+    data["routing"]["default_department"]["闲聊"] = "客服"
+    with pytest.raises(DraftingRulesError, match="routing.default_department.闲聊: unknown category '闲聊'"):
+        DraftingRules.load(_write(tmp_path, data))
+    data = _packaged_data()
+    data["routing"]["topics"][0]["categories"] = ["闲聊"]
+    with pytest.raises(DraftingRulesError, match=r"routing\.topics\.0\.categories: unknown category '闲聊'"):
+        DraftingRules.load(_write(tmp_path, data))
+
+
+def test_the_complaint_category_is_required(tmp_path: Path) -> None:
+    data = _packaged_data()
+    del data["categories"]["投诉"]
+    with pytest.raises(DraftingRulesError, match="the category 投诉 .complaints. is required"):
+        DraftingRules.load(_write(tmp_path, data))
+
+
+def test_site_terms_come_from_the_rules_file(tmp_path: Path) -> None:
+    data = _packaged_data()
+    data["departments"].append("电梯维保部")
+    data["complaint_subjects"]["电梯"] = {"department": "电梯维保部", "terms": {"电梯": 3.0}}
+    terms = DraftingRules.load(_write(tmp_path, data)).site_terms(source="site.yaml")
+    assert terms.departments[-1] == "电梯维保部" and terms.complaint_subjects[-1] == "电梯"
+    assert (terms.fallback_category, terms.desk_department, terms.fallback_complaint_subject) == ("其他", "客服", "其它")
+    assert terms.subject_for_department("电梯维保部") == "电梯"
+    assert terms.subject_for_department("保洁") == "清洁"
+    assert terms.subject_for_department("客服") == "其它"  # several subjects: the fallback
 
 
 def test_unknown_department_in_routing(tmp_path: Path) -> None:
     data = _packaged_data()
     data["routing"]["default_department"]["报修"] = "维修部"
-    with pytest.raises(DraftingRulesError, match=r"routing\.default_department\.报修.*'维修部'"):
+    with pytest.raises(DraftingRulesError, match=r"routing\.default_department\.报修.*'维修部'; add it to departments"):
+        DraftingRules.load(_write(tmp_path, data))
+    data = _packaged_data()
+    data["complaint_subjects"]["安保"]["department"] = "保卫科"
+    with pytest.raises(DraftingRulesError, match=r"rules\.yaml.*complaint_subjects\.安保\.department: unknown "
+                                                  r"department '保卫科'; add it to departments or use one of 工程"):
         DraftingRules.load(_write(tmp_path, data))
 
 

@@ -17,7 +17,6 @@ import pytest
 from sqlmodel import Session, col, select
 
 from callcenter.asr.interface import Transcript
-from callcenter.audio.interface import RecordingInfo
 from callcenter.calls.drafter import CallDrafter
 from callcenter.clock import ManualClock
 from callcenter.drafting.rules import DraftingRules
@@ -26,6 +25,7 @@ from callcenter.ledger import db
 from callcenter.ledger.models import AuditLog, Call, Entry
 from callcenter.ledger.outbox import CallWrites, Outbox
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.interface import RecordingInfo
 from tests.faults.conftest import alarms, sqlite_locked
 
 pytestmark = pytest.mark.only_db("sqlite")  # the lock is SQLite's; PostgreSQL down: test_db_down.py

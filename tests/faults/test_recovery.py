@@ -10,8 +10,7 @@ from pathlib import Path
 from callcenter.asr.pool import TranscriptionPool
 from callcenter.asr.settings import AsrSettings
 from callcenter.audio.prompts import PromptLibrary
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.audio.settings import PromptSettings, VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import FlowSettings
 from callcenter.calls.hotline import HotlineHandler
@@ -20,6 +19,8 @@ from callcenter.drafting.rules import DraftingRules
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 
 
 def test_a_finished_recording_whose_end_was_never_logged_is_linked_at_start(

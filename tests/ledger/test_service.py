@@ -148,3 +148,32 @@ def test_list_filters_and_search(ledger: LedgerService, clock: ManualClock) -> N
     assert total == 1
     total, rows = ledger.list_entries(limit=2)
     assert total == 3 and len(rows) == 2 and rows[0].created_at >= rows[1].created_at
+
+
+@pytest.mark.parametrize("way", ["drafting", "clerk"])
+def test_a_repeat_joins_the_open_entry_the_same_way_drafted_or_linked(ledger: LedgerService, way: str) -> None:
+    ring(ledger, "first")
+    first = ledger.call_answered("first")
+    ledger.apply_draft("first", FakeDraft(Guess("4-2-301"), Guess("报修"), Guess("工程"), Guess(False),
+                                          Guess("停电")))
+    pk = ring(ledger, "again")
+    second = ledger.call_answered("again")
+    if way == "drafting":
+        ledger.apply_draft("again", FakeDraft(Guess("4-2-301"), Guess("报修"), Guess("工程"), Guess(False),
+                                              Guess("还是停电")), repeat_of=first.entry_id, repeat_reason="同一房号")
+    else:
+        ledger.link_call(pk, first.entry_id, "wang")
+    merged, target = ledger.get_entry(second.entry_id), ledger.get_entry(first.entry_id)
+    assert (merged.status, merged.merged_into_id) == ("merged", first.entry_id)
+    assert (target.category, target.repeat_count) == ("投诉", 1)
+    assert ledger.get_call(pk).entry_id == first.entry_id
+    own = [(a.action, a.field, a.old, a.new) for a in ledger.audit_of_entry(second.entry_id)
+           if a.field == "status"]
+    joined = [(a.action, a.field, a.old, a.new) for a in ledger.audit_of_entry(first.entry_id)
+              if a.action in ("repeat_call", "linked_call", "repeat_reason")]
+    if way == "drafting":  # the trails the panel has always shown for each way
+        assert own == [("merged", "status", "draft", "merged")]
+        assert joined == [("repeat_call", "category", "报修", "投诉"), ("repeat_reason", "", "", "同一房号")]
+    else:
+        assert own == [("linked_away", "status", "draft", "merged")]
+        assert joined == [("linked_call", "call", "", str(pk)), ("linked_call", "category", "报修", "投诉")]

@@ -8,7 +8,7 @@ from callcenter.notify import Notice
 def test_notice_is_immutable_and_normalised() -> None:
     n = Notice("missed_call", "warning", "未接来电", "", None, ["clerk"], mention_mobiles=["13800138000"])  # type: ignore[arg-type]
     assert n.audience == ("clerk",) and n.mention_mobiles == ("13800138000",)
-    assert n.severity_label == "警告"
+    assert n.severity_label == "提醒"
     hash(n)
     with pytest.raises(AttributeError):
         n.title = "x"  # type: ignore[misc]

@@ -95,7 +95,7 @@ def test_generic_posts_the_notice(receiver: Receiver, notice: Notice) -> None:
     }
 
 
-@pytest.mark.parametrize(("severity", "label"), [("info", "提示"), ("warning", "警告"), ("critical", "紧急")])
+@pytest.mark.parametrize(("severity", "label"), [("info", "通知"), ("warning", "提醒"), ("critical", "紧急")])
 def test_severity_in_chinese_and_no_link_without_base_url(severity: str, label: str) -> None:
     n = Notice("missed_call", severity, "未接来电 13900000000", "18:02 来电未接", None, ("clerk",),  # type: ignore[arg-type]
                link="/#/calls/7")

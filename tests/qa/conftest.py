@@ -18,16 +18,17 @@ import numpy as np
 import pytest
 
 from callcenter.asr.pool import transcribe_file
-from callcenter.audio.interface import RecordingInfo
 from callcenter.audio.prompts import PromptLibrary
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import PromptSettings, RecordingSettings
+from callcenter.audio.settings import PromptSettings
 from callcenter.clock import ManualClock
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.evidence import TimedWord
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
 from callcenter.qa.settings import QaSettings
+from callcenter.recordings.interface import RecordingInfo
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from tests.doubles import ScriptedFactoryDouble
 
 with warnings.catch_warnings():

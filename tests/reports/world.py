@@ -13,8 +13,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from callcenter.clock import ManualClock
+from callcenter.drafting.rules import packaged_terms
+from callcenter.ledger.lifecycle import STATES as STATUSES
 from callcenter.ledger.models import AuditLog, Correction, Entry, User
-from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, STATUSES, LedgerService
+from callcenter.ledger.service import LedgerService
+
+CATEGORIES, DEPARTMENTS = packaged_terms().categories, packaged_terms().departments
 
 SH = ZoneInfo("Asia/Shanghai")
 SUMMARIES = ("3号楼楼道灯不亮", "电梯困人", "楼上漏水到我家", "晚上装修噪音太吵", "垃圾没人清", "车位被占",

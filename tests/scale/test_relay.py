@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from callcenter.events import Event, EventBus
+from callcenter.events import CallAnswered, CallEnded, EntryUpdated, Event, EventBus
 from callcenter.scale.relay import MAX_PAYLOAD, EventForwarder, EventListener, decode, encode, libpq_url
 
 
@@ -55,14 +55,14 @@ def relay(pg_url: str):  # type: ignore[no-untyped-def]
 def test_events_cross_once_and_keep_their_time(relay) -> None:  # type: ignore[no-untyped-def]
     agent_bus, web_bus, seen, _ = relay
     for i in range(50):
-        agent_bus.publish("call.answered", call_id=i, entry_id=100 + i, caller_number="13800138000", unit="")
+        agent_bus.publish(CallAnswered(call_id=i, entry_id=100 + i, caller_number="13800138000", unit=""))
     assert _wait(lambda: len(seen.events) >= 50)
     time.sleep(0.5)
     assert [e.data["call_id"] for e in seen.events] == list(range(50))  # once each, in order
     first = seen.events[0]
     assert first.type == "call.answered" and first.data["entry_id"] == 100
     # what the web process publishes itself is not sent back to it (no echo, no loop)
-    web_bus.publish("entry.updated", entry_id=1, fields=[])
+    web_bus.publish(EntryUpdated(entry_id=1, fields=[], actor="wang"))
     time.sleep(0.5)
     assert seen.types().count("entry.updated") == 1
 
@@ -78,7 +78,7 @@ def test_a_long_text_is_shortened_to_fit_notify() -> None:
 
 def test_the_listener_reconnects_after_its_connection_is_killed(relay, pg_url: str) -> None:  # type: ignore[no-untyped-def]
     agent_bus, _, seen, listener = relay
-    agent_bus.publish("call.ended", call_id=1, entry_id=1, reason="caller_hangup", duration_ms=1000)
+    agent_bus.publish(CallEnded(call_id=1, entry_id=1, reason="caller_hangup", duration_ms=1000))
     assert _wait(lambda: len(seen.events) == 1)
     # what a PostgreSQL restart does to the web process: its LISTEN connection dies
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
@@ -87,20 +87,20 @@ def test_the_listener_reconnects_after_its_connection_is_killed(relay, pg_url: s
     assert killed, "no LISTEN connection found"
     assert _wait(lambda: not listener.listening.is_set(), 5)
     assert listener.listening.wait(15), "the listener did not reconnect"
-    agent_bus.publish("call.ended", call_id=2, entry_id=2, reason="caller_hangup", duration_ms=1000)
+    agent_bus.publish(CallEnded(call_id=2, entry_id=2, reason="caller_hangup", duration_ms=1000))
     assert _wait(lambda: len(seen.events) == 2), seen.types()
     assert [e.data["call_id"] for e in seen.events] == [1, 2]
 
 
 def test_the_forwarder_resends_after_its_connection_is_killed(relay, pg_url: str) -> None:  # type: ignore[no-untyped-def]
     agent_bus, _, seen, _ = relay
-    agent_bus.publish("call.answered", call_id=1, entry_id=1, caller_number="", unit="")
+    agent_bus.publish(CallAnswered(call_id=1, entry_id=1, caller_number="", unit=""))
     assert _wait(lambda: len(seen.events) == 1)
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
         killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE query LIKE 'SELECT pg_notify%' AND pid <> pg_backend_pid()").fetchall()
     assert killed, "no forwarder connection found"
     for i in (2, 3):  # the first of these meets the dead connection: it is sent again, not dropped
-        agent_bus.publish("call.answered", call_id=i, entry_id=i, caller_number="", unit="")
+        agent_bus.publish(CallAnswered(call_id=i, entry_id=i, caller_number="", unit=""))
     assert _wait(lambda: len(seen.events) == 3), seen.types()
     assert [e.data["call_id"] for e in seen.events] == [1, 2, 3]

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callcenter.storage.s3 import S3Storage, make_client
-from callcenter.storage.settings import S3Settings
+from callcenter.recordings.backends.s3 import S3Storage, make_client
+from callcenter.recordings.settings import S3Settings
 
 BUCKET = "callcenter-recordings"
 

@@ -16,8 +16,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
@@ -25,7 +23,8 @@ from callcenter.qa.retention import apply_retention
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
 from callcenter.qa.settings import QaSettings, RetentionSettings
-from callcenter.storage import StorageSettings
+from callcenter.recordings.settings import RecordingSettings, StorageSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.storage.conftest import MotoServer
@@ -61,7 +60,7 @@ def test_panel_plays_a_recording_kept_only_in_s3(engine: Engine, clock: ManualCl
     accounts = Accounts(engine, clock)
     accounts.add_user("clerk1", "clerk", "clerk-password")
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=s3_store,
-                                 normalize_unit=lambda t: None, settings=WebSettings(secret_file=tmp_path / "k"),
+                                 settings=WebSettings(secret_file=tmp_path / "k"),
                                  qa=QaService(engine, clock, s3_store, load_scorecard(None))))
     pk = recorded_call(ledger, s3_store, clock, "call-1")
     call = ledger.get_call(pk)
@@ -72,7 +71,7 @@ def test_panel_plays_a_recording_kept_only_in_s3(engine: Engine, clock: ManualCl
     assert hashlib.sha256(audio.content).hexdigest() == call.recording_sha256 == audio.headers["x-content-sha256"]
     assert len(audio.content) == call.recording_size_bytes
     # the store unreachable and no local copy: a clear 503, not a crash mid-response
-    local = Path(s3_store._local_path(call.recording_key))
+    local = Path(s3_store.local_path(call.recording_key))
     local.unlink()
     moto.stop()
     refused = client.get(f"/api/calls/{pk}/recording")
@@ -120,5 +119,5 @@ def test_retention_deletes_the_object(engine: Engine, clock: ManualClock, s3_sto
     started = time.monotonic()
     result = apply_retention(engine, s3_store, settings, clock)
     assert result.deleted == [pk] and time.monotonic() - started < 10
-    assert moto.object_names() == [] and not Path(s3_store._local_path(key)).exists()
+    assert moto.object_names() == [] and not Path(s3_store.local_path(key)).exists()
     assert ledger.get_call(pk).recording_deleted_at == clock.now()

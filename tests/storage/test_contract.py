@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callcenter.storage import LocalStorage, RecordingStorage, StorageError
+from callcenter.recordings.backends import LocalStorage, RecordingStorage, StorageError
 from tests.storage.conftest import MotoServer
 
 KEY = "2026/01/05/010203-abcdef0123456789abcd.wav"
@@ -102,10 +102,10 @@ def test_s3_unreachable_is_a_storage_error(moto: MotoServer, tmp_path: Path) -> 
 def test_settings_choose_the_backend(tmp_path: Path, moto: MotoServer) -> None:
     from pydantic import ValidationError
 
-    from callcenter.audio.recorder import WavRecordingStore
-    from callcenter.audio.settings import RecordingSettings
-    from callcenter.storage import StorageSettings, build_storage
-    from callcenter.storage.s3 import S3Storage
+    from callcenter.recordings.backends import build_storage
+    from callcenter.recordings.backends.s3 import S3Storage
+    from callcenter.recordings.settings import RecordingSettings, StorageSettings
+    from callcenter.recordings.store import WavRecordingStore
 
     assert isinstance(build_storage(StorageSettings(), tmp_path), LocalStorage)
     with pytest.raises(ValidationError, match="bucket"):

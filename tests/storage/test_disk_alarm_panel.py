@@ -9,18 +9,18 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
-from callcenter.storage.disk_monitor import DiskMonitor, Watch
+from callcenter.recordings.disk_monitor import DiskMonitor, Watch
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 from tests.storage.smalldisk import fill, small_disk
 
 MB = 1024 * 1024
@@ -39,7 +39,6 @@ def test_clerk_and_supervisor_see_the_disk_alarm_come_and_go(engine: Engine, chr
     with small_disk(tmp_path / "rec", "8m") as disk:
         store = WavRecordingStore(RecordingSettings(root=disk), background_flush=False)
         app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
-                                     normalize_unit=normalize_unit,
                                      settings=WebSettings(secret_file=tmp_path / "secret.key"), workflow=wf))
         monitor = DiskMonitor([Watch("录音磁盘", disk, 4)], bus, notices)
         with PanelServer(app) as server:

@@ -18,8 +18,7 @@ from sqlmodel import Session, select
 from callcenter.asr.pool import TranscriptionPool
 from callcenter.asr.settings import AsrSettings
 from callcenter.audio.prompts import PromptLibrary
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import PromptSettings, RecordingSettings, VadSettings
+from callcenter.audio.settings import PromptSettings, VadSettings
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import FlowSettings
 from callcenter.calls.hotline import HotlineHandler
@@ -29,7 +28,9 @@ from callcenter.events import Event, EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Notification
 from callcenter.ledger.service import LedgerService
-from callcenter.storage.disk_monitor import DiskMonitor, Watch
+from callcenter.recordings.disk_monitor import DiskMonitor, Watch
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.workflow.notices import NoticeBoard
 from tests.calls.callers import caller_scenario
 from tests.calls.conftest import Pipeline, prompt_settings, speak  # noqa: F401  (fixtures)
@@ -49,7 +50,7 @@ def test_alarm_once_per_state_change_for_clerks_and_supervisors(engine: Engine, 
     bus = EventBus()
     events = alarms(bus)
     notices = NoticeBoard(engine, clock, bus)
-    caplog.set_level(logging.INFO, logger="callcenter.storage.disk_monitor")
+    caplog.set_level(logging.INFO, logger="callcenter.recordings.disk_monitor")
     with small_disk(tmp_path / "rec", "8m") as disk:
         monitor = DiskMonitor([Watch("录音磁盘", disk, 4)], bus, notices)
         assert [s.level for s in monitor.check()] == ["ok"] and events == []
@@ -68,7 +69,7 @@ def test_alarm_once_per_state_change_for_clerks_and_supervisors(engine: Engine, 
         assert titles == ["录音磁盘空间不足：剩余 3.0 MB", "录音磁盘空间不足：剩余 0.5 MB", "录音磁盘空间已恢复：剩余 8.0 MB"]
     severities = [n.severity for n in reversed(notices.for_role("clerk"))]
     assert severities == ["warning", "critical", "info"]
-    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "callcenter.storage.disk_monitor"]
+    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "callcenter.recordings.disk_monitor"]
     assert [lvl for lvl, _ in records] == ["WARNING", "ERROR", "INFO"]
     assert "nearly full: 3.0 MB free" in records[0][1]
 
@@ -162,7 +163,7 @@ def test_sqlite_on_a_full_disk_fails_cleanly_and_stays_intact(tmp_path: Path, ca
         assert failures >= 3, "writes kept succeeding on a full disk"
         # the disk alarm itself still gets out (event + log) though its notice row cannot be stored
         monitor = DiskMonitor([Watch("数据库磁盘", disk, 1)], bus, board)
-        caplog.set_level(logging.ERROR, logger="callcenter.storage.disk_monitor")
+        caplog.set_level(logging.ERROR, logger="callcenter.recordings.disk_monitor")
         assert [s.level for s in monitor.check()] == ["critical"]
         assert [e.data["disk"] for e in events] == ["数据库磁盘"]
         assert any("notice not stored" in r.getMessage() for r in caplog.records)
@@ -184,7 +185,7 @@ def test_the_scheduled_check_raises_the_alarm_at_start(engine: Engine, clock: Ma
     """The app's wiring (register_storage_jobs): the first check runs as the scheduler starts."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from callcenter.storage.jobs import register_storage_jobs
+    from callcenter.recordings.jobs import register_storage_jobs
 
     bus = EventBus()
     events = alarms(bus)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.audio.interface import RecordingInfo
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
-from callcenter.storage import StorageSettings
+from callcenter.recordings.interface import RecordingInfo
+from callcenter.recordings.settings import RecordingSettings, StorageSettings
+from callcenter.recordings.store import WavRecordingStore
 from tests.storage.conftest import MotoServer
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -58,7 +57,7 @@ def record(store: WavRecordingStore, call_id: str, seconds: float = 1.0, at: dat
 def test_upload_is_verified_before_the_local_copy_goes(make_store, moto: MotoServer) -> None:  # type: ignore[no-untyped-def]
     store = make_store(keep_local_minutes=0)
     info = record(store, "call-1")
-    local = Path(store._local_path(info.key))
+    local = Path(store.local_path(info.key))
     assert wait_until(lambda: not local.exists()), "the local copy was not removed after the upload"
     assert moto.object_names() == ["site-a/" + info.key]
     stored = store.storage.stat(info.key)
@@ -72,7 +71,7 @@ def test_upload_is_verified_before_the_local_copy_goes(make_store, moto: MotoSer
 def test_verified_copies_stay_as_a_cache_until_they_expire_or_the_disk_runs_low(make_store) -> None:  # type: ignore[no-untyped-def]
     store = make_store(keep_local_minutes=30)
     info = record(store, "call-1")
-    local = Path(store._local_path(info.key))
+    local = Path(store.local_path(info.key))
     assert wait_until(lambda: Path(str(local) + ".stored").exists())
     assert store.sync() == {"uploaded": 0, "failed": 0, "evicted": 0}
     assert local.exists()
@@ -84,7 +83,7 @@ def test_store_down_keeps_the_recording_and_a_restart_uploads_it(make_store, mot
     store = make_store(keep_local_minutes=0)
     moto.stop()
     info = record(store, "call-1")
-    local = Path(store._local_path(info.key))
+    local = Path(store.local_path(info.key))
     time.sleep(6)  # the uploader tries (and fails, with boto3's retries) in the background
     assert local.exists() and hashlib.sha256(local.read_bytes()).hexdigest() == info.sha256
     assert not Path(str(local) + ".stored").exists()
@@ -105,7 +104,7 @@ def test_the_periodic_retry_uploads_what_failed(make_store, moto: MotoServer) ->
     assert store.sync()["failed"] == 1
     moto.start()
     assert store.sync() == {"uploaded": 1, "failed": 0, "evicted": 0}
-    assert not Path(store._local_path(info.key)).exists()
+    assert not Path(store.local_path(info.key)).exists()
     assert store.storage.exists(info.key)
 
 
@@ -126,7 +125,7 @@ def test_live_recordings_are_never_uploaded_or_evicted(make_store, moto: MotoSer
 def test_delete_removes_object_and_local_copy_and_keeps_both_when_the_store_is_down(make_store, moto: MotoServer) -> None:  # type: ignore[no-untyped-def]
     store = make_store(keep_local_minutes=30)
     info = record(store, "call-1")
-    local = Path(store._local_path(info.key))
+    local = Path(store.local_path(info.key))
     assert wait_until(lambda: Path(str(local) + ".stored").exists())
     moto.stop()
     with pytest.raises(OSError):

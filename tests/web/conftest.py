@@ -9,24 +9,18 @@ import pytest
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.recorder import WavRecordingStore
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
-from callcenter.drafting.units import parse_unit
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
-
-
-def normalize_unit(text: str) -> str | None:
-    match = parse_unit(text)
-    return match.unit if match else None
 
 
 @pytest.fixture
@@ -40,7 +34,6 @@ def parts(engine: Engine, clock: ManualClock, tmp_path: Path):  # type: ignore[n
     workflow.attach(bus)
     qa = QaService(engine, clock, store, load_scorecard(None))
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
-                                 normalize_unit=normalize_unit,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key"),
                                  qa=qa, workflow=workflow))
     accounts.add_user("admin", "admin", "admin-password")

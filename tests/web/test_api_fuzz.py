@@ -110,7 +110,7 @@ def seed(parts) -> dict[str, list[Any]]:  # type: ignore[no-untyped-def]
     ledger.clock.advance(days=31)
     assert apply_retention(ledger.engine, store, RETAIN_30_DAYS, ledger.clock).deleted == [calls[3]]
 
-    wf = app.state.workflow
+    wf = app.state.web.services.workflow
     handover = wf.handovers.compile()
     wf.notices.post("overdue", "投诉超时未派工", "请尽快处理", severity="warning", audience=("clerk", "admin"),
                     entry_id=entries[1])

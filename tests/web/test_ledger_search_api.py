@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callcenter.clock import ManualClock
+from callcenter.ledger.lifecycle import LABELS
 from callcenter.web.routers import entries as entries_router
-from callcenter.workflow.lifecycle import LABELS
 
 PANEL_JS = Path(__file__).resolve().parents[2] / "web" / "static" / "panel.js"
 

@@ -19,21 +19,19 @@ from callcenter.qa.settings import QaSettings
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from tests.qa.conftest import CallMaker, clip, prompts, silence, track  # noqa: F401  (fixture)
-from tests.web.conftest import normalize_unit
 
 
 @pytest.fixture
 def setup(ledger, clock, tmp_path: Path, prompts):  # type: ignore[no-untyped-def]  # noqa: F811
-    from callcenter.audio.recorder import WavRecordingStore
-    from callcenter.audio.settings import RecordingSettings
+    from callcenter.recordings.settings import RecordingSettings
+    from callcenter.recordings.store import WavRecordingStore
 
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
     accounts = Accounts(ledger.engine, clock)
     for name, role in (("qa1", "qa"), ("clerk1", "clerk"), ("boss", "supervisor")):
         accounts.add_user(name, role, f"{name}-password")
     qa = QaService(ledger.engine, clock, store, load_scorecard(), QaSettings(), prompts=prompts, org_names=("幸福家园",))
-    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=ledger.bus, recordings=store,
-                                 normalize_unit=normalize_unit, settings=WebSettings(secret_file=tmp_path / "k"),
+    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=ledger.bus, recordings=store, settings=WebSettings(secret_file=tmp_path / "k"),
                                  qa=qa))
     maker = CallMaker(ledger, store, clock)
     agent = track().at(0.2, clip(prompts, "greeting")).at(11, clip(prompts, "thanks"))

@@ -53,8 +53,8 @@ def test_expired_or_forged_sessions_are_refused(parts) -> None:  # type: ignore[
     client = TestClient(app)
     client.post("/api/auth/login", json={"username": "clerk1", "password": "clerk-password"})
     assert client.get("/api/meta").status_code == 200
-    app.state.signer.max_age_s = -1  # the shift is over
+    app.state.web.signer.max_age_s = -1  # the shift is over
     assert client.get("/api/meta").status_code == 401
-    app.state.signer.max_age_s = 3600
+    app.state.web.signer.max_age_s = 3600
     client.cookies.set("cc_session", "eyJ1aWQiOjF9.forged.sig")
     assert client.get("/api/meta").status_code == 401

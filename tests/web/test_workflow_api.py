@@ -83,7 +83,7 @@ def test_notices_reach_the_right_roles_and_handover_is_acknowledged(parts) -> No
     app, ledger, accounts, _ = parts
     accounts.add_user("boss", "supervisor", "boss-password")
     clerk, boss, qa = (_client(app, accounts, u) for u in ("clerk1", "boss", "qa1"))
-    wf = app.state.workflow
+    wf = app.state.web.services.workflow
     wf.notices.post("overdue", "派工超时：台账 1", "请处理", severity="warning", audience=("clerk", "supervisor"))
     wf.notices.post("escalation", "升级：台账 1", "督办", severity="critical", audience=("supervisor", "project_head"))
     assert [n["kind"] for n in clerk.get("/api/notifications").json()] == ["overdue"]

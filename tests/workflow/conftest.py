@@ -46,7 +46,7 @@ class Desk:
 def make_desk(engine: Engine, clock: ManualClock, settings: WorkflowSettings | None = None) -> Desk:
     settings = settings or WorkflowSettings()
     bus = EventBus()
-    ledger = LedgerService(engine, clock, bus, workflow=settings)
+    ledger = LedgerService(engine, clock, bus, callbacks=settings.callback_sampling)
     outside = RecordingNotifier("group-chat")
     dispatcher = Dispatcher()
     dispatcher.add(outside)

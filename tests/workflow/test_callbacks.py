@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from callcenter.workflow.callbacks import needs_callback, sample_point
+from callcenter.ledger.callback_sampling import needs_callback, sample_point
 from callcenter.workflow.settings import CallbackRates, WorkflowSettings
 
 N = 10_000

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
+from callcenter.events import DraftReady
 from callcenter.ledger.models import CallbackTask, Notification
 from callcenter.ledger.service import LedgerError
 from callcenter.workflow.work_orders import NewWorkOrder
@@ -138,11 +139,13 @@ def test_urgent_draft_tells_supervisor_and_project_head_at_once(desk: Desk) -> N
     entry_id = desk.answered("u-1")
     desk.ledger.update_entry(entry_id, {"urgent": True, "summary": "电梯困人"}, "system")
     # what the drafter publishes when the draft of an urgent call is ready
-    desk.ledger.bus.publish("entry.draft_ready", entry_id=entry_id, urgent=True)
+    desk.ledger.bus.publish(DraftReady(call_id=None, entry_id=entry_id, unit="", category="报修", department="工程",
+                                       urgent=True, summary="电梯困人", repeat_of=None))
     [alarm] = notices(desk, "urgent")
     assert alarm.audience == "clerk,supervisor,project_head" and "电梯困人" in alarm.body
     # redrafted (a transcript worker, an outbox replay): the same entry is not announced twice
-    desk.ledger.bus.publish("entry.draft_ready", entry_id=entry_id, urgent=True)
+    desk.ledger.bus.publish(DraftReady(call_id=None, entry_id=entry_id, unit="", category="报修", department="工程",
+                                       urgent=True, summary="电梯困人", repeat_of=None))
     assert len(notices(desk, "urgent")) == 1
 
 

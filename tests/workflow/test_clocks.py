@@ -172,7 +172,7 @@ def make_desk_again(engine: Engine, clock: ManualClock) -> Desk:
 
     settings = WorkflowSettings()
     bus = EventBus()
-    ledger = LedgerService(engine, clock, bus, workflow=settings)
+    ledger = LedgerService(engine, clock, bus, callbacks=settings.callback_sampling)
     outside = RecordingNotifier("group-chat")
     dispatcher = Dispatcher()
     dispatcher.add(outside)

@@ -84,7 +84,7 @@ def test_complaint_walks_draft_to_closed_with_audit(ledger: LedgerService, clock
 
 def test_update_entry_checks_status_changes(ledger: LedgerService, clock: ManualClock) -> None:
     no_callbacks = WorkflowSettings(callback_rates=CallbackRates(by_category={"咨询": 0.0}))
-    ledger = LedgerService(ledger.engine, clock, EventBus(), no_callbacks)
+    ledger = LedgerService(ledger.engine, clock, EventBus(), no_callbacks.callback_sampling)
     entry_id = registered(ledger, clock, "c-2", "咨询")
     with pytest.raises(LedgerError, match="cannot move from registered to closed"):
         ledger.update_entry(entry_id, {"status": "closed"}, "wang")
@@ -120,7 +120,7 @@ def test_dispatch_needs_a_department(ledger: LedgerService, clock: ManualClock) 
 def test_sampled_repair_needs_its_callback(ledger: LedgerService, clock: ManualClock, rate: float,
                                            closable: bool) -> None:
     settings = WorkflowSettings(callback_rates=CallbackRates(by_category={"报修": rate}))
-    svc = LedgerService(ledger.engine, clock, EventBus(), settings)
+    svc = LedgerService(ledger.engine, clock, EventBus(), settings.callback_sampling)
     entry_id = registered(svc, clock, "c-5", "报修")
     for to in ("dispatched", "completed"):
         svc.transition(entry_id, to, "wang")

@@ -3,12 +3,15 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
-from callcenter.accounts import Principal
+from callcenter.accounts import Accounts, Principal
+from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.search import InvalidCursor, cursor_of
-from callcenter.ledger.service import SOURCES, LedgerError, NotFound
+from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web import export
+from callcenter.web.deps import AccountBook, Ledger
 from callcenter.web.masking import mask_phone, must_mask
 from callcenter.web.schemas import (
     AuditOut,
@@ -34,18 +37,17 @@ LIST_COUNT_CAP = 10_000
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def normal_unit(request: Request, changes: dict[str, Any]) -> dict[str, Any]:
+def normal_unit(changes: dict[str, Any]) -> dict[str, Any]:
     """The unit as typed ("四栋两单元三零一") -> canonical "4-2-301", or a 422 that says how."""
     if changes.get("unit"):
-        unit = request.app.state.normalize_unit(changes["unit"])
+        unit = normalize_unit(changes["unit"])
         if unit is None:
             raise HTTPException(422, f"房号 {changes['unit']!r} 无法识别（应为 楼栋-单元-房号，如 4-2-301）")
         changes["unit"] = unit
     return changes
 
 
-def _entry_out(request: Request, entry_id: int, who: Principal, *, words: bool = False) -> EntryOut:
-    ledger = request.app.state.ledger
+def _entry_out(ledger: LedgerService, entry_id: int, who: Principal, *, words: bool = False) -> EntryOut:
     return EntryOut.of(ledger.get_entry(entry_id), ledger.calls_of_entry(entry_id), mask=must_mask(who),
                        words=words)
 
@@ -66,13 +68,12 @@ class Filters:
 
 
 @router.get("", response_model=EntryPage)
-def list_entries(request: Request, f: Filters = Depends(), limit: int = Query(50, ge=1, le=500),
+def list_entries(ledger: Ledger, f: Filters = Depends(), limit: int = Query(50, ge=1, le=500),
                  offset: Offset = 0, cursor: str | None = Query(None, max_length=200),
                  who: Principal = Depends(current_principal)) -> EntryPage:
     """Newest first. Page with `cursor` (the previous page's next_cursor: keyset, as fast on
     page 2,000 as on page 1) or, for old clients, `offset` (slower the deeper it goes; ignored
     with a cursor)."""
-    ledger = request.app.state.ledger
     try:  # one row more than asked: whether there is a next page, without counting
         total, rows = ledger.list_entries(**f.kw, limit=limit + 1, offset=offset, cursor=cursor,
                                           count_cap=LIST_COUNT_CAP)
@@ -80,106 +81,106 @@ def list_entries(request: Request, f: Filters = Depends(), limit: int = Query(50
         raise HTTPException(422, "分页游标无效，请从第一页重新查询") from exc
     more, rows = len(rows) > limit, rows[:limit]
     mask = must_mask(who)
-    calls = ledger.calls_of_entries([e.id for e in rows])
+    calls = ledger.calls_of_entries([e.id for e in rows if e.id is not None])  # stored rows have ids
     return EntryPage(total=min(total, LIST_COUNT_CAP), total_exact=total <= LIST_COUNT_CAP,
                      next_cursor=cursor_of(rows[-1]) if more else None,
-                     items=[EntryOut.of(e, calls[e.id], mask=mask) for e in rows])
+                     items=[EntryOut.of(e, calls[e.id or 0], mask=mask) for e in rows])
 
 
 @router.post("", response_model=EntryOut, status_code=201, responses=refusals(403))
-def create_manual(body: ManualEntryIn, request: Request,
+def create_manual(body: ManualEntryIn, ledger: Ledger,
                   who: Principal = Depends(require("edit_entries"))) -> EntryOut:
-    fields = normal_unit(request, body.model_dump(exclude={"source"}))
+    fields = normal_unit(body.model_dump(exclude={"source"}))
     fields = {k: v for k, v in fields.items() if v not in ("", None)}
     try:
-        entry = request.app.state.ledger.create_manual_entry(fields, body.source, who.username, who.user_id)
+        entry = ledger.create_manual_entry(fields, body.source, who.username, who.user_id)
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return _entry_out(request, entry.id, who)
+    assert entry.id is not None
+    return _entry_out(ledger, entry.id, who)
 
 
-def _export(request: Request, f: Filters, who: Principal) -> list[list[str]]:
-    ledger = request.app.state.ledger
+def _export(ledger: LedgerService, accounts: Accounts, f: Filters, who: Principal) -> list[list[str]]:
     _, rows = ledger.list_entries(**f.kw, limit=EXPORT_MAX_ROWS, offset=0)
-    names = {uid: display for uid, _, display in request.app.state.accounts.users()}
+    names = {uid: display for uid, _, display in accounts.users()}
     mask = mask_phone if must_mask(who) else (lambda n: n)
     tz = ZoneInfo(export.DISPLAY_TIMEZONE)
     return export.rows(rows, lambda uid: names.get(uid, "") if uid else "", mask, tz, SOURCES)
 
 
 @router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_csv(request: Request, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
-    return Response(export.to_csv(_export(request, f, who)), media_type="text/csv; charset=utf-8",
+def export_csv(ledger: Ledger, accounts: AccountBook, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
+    return Response(export.to_csv(_export(ledger, accounts, f, who)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
 
 
 @router.get("/export.xlsx", response_class=Response, responses={200: {"content": {_XLSX: {}}}})
-def export_xlsx(request: Request, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
-    return Response(export.to_xlsx(_export(request, f, who)),
+def export_xlsx(ledger: Ledger, accounts: AccountBook, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
+    return Response(export.to_xlsx(_export(ledger, accounts, f, who)),
                     media_type=_XLSX, headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'})
 
 
 @router.get("/{entry_id}", response_model=EntryOut, responses=refusals(404))
-def get_entry(entry_id: RowId, request: Request, who: Principal = Depends(current_principal)) -> EntryOut:
+def get_entry(entry_id: RowId, ledger: Ledger, who: Principal = Depends(current_principal)) -> EntryOut:
     try:
-        return _entry_out(request, entry_id, who, words=True)
+        return _entry_out(ledger, entry_id, who, words=True)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
 
 
 @router.patch("/{entry_id}", response_model=EntryOut, responses=refusals(403, 404))
-def patch_entry(entry_id: RowId, patch: EntryPatch, request: Request,
+def patch_entry(entry_id: RowId, patch: EntryPatch, ledger: Ledger,
                 who: Principal = Depends(require("edit_entries"))) -> EntryOut:
-    changes = normal_unit(request, patch.model_dump(exclude_none=True))
+    changes = normal_unit(patch.model_dump(exclude_none=True))
     try:
-        request.app.state.ledger.update_entry(entry_id, changes, who.username)
+        ledger.update_entry(entry_id, changes, who.username)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return _entry_out(request, entry_id, who)
+    return _entry_out(ledger, entry_id, who)
 
 
 @router.post("/{entry_id}/confirm", response_model=EntryOut, responses=refusals(403, 404))
-def confirm_entry(entry_id: RowId, body: ConfirmIn, request: Request,
+def confirm_entry(entry_id: RowId, body: ConfirmIn, ledger: Ledger,
                   who: Principal = Depends(require("edit_entries"))) -> EntryOut:
     """Confirm the draft (with the clerk's corrections): registered, owned by this clerk (首接人)."""
-    changes = normal_unit(request, body.model_dump(exclude_none=True))
+    changes = normal_unit(body.model_dump(exclude_none=True))
     try:
-        request.app.state.ledger.confirm_entry(entry_id, changes, who.username, who.user_id)
+        ledger.confirm_entry(entry_id, changes, who.username, who.user_id)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return _entry_out(request, entry_id, who, words=True)
+    return _entry_out(ledger, entry_id, who, words=True)
 
 
 @router.post("/{entry_id}/acknowledge", status_code=204, responses=refusals(403, 404))
-def acknowledge_urgent(entry_id: RowId, request: Request, who: Principal = Depends(require("edit_entries"))) -> None:
+def acknowledge_urgent(entry_id: RowId, ledger: Ledger, who: Principal = Depends(require("edit_entries"))) -> None:
     """The clerk has seen an urgent call; every board stops flashing it; audited."""
     try:
-        request.app.state.ledger.acknowledge_urgent(entry_id, who.username)
+        ledger.acknowledge_urgent(entry_id, who.username)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
 
 
 @router.get("/{entry_id}/audit", response_model=list[AuditOut], responses=refusals(404))
-def entry_audit(entry_id: RowId, request: Request, _: Principal = Depends(current_principal)) -> list[AuditOut]:
-    _must_exist(request, entry_id)
+def entry_audit(entry_id: RowId, ledger: Ledger, _: Principal = Depends(current_principal)) -> list[AuditOut]:
+    _must_exist(ledger, entry_id)
     return [AuditOut(at=a.at, actor=a.actor, action=a.action, field=a.field, old=a.old, new=a.new)
-            for a in request.app.state.ledger.audit_of_entry(entry_id)]
+            for a in ledger.audit_of_entry(entry_id)]
 
 
 @router.get("/{entry_id}/corrections", response_model=list[CorrectionOut], responses=refusals(404))
-def entry_corrections(entry_id: RowId, request: Request,
+def entry_corrections(entry_id: RowId, ledger: Ledger,
                       _: Principal = Depends(current_principal)) -> list[CorrectionOut]:
-    _must_exist(request, entry_id)
-    return [CorrectionOut.of(c) for c in request.app.state.ledger.corrections_of_entry(entry_id)]
+    _must_exist(ledger, entry_id)
+    return [CorrectionOut.of(c) for c in ledger.corrections_of_entry(entry_id)]
 
 
-def _must_exist(request: Request, entry_id: int) -> None:
+def _must_exist(ledger: LedgerService, entry_id: int) -> None:
     """An unknown entry is a 404, not an empty history."""
     try:
-        request.app.state.ledger.get_entry(entry_id)
+        ledger.get_entry(entry_id)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc

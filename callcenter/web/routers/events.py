@@ -5,6 +5,7 @@ import asyncio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from callcenter.events import Event
+from callcenter.web.deps import Bus
 from callcenter.web.masking import mask_id_numbers, mask_phone, must_mask
 from callcenter.web.security import websocket_principal
 
@@ -12,7 +13,7 @@ router = APIRouter(tags=["events"])
 
 
 @router.websocket("/api/events")
-async def events(ws: WebSocket) -> None:
+async def events(ws: WebSocket, bus: Bus) -> None:
     """Live events (call.ringing, call.answered, call.partial_transcript, call.ended,
     entry.draft_ready, ...) as JSON. Authenticate with the session cookie or `?token=`."""
     principal = websocket_principal(ws)
@@ -21,7 +22,6 @@ async def events(ws: WebSocket) -> None:
         return
     mask = must_mask(principal)
     await ws.accept()
-    bus = ws.app.state.bus
     queue = bus.subscribe()
     try:
         while True:

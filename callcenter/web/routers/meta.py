@@ -2,42 +2,48 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import PERMISSIONS, Principal
-from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, SOURCES, STATUSES
+from callcenter.drafting.units import normalize_unit
+from callcenter.ledger.lifecycle import STATES
+from callcenter.ledger.vocabulary import SOURCES
+from callcenter.web.deps import NO_STATUS, AccountBook, Ledger, available
+from callcenter.web.deps import SystemStatus as SystemStatusOf
 from callcenter.web.schemas import FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
 from callcenter.web.security import current_principal, require
+from callcenter.web.vocab import vocabulary
 
 router = APIRouter(tags=["meta"], responses=refusals(401))
 
 
 @router.get("/api/meta", response_model=Meta)
-def meta(request: Request, who: Principal = Depends(current_principal)) -> Meta:
-    """What the pickers offer (categories, departments, statuses, sources, owners) and what
-    the signed-in user may do."""
-    users = [UserBrief(id=i, username=u, display_name=d) for i, u, d in request.app.state.accounts.users()]
+def meta(ledger: Ledger, accounts: AccountBook, who: Principal = Depends(current_principal)) -> Meta:
+    """What the pickers offer (categories, departments, statuses, sources, owners), what the
+    signed-in user may do, and `vocab`: every code the panel shows with its label."""
+    users = [UserBrief(id=i, username=u, display_name=d) for i, u, d in accounts.users()]
+    terms = ledger.terms  # the site's rules file
     return Meta(username=who.username, role=who.role, permissions=sorted(PERMISSIONS.get(who.role, ())),
-                categories=list(CATEGORIES), departments=list(DEPARTMENTS), statuses=list(STATUSES),
-                sources=dict(SOURCES), users=users)
+                categories=list(terms.categories), departments=list(terms.departments), statuses=list(STATES),
+                sources=dict(SOURCES), users=users, vocab=vocabulary(terms))
 
 
 @router.get("/api/residents/units", response_model=list[UnitSuggestion], responses=refusals(422))
-def units(request: Request, prefix: str = Query("", max_length=32),
+def units(ledger: Ledger, prefix: str = Query("", max_length=32),
           _: Principal = Depends(current_principal)) -> list[UnitSuggestion]:
     """Directory completion for the unit field: "4-2" -> 4-2-301 王建国, ..."""
     typed = prefix.strip()
-    canonical = request.app.state.normalize_unit(typed) if typed else None
-    rows = request.app.state.ledger.units_like(canonical or typed)
+    canonical = normalize_unit(typed) if typed else None
+    rows = ledger.units_like(canonical or typed)
     return [UnitSuggestion(unit=u, name=n) for u, n in rows]
 
 
 @router.get("/api/reports/draft-accuracy", response_model=list[FieldAccuracy], responses=refusals(403))
-def draft_accuracy(request: Request, _: Principal = Depends(require("reports"))) -> list[FieldAccuracy]:
+def draft_accuracy(ledger: Ledger, _: Principal = Depends(require("reports"))) -> list[FieldAccuracy]:
     """Per drafted field: confirmations, how many the clerk corrected, and the share kept as drafted."""
     return [FieldAccuracy(field=f, confirmed=n, corrected=c, accuracy=round(1 - c / n, 4) if n else 0.0)
-            for f, n, c in request.app.state.ledger.correction_stats()]
+            for f, n, c in ledger.correction_stats()]
 
 
 class AgentLoad(BaseModel):
@@ -70,12 +76,9 @@ class SystemStatus(BaseModel):
 
 
 @router.get("/api/system/status", response_model=SystemStatus, responses=refusals(503))
-def system_status(request: Request, _: Principal = Depends(current_principal)) -> dict[str, Any]:
+def system_status(_: Principal = Depends(current_principal), *, status: SystemStatusOf) -> dict[str, Any]:
     """The transcription backlog: calls whose transcript is queued / unavailable (no model) /
     failed, live recognizers in use, recordings waiting for a worker, the job queue's depth
     (asr.mode: queue), and whether the panel should warn (转写积压)."""
-    status = getattr(request.app.state, "system_status", None)
-    if status is None:  # an app built without the composition root (tests of single routers)
-        raise HTTPException(503, "系统状态不可用")
-    result: dict[str, Any] = status()
+    result: dict[str, Any] = available(status, NO_STATUS)()
     return result

@@ -7,13 +7,14 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import Principal
 from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
-from callcenter.qa.service import CallFilters, CallRow, Decision, QaError, QaService
+from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
+from callcenter.web.deps import NO_QA, Qa, available
 from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words, must_mask
 from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
@@ -40,13 +41,6 @@ def _mask_words(words: list[dict[str, Any]] | None) -> list[dict[str, Any]] | No
     return out
 SCORE = require("score_calls")
 MAX_DURATION_S = 86_400.0  # no call lasts a day; larger bounds would overflow the ms columns
-
-
-def _qa(request: Request) -> QaService:
-    qa = getattr(request.app.state, "qa", None)
-    if qa is None:
-        raise HTTPException(503, "质检服务未启用")
-    return qa
 
 
 class ReviewOut(BaseModel):
@@ -114,7 +108,7 @@ class QaCallPage(BaseModel):
 
 
 @router.get("/calls", response_model=QaCallPage)
-def search_calls(request: Request, since: Instant | None = None, until: Instant | None = None,
+def search_calls(since: Instant | None = None, until: Instant | None = None,
                  owner: OwnerId = None, category: str | None = Query(None, max_length=32),
                  unit: str | None = Query(None, max_length=32),
                  min_duration_s: float | None = Query(None, ge=0, le=MAX_DURATION_S),
@@ -122,40 +116,45 @@ def search_calls(request: Request, since: Instant | None = None, until: Instant 
                  min_score: float | None = Query(None, ge=0, le=100), max_score: float | None = Query(None, ge=0, le=100),
                  reviewed: bool | None = None, q: str | None = Query(None, max_length=100),
                  limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
-                 who: Principal = Depends(SCORE)) -> QaCallPage:
+                 who: Principal = Depends(SCORE), *, qa: Qa) -> QaCallPage:
+    qa = available(qa, NO_QA)
     f = CallFilters(since=since, until=until, owner_id=owner, category=category or None, unit=unit or None,
                     min_duration_s=min_duration_s, max_duration_s=max_duration_s, min_score=min_score,
                     max_score=max_score, reviewed=reviewed, text=q or None)
-    total, rows = _qa(request).search(f, limit=limit, offset=offset)
+    total, rows = qa.search(f, limit=limit, offset=offset)
     return QaCallPage(total=total, items=[QaCallOut.of(r, mask=must_mask(who)) for r in rows])
 
 
 @router.get("/calls/{call_id}", response_model=QaCallOut, responses=refusals(404))
-def get_call(call_id: RowId, request: Request, who: Principal = Depends(SCORE)) -> QaCallOut:
+def get_call(call_id: RowId, who: Principal = Depends(SCORE), *, qa: Qa) -> QaCallOut:
+    qa = available(qa, NO_QA)
     try:
-        return QaCallOut.of(_qa(request).row(call_id), mask=must_mask(who), words=True)
+        return QaCallOut.of(qa.row(call_id), mask=must_mask(who), words=True)
     except NotFound as exc:
         raise HTTPException(404, "没有这个通话") from exc
 
 
 @router.get("/scorecard")
-def get_scorecard(request: Request, _: Principal = Depends(SCORE)) -> dict[str, Any]:
-    return _qa(request).scorecard.model_dump()
+def get_scorecard(_: Principal = Depends(SCORE), *, qa: Qa) -> dict[str, Any]:
+    qa = available(qa, NO_QA)
+    return qa.scorecard.model_dump()
 
 
 @router.post("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
-def pre_score(call_id: RowId, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
+def pre_score(call_id: RowId, who: Principal = Depends(SCORE), *, qa: Qa) -> ReviewOut:
     """Create or refresh the automatic pre-score (with its evidence)."""
+    qa = available(qa, NO_QA)
     try:
-        return ReviewOut.of(_qa(request).auto_review(call_id, who.username))
+        return ReviewOut.of(qa.auto_review(call_id, who.username))
     except NotFound as exc:
         raise HTTPException(404, "没有这个通话") from exc
 
 
 @router.get("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
-def get_review(call_id: RowId, request: Request, _: Principal = Depends(SCORE)) -> ReviewOut:
+def get_review(call_id: RowId, _: Principal = Depends(SCORE), *, qa: Qa) -> ReviewOut:
+    qa = available(qa, NO_QA)
     try:
-        return ReviewOut.of(_qa(request).review(call_id))
+        return ReviewOut.of(qa.review(call_id))
     except NotFound as exc:
         raise HTTPException(404, "该通话尚未评分") from exc
 
@@ -171,11 +170,12 @@ class ReviewIn(BaseModel):
 
 
 @router.put("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
-def finalize_review(call_id: RowId, body: ReviewIn, request: Request, who: Principal = Depends(SCORE)) -> ReviewOut:
+def finalize_review(call_id: RowId, body: ReviewIn, who: Principal = Depends(SCORE), *, qa: Qa) -> ReviewOut:
     """The QA person's final verdicts: items left out keep the automatic one."""
+    qa = available(qa, NO_QA)
     decisions = {k: Decision(v.verdict, v.note) for k, v in body.items.items()}
     try:
-        return ReviewOut.of(_qa(request).finalize(call_id, decisions, body.note, who.username))
+        return ReviewOut.of(qa.finalize(call_id, decisions, body.note, who.username))
     except NotFound as exc:
         raise HTTPException(404, "没有这个通话") from exc
     except QaError as exc:
@@ -229,23 +229,26 @@ class TrainingItemIn(BaseModel):
 
 
 @router.get("/training-sets", response_model=list[TrainingSetOut])
-def list_sets(request: Request, _: Principal = Depends(SCORE)) -> list[TrainingSetOut]:
-    return [TrainingSetOut.of(ts, items) for ts, items in _qa(request).sets()]
+def list_sets(_: Principal = Depends(SCORE), *, qa: Qa) -> list[TrainingSetOut]:
+    qa = available(qa, NO_QA)
+    return [TrainingSetOut.of(ts, items) for ts, items in qa.sets()]
 
 
 @router.post("/training-sets", response_model=TrainingSetOut, status_code=201, responses=refusals(409))
-def create_set(body: TrainingSetIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingSetOut:
+def create_set(body: TrainingSetIn, who: Principal = Depends(SCORE), *, qa: Qa) -> TrainingSetOut:
+    qa = available(qa, NO_QA)
     try:
-        return TrainingSetOut.of(_qa(request).create_set(body.name, body.description, who.username), [])
+        return TrainingSetOut.of(qa.create_set(body.name, body.description, who.username), [])
     except QaError as exc:
         raise HTTPException(409, str(exc)) from exc
 
 
 @router.post("/training-sets/{set_id}/items", response_model=TrainingItemOut, status_code=201,
              responses=refusals(404))
-def add_item(set_id: RowId, body: TrainingItemIn, request: Request, who: Principal = Depends(SCORE)) -> TrainingItemOut:
+def add_item(set_id: RowId, body: TrainingItemIn, who: Principal = Depends(SCORE), *, qa: Qa) -> TrainingItemOut:
+    qa = available(qa, NO_QA)
     try:
-        return TrainingItemOut.of(_qa(request).add_item(set_id, body.call_id, body.start_ms, body.end_ms,
+        return TrainingItemOut.of(qa.add_item(set_id, body.call_id, body.start_ms, body.end_ms,
                                                         body.note, who.username))
     except NotFound as exc:
         raise HTTPException(404, "没有这个案例集或通话") from exc
@@ -255,10 +258,11 @@ def add_item(set_id: RowId, body: TrainingItemIn, request: Request, who: Princip
 
 @router.get("/training-items/{item_id}/clip.zip", response_class=Response,
             responses={200: {"content": {"application/zip": {}}}, **refusals(404, 410)})
-def export_clip(item_id: RowId, request: Request, who: Principal = Depends(SCORE)) -> Response:
+def export_clip(item_id: RowId, who: Principal = Depends(SCORE), *, qa: Qa) -> Response:
     """The masked training clip: clip.wav + transcript.txt + transcript.json."""
+    qa = available(qa, NO_QA)
     try:
-        name, data = _qa(request).export_clip(item_id, who.username)
+        name, data = qa.export_clip(item_id, who.username)
     except NotFound as exc:
         raise HTTPException(404, "没有这个案例") from exc
     except QaError as exc:

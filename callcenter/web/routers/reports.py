@@ -7,14 +7,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from callcenter.accounts import Principal
+from callcenter.ledger.service import LedgerService
 from callcenter.reports import documents, export
 from callcenter.reports.periods import parse
 from callcenter.reports.settings import ReportSettings
+from callcenter.web.deps import Ledger, Reports
 from callcenter.web.schemas import refusals
 from callcenter.web.security import require
 
@@ -23,17 +25,10 @@ _MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.s
           "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
 
 
-def _settings(request: Request) -> ReportSettings:
-    # The app may put the site's `reports:` settings here; otherwise the defaults (Asia/Shanghai).
-    s = getattr(request.app.state, "report_settings", None)
-    return s if isinstance(s, ReportSettings) else ReportSettings()
-
-
-def _document(request: Request, kind: str, period: str | None) -> documents.Document:
+def _document(ledger: LedgerService, settings: ReportSettings, kind: str, period: str | None) -> documents.Document:
+    """`settings`: the site's `reports:` (the defaults, Asia/Shanghai, when the app was given none)."""
     if kind not in documents.BUILDERS:
         raise HTTPException(404, f"没有这个报表 ({kind})")
-    settings = _settings(request)
-    ledger = request.app.state.ledger
     engine: Engine = ledger.engine
     now = ledger.clock.now()
     try:
@@ -42,26 +37,27 @@ def _document(request: Request, kind: str, period: str | None) -> documents.Docu
     except ValueError as exc:
         raise HTTPException(422, f"期间格式不对：{exc}") from exc
 
-    return documents.build(kind, engine, p, now, complaint_limit=timedelta(hours=settings.complaint_timely_hours))
+    return documents.build(kind, engine, p, now, complaint_limit=timedelta(hours=settings.complaint_timely_hours),
+                           terms=ledger.terms)
 
 
 @router.get("")
-def report_kinds(request: Request, _: Principal = Depends(require("reports"))) -> list[dict[str, str]]:
+def report_kinds(ledger: Ledger, settings: Reports, _: Principal = Depends(require("reports"))) -> list[dict[str, str]]:
     """The reports on offer, each with its period kind and its default (latest complete) period."""
-    settings, now = _settings(request), request.app.state.ledger.clock.now()
+    now = ledger.clock.now()
     return [{"kind": k, "title": documents.TITLES[k], "period_kind": documents.PERIOD_KIND[k],
              "default": documents.default_period(k, now, settings.timezone).key} for k in documents.BUILDERS]
 
 
 @router.get("/{kind}.{fmt}", responses={200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}},
                                         **refusals(404, 422)})
-def report_download(kind: str, fmt: str, request: Request,
+def report_download(kind: str, fmt: str, ledger: Ledger, settings: Reports,
                     period: str | None = Query(None, max_length=16, description="2026-11, 2026-11-H2, 2026-W45"),
                     _: Principal = Depends(require("reports"))) -> Response:
     """The report as a download: .xlsx (one sheet per section), .csv, or printable .html (A4)."""
     if fmt not in _MEDIA:
         raise HTTPException(404, "格式只能是 xlsx、csv 或 html")
-    doc = _document(request, kind, period)
+    doc = _document(ledger, settings, kind, period)
     if fmt == "html":
         return HTMLResponse(export.html(doc))
     body = export.xlsx_bytes(doc) if fmt == "xlsx" else export.csv_bytes(doc)
@@ -70,9 +66,9 @@ def report_download(kind: str, fmt: str, request: Request,
 
 
 @router.get("/{kind}", responses=refusals(404, 422))
-def report_json(kind: str, request: Request,
+def report_json(kind: str, ledger: Ledger, settings: Reports,
                 period: str | None = Query(None, max_length=16, description="2026-11, 2026-11-H2, 2026-W45"),
                 _: Principal = Depends(require("reports"))) -> dict[str, Any]:
     """monthly / weekly / unfinished / complaints / callbacks / clerks / accuracy / accuracy-weekly:
     sections (columns, rows, SVG chart) and the raw figures under "data"."""
-    return _document(request, kind, period).to_json()
+    return _document(ledger, settings, kind, period).to_json()

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, UploadFile
 
 from callcenter.accounts import Principal
 from callcenter.ledger.directory import import_residents_csv
+from callcenter.web.deps import Ledger
 from callcenter.web.schemas import ImportReport, refusals
 from callcenter.web.security import require
 
@@ -12,7 +13,7 @@ MAX_CSV_BYTES = 10 * 1024 * 1024
 
 
 @router.post("/import", response_model=ImportReport)
-async def import_csv(file: UploadFile, request: Request,
+async def import_csv(file: UploadFile, ledger: Ledger,
                      _: Principal = Depends(require("admin"))) -> ImportReport:
     data = await file.read(MAX_CSV_BYTES + 1)
     if len(data) > MAX_CSV_BYTES:
@@ -26,5 +27,5 @@ async def import_csv(file: UploadFile, request: Request,
             raise HTTPException(422, "无法识别文件编码，请另存为 UTF-8 CSV") from exc
     if "\x00" in text:  # PostgreSQL text cannot hold it, and no CSV of residents has one
         raise HTTPException(422, "文件包含空字符（NUL），不是有效的 CSV / the file contains NUL characters")
-    result = import_residents_csv(text, request.app.state.ledger, request.app.state.normalize_unit)
+    result = import_residents_csv(text, ledger)
     return ImportReport(imported=result.imported, errors=result.errors)

@@ -8,29 +8,27 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.accounts import Principal
+from callcenter.ledger.lifecycle import LABELS, SATISFACTIONS, STATES, allowed_targets, label
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
+from callcenter.web.deps import NO_DIALER, NO_WORKFLOW, Dialer, Workflow, available
 from callcenter.web.masking import mask_phone, must_mask
 from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
+from callcenter.workflow.callback_tasks import KINDS as TASK_KINDS
+from callcenter.workflow.callback_tasks import LOGGED_OUTCOMES
+from callcenter.workflow.callback_tasks import STATUSES as TASK_STATUSES
 from callcenter.workflow.cases import CaseWorkflow
-from callcenter.workflow.lifecycle import LABELS, STATES, allowed_targets
 from callcenter.workflow.work_orders import KINDS, NewWorkOrder
 from callcenter.workflow.work_orders import LABELS as ORDER_LABELS
+from callcenter.workflow.work_orders import STATUSES as ORDER_STATUSES
 
 router = APIRouter(prefix="/api", tags=["workflow"], responses=refusals(401, 422, 503))
-
-
-def _workflow(request: Request) -> CaseWorkflow:
-    wf = getattr(request.app.state, "workflow", None)
-    if wf is None:
-        raise HTTPException(503, "工作流未启用 / the workflow is not running in this process")
-    return wf  # type: ignore[no-any-return]
 
 
 @contextmanager
@@ -50,7 +48,7 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_status: Literal[STATES]  # type: ignore[valid-type]
     note: str = Field("", max_length=500)
-    satisfaction: Literal["满意", "基本满意", "不满意"] | None = None
+    satisfaction: Literal[SATISFACTIONS] | None = None  # type: ignore[valid-type]
 
 
 class ClockOut(BaseModel):
@@ -64,7 +62,7 @@ class ClockOut(BaseModel):
 
 class WorkOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["dispatch", "engineering"] = "dispatch"
+    kind: Literal[tuple(KINDS)] = "dispatch"  # type: ignore[valid-type]
     department: str = Field("", max_length=16)
     description: str = Field("", max_length=1000)
     location: str = Field("", max_length=64)
@@ -75,7 +73,7 @@ class WorkOrderIn(BaseModel):
 
 class WorkOrderPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Literal["open", "accepted", "in_progress", "done", "cancelled"] | None = None
+    status: Literal[ORDER_STATUSES] | None = None  # type: ignore[valid-type]
     assignee: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=1000)
     location: str | None = Field(None, max_length=64)
@@ -127,8 +125,8 @@ class CallbackTaskOut(BaseModel):
 
 class CallbackLogIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    outcome: Literal["connected", "no_answer", "busy", "rejected", "unreachable", "wrong_number", "error"]
-    satisfaction: Literal["满意", "基本满意", "不满意", ""] = ""
+    outcome: Literal[LOGGED_OUTCOMES]  # type: ignore[valid-type]
+    satisfaction: Literal[(*SATISFACTIONS, "")] = ""  # type: ignore[valid-type]
     notes: str = Field("", max_length=1000)
 
 
@@ -217,12 +215,12 @@ _OTHER_PATHS = {"registered": "登记请用「确认登记」（含首接人与�
                 "merged": "合并请用「关联来电」/ merge by linking the call: POST /api/calls/{id}/link"}
 
 @router.get("/entries/{entry_id}/workflow", response_model=WorkflowOut, responses=refusals(404))
-def entry_workflow(entry_id: RowId, request: Request, who: Principal = Depends(current_principal)) -> WorkflowOut:
+def entry_workflow(entry_id: RowId, who: Principal = Depends(current_principal), *, wf: Workflow) -> WorkflowOut:
     """Everything the entry page needs to move the case on: allowed moves, clocks, orders, tasks."""
-    wf = _workflow(request)
+    wf = available(wf, NO_WORKFLOW)
     with _refusals():
         entry = wf.ledger.get_entry(entry_id)
-    return WorkflowOut(entry_id=entry_id, status=entry.status, status_label=LABELS.get(entry.status, entry.status),
+    return WorkflowOut(entry_id=entry_id, status=entry.status, status_label=label(entry.status),
                        allowed=[{"status": t, "label": LABELS[t]} for t in allowed_targets(entry.status)
                                 if t not in _OTHER_PATHS],
                        clocks=[ClockOut(**c) for c in wf.clocks.view(entry_id)],
@@ -231,9 +229,9 @@ def entry_workflow(entry_id: RowId, request: Request, who: Principal = Depends(c
 
 
 @router.post("/entries/{entry_id}/transition", response_model=WorkflowOut, responses=refusals(403, 404))
-def transition(entry_id: RowId, body: TransitionIn, request: Request,
-               who: Principal = Depends(require("edit_entries"))) -> WorkflowOut:
-    wf = _workflow(request)
+def transition(entry_id: RowId, body: TransitionIn,
+               who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> WorkflowOut:
+    wf = available(wf, NO_WORKFLOW)
     if body.to_status in _OTHER_PATHS:
         raise HTTPException(422, _OTHER_PATHS[body.to_status])
     with _refusals():
@@ -246,16 +244,16 @@ def transition(entry_id: RowId, body: TransitionIn, request: Request,
             wf.ledger.transition(entry_id, body.to_status, who.username, note=body.note,
                                  satisfaction=body.satisfaction)
     wf.drain()  # the clocks and tasks this move starts are part of the answer
-    return entry_workflow(entry_id, request, who)
+    return entry_workflow(entry_id, who, wf=wf)
 
 
 # ----- work orders ------------------------------------------------------------------------
 
 @router.post("/entries/{entry_id}/work-orders", response_model=WorkOrderOut, status_code=201,
              responses=refusals(403, 404))
-def create_work_order(entry_id: RowId, body: WorkOrderIn, request: Request,
-                      who: Principal = Depends(require("edit_entries"))) -> WorkOrderOut:
-    wf = _workflow(request)
+def create_work_order(entry_id: RowId, body: WorkOrderIn,
+                      who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> WorkOrderOut:
+    wf = available(wf, NO_WORKFLOW)
     with _refusals():
         row = wf.work_orders.create(entry_id, NewWorkOrder(**body.model_dump()), who.username)
     wf.drain()
@@ -263,18 +261,18 @@ def create_work_order(entry_id: RowId, body: WorkOrderIn, request: Request,
 
 
 @router.get("/work-orders", response_model=list[WorkOrderOut])
-def list_work_orders(request: Request, department: str | None = Query(None, max_length=16),
+def list_work_orders(department: str | None = Query(None, max_length=16),
                      status: str | None = Query(None, max_length=16),
                      limit: int = Query(100, ge=1, le=500),
-                     _: Principal = Depends(current_principal)) -> list[WorkOrderOut]:
-    wf = _workflow(request)
+                     _: Principal = Depends(current_principal), *, wf: Workflow) -> list[WorkOrderOut]:
+    wf = available(wf, NO_WORKFLOW)
     return [_order_out(wf, o) for o in wf.work_orders.list(department=department, status=status, limit=limit)]
 
 
 @router.patch("/work-orders/{order_id}", response_model=WorkOrderOut, responses=refusals(403, 404))
-def update_work_order(order_id: RowId, body: WorkOrderPatch, request: Request,
-                      who: Principal = Depends(require("edit_entries"))) -> WorkOrderOut:
-    wf = _workflow(request)
+def update_work_order(order_id: RowId, body: WorkOrderPatch,
+                      who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> WorkOrderOut:
+    wf = available(wf, NO_WORKFLOW)
     with _refusals("派工单"):
         row = wf.work_orders.update(order_id, body.model_dump(exclude_none=True), who.username)
     wf.drain()
@@ -282,9 +280,9 @@ def update_work_order(order_id: RowId, body: WorkOrderPatch, request: Request,
 
 
 @router.get("/work-orders/{order_id}/slip", response_class=HTMLResponse, responses=refusals(404))
-def work_order_slip(order_id: RowId, request: Request, _: Principal = Depends(current_principal)) -> HTMLResponse:
+def work_order_slip(order_id: RowId, _: Principal = Depends(current_principal), *, wf: Workflow) -> HTMLResponse:
     """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree."""
-    wf = _workflow(request)
+    wf = available(wf, NO_WORKFLOW)
     with _refusals("派工单"):
         order = wf.work_orders.get(order_id)
         done = [t for t in wf.callbacks.list(status="done", entry_id=order.entry_id, kind="callback")]
@@ -295,19 +293,20 @@ def work_order_slip(order_id: RowId, request: Request, _: Principal = Depends(cu
 # ----- callbacks --------------------------------------------------------------------------
 
 @router.get("/callbacks", response_model=list[CallbackTaskOut])
-def list_callbacks(request: Request, status: Literal["open", "done", "cancelled", "all"] = "open",
-                   kind: Literal["callback", "missed_call"] | None = None, limit: int = Query(200, ge=1, le=1000),
-                   who: Principal = Depends(current_principal)) -> list[CallbackTaskOut]:
-    wf = _workflow(request)
+def list_callbacks(status: Literal[(*TASK_STATUSES, "all")] = "open",  # type: ignore[valid-type]
+                   kind: Literal[tuple(TASK_KINDS)] | None = None,  # type: ignore[valid-type]
+                   limit: int = Query(200, ge=1, le=1000),
+                   who: Principal = Depends(current_principal), *, wf: Workflow) -> list[CallbackTaskOut]:
+    wf = available(wf, NO_WORKFLOW)
     rows = wf.callbacks.list(status=None if status == "all" else status, kind=kind, limit=limit)
     return [_task_out(wf, t, who) for t in rows]
 
 
 @router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut, responses=refusals(403, 404))
-def log_callback(task_id: RowId, body: CallbackLogIn, request: Request,
-                 who: Principal = Depends(require("edit_entries"))) -> CallbackTaskOut:
+def log_callback(task_id: RowId, body: CallbackLogIn,
+                 who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> CallbackTaskOut:
     """A callback made by hand (or the result of one placed through the agent)."""
-    wf = _workflow(request)
+    wf = available(wf, NO_WORKFLOW)
     with _refusals("回访任务"):
         row = wf.callbacks.log_result(task_id, body.outcome, who.username, satisfaction=body.satisfaction,
                                       notes=body.notes)
@@ -316,9 +315,9 @@ def log_callback(task_id: RowId, body: CallbackLogIn, request: Request,
 
 
 @router.post("/callbacks/{task_id}/cancel", response_model=CallbackTaskOut, responses=refusals(403, 404))
-def cancel_callback(task_id: RowId, body: CancelIn, request: Request,
-                    who: Principal = Depends(require("edit_entries"))) -> CallbackTaskOut:
-    wf = _workflow(request)
+def cancel_callback(task_id: RowId, body: CancelIn,
+                    who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> CallbackTaskOut:
+    wf = available(wf, NO_WORKFLOW)
     with _refusals("回访任务"):
         row = wf.callbacks.cancel(task_id, who.username, body.reason)
     wf.drain()
@@ -326,14 +325,11 @@ def cancel_callback(task_id: RowId, body: CancelIn, request: Request,
 
 
 @router.post("/callbacks/{task_id}/dial", status_code=202, responses=refusals(403, 404))
-def dial_callback(task_id: RowId, body: DialIn, request: Request,
-                  who: Principal = Depends(require("edit_entries"))) -> dict[str, Any]:
+def dial_callback(task_id: RowId, body: DialIn,
+                  who: Principal = Depends(require("edit_entries")), *, wf: Workflow, dialer: Dialer) -> dict[str, Any]:
     """Place the call through the agent: it rings the clerk's extension first, then the
     resident, and records both sides on the entry. The result arrives as a callback.updated event."""
-    wf = _workflow(request)
-    dialer = getattr(request.app.state, "dialer", None)
-    if dialer is None:
-        raise HTTPException(503, "本机未启用外呼 / outbound calling is not available in this process")
+    wf, dialer = available(wf, NO_WORKFLOW), available(dialer, NO_DIALER)
     with _refusals("回访任务"):
         task = wf.callbacks.get(task_id)
         if task.status != "open":
@@ -347,16 +343,17 @@ def dial_callback(task_id: RowId, body: DialIn, request: Request,
 # ----- notifications and handover ---------------------------------------------------------
 
 @router.get("/notifications", response_model=list[NotificationOut])
-def list_notifications(request: Request, all: bool = False,
-                       who: Principal = Depends(current_principal)) -> list[Notification]:
-    return _workflow(request).notices.for_role(who.role, unacknowledged_only=not all)
+def list_notifications(all: bool = False,
+                       who: Principal = Depends(current_principal), *, wf: Workflow) -> list[Notification]:
+    wf = available(wf, NO_WORKFLOW)
+    return wf.notices.for_role(who.role, unacknowledged_only=not all)
 
 
 @router.post("/notifications/{notification_id}/acknowledge", response_model=NotificationOut,
              responses=refusals(403, 404))
-def acknowledge_notification(notification_id: RowId, request: Request,
-                             who: Principal = Depends(require("edit_entries"))) -> Notification:
-    wf = _workflow(request)
+def acknowledge_notification(notification_id: RowId,
+                             who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> Notification:
+    wf = available(wf, NO_WORKFLOW)
     visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
     if notification_id not in visible:
         raise HTTPException(404, "没有这条通知 / no such notification")
@@ -364,12 +361,14 @@ def acknowledge_notification(notification_id: RowId, request: Request,
 
 
 @router.get("/handovers/latest", response_model=HandoverOut | None, responses=refusals(403))
-def latest_handover(request: Request, _: Principal = Depends(require("edit_entries"))) -> Handover | None:
-    return _workflow(request).handovers.latest()
+def latest_handover(_: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> Handover | None:
+    wf = available(wf, NO_WORKFLOW)
+    return wf.handovers.latest()
 
 
 @router.post("/handovers/{handover_id}/acknowledge", response_model=HandoverOut, responses=refusals(403, 404))
-def acknowledge_handover(handover_id: RowId, body: AckIn, request: Request,
-                         who: Principal = Depends(require("edit_entries"))) -> Handover:
+def acknowledge_handover(handover_id: RowId, body: AckIn,
+                         who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> Handover:
+    wf = available(wf, NO_WORKFLOW)
     with _refusals("交接记录"):
-        return _workflow(request).handovers.acknowledge(handover_id, who.username, body.note)
+        return wf.handovers.acknowledge(handover_id, who.username, body.note)

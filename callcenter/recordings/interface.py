@@ -1,4 +1,5 @@
-"""The recording seam: a crash-safe writer per call and the store that owns the files."""
+"""The recording seam: a crash-safe writer per call (CallRecorder), the store that owns the files
+(RecordingStore), and what a finished recording is (RecordingInfo, which the ledger keeps)."""
 
 from __future__ import annotations
 

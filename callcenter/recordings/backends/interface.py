@@ -3,12 +3,9 @@ and the place finished recordings are kept."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
-
-from callcenter.audio import wavfile
 
 
 class StorageError(OSError):
@@ -63,16 +60,3 @@ def check_key(key: str) -> str:
             part in ("", ".", "..") for part in key.split("/")):
         raise ValueError(f"not a recording key: {key!r}")
     return key
-
-
-def sha256_file(path: Path | str) -> str:
-    return wavfile.sha256_of(str(path))
-
-
-def fsync_path(path: Path | str) -> None:
-    """fsync a file, or a directory so that a file's creation or removal in it is durable too."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

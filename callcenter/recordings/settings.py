@@ -1,8 +1,10 @@
-"""Where finished recordings are kept: the local recordings directory (default) or an
+"""Settings of the recordings (`recording:` in config.yaml): the crash-safe writer, the disk
+alarm, and where finished recordings are kept: the local recordings directory (default) or an
 S3-compatible object store (AWS S3, MinIO, Ceph RGW, Aliyun OSS / Tencent COS in S3 mode)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -67,3 +69,47 @@ class StorageSettings(BaseModel):
         if self.backend == "s3" and not self.s3.bucket:
             raise ValueError("storage.backend is s3 but storage.s3.bucket is empty")
         return self
+
+
+class RecordingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: Path = Field(
+        default=Path("recordings"),
+        description="Directory that holds every call recording (YYYY/MM/DD/<name>.wav below it).",
+    )
+    flush_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="How often the WAV header is rewritten and the file fsync'ed; "
+        "at most this much audio is lost when the process is killed.",
+    )
+    min_free_mb: int = Field(
+        default=200,
+        ge=0,
+        description="Free space (MiB) below which the recordings disk (and the SQLite database's "
+        "disk) raise the panel alarm 「磁盘空间不足」; it clears at 10% above this.",
+    )
+    disk_check_s: int = Field(
+        default=30,
+        ge=5,
+        description="How often the free space of the recordings and database disks is checked.",
+    )
+    max_lag_ms: int = Field(
+        default=200,
+        ge=20,
+        le=5000,
+        description="How far one channel may run ahead of the other before the lagging one is "
+        "written as silence so the file keeps growing.",
+    )
+    max_gap_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Largest RTP timestamp jump filled with silence; bigger jumps are garbage RTP "
+        "and are capped to this, so one bad packet cannot write gigabytes of silence.",
+    )
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings,
+        description="Where finished recordings are kept: local (default) or an S3-compatible store.",
+    )

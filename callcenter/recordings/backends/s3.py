@@ -22,8 +22,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from callcenter.storage.interface import StorageError, StoredObject, check_key, sha256_file
-from callcenter.storage.settings import S3Settings
+from callcenter.recordings.backends.interface import StorageError, StoredObject, check_key
+from callcenter.recordings.files import sha256_of as sha256_file
+from callcenter.recordings.settings import S3Settings
 
 # Below this a recording goes up in one PUT whose body the server checks against our SHA-256;
 # above it (calls longer than ~2 h at 8 kHz stereo) a multipart upload with per-part checksums.

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 
 from sqlalchemy.engine import make_url
 
-from callcenter.events import EventBus
+from callcenter.events import DiskAlarm, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,8 @@ class DiskMonitor:
                     "但录音可能中断。请尽快清理磁盘或联系管理员扩容。")
             severity = "critical" if level == "critical" else "warning"
         if self.bus is not None:
-            self.bus.publish("system.alarm", kind="disk_space", disk=watch.name, path=str(watch.path),
-                             level=level, previous=previous, free_mb=round(free, 1),
-                             min_free_mb=watch.min_free_mb, title=title)
+            self.bus.publish(DiskAlarm(disk=watch.name, path=str(watch.path), level=level, previous=previous,
+                                       free_mb=round(free, 1), min_free_mb=watch.min_free_mb, title=title))
         if self.notices is not None:
             try:
                 self.notices.post("disk_space", title, body, severity=severity, audience=("clerk", "supervisor"))

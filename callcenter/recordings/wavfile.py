@@ -1,11 +1,10 @@
 """The bytes of a canonical 44-byte PCM WAV header, and repairing one from the file's real length.
 
-Kept apart from the recorder because recovery after a crash needs exactly the same layout.
+Kept apart from the writer because recovery after a crash needs exactly the same layout.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from dataclasses import dataclass
@@ -75,11 +74,3 @@ def repair(fd: int) -> int:
     )
     os.fsync(fd)
     return data
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

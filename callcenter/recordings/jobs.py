@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callcenter.events import EventBus
-from callcenter.storage.disk_monitor import DiskMonitor, Poster
+from callcenter.recordings.disk_monitor import DiskMonitor, Poster
 
 
 def register_storage_jobs(scheduler: Any, recordings: Any, settings: Any, database_url: str,

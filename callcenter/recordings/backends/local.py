@@ -9,7 +9,9 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from callcenter.storage.interface import StorageError, StoredObject, check_key, fsync_path, sha256_file
+from callcenter.recordings.backends.interface import StorageError, StoredObject, check_key
+from callcenter.recordings.files import fsync_path
+from callcenter.recordings.files import sha256_of as sha256_file
 
 
 class LocalStorage:

@@ -11,16 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from callcenter.drafting.terms import COMPLAINT
+
 DRAFT, REGISTERED, DISPATCHED, IN_PROGRESS = "draft", "registered", "dispatched", "in_progress"
 COMPLETED, CALLED_BACK, CLOSED, CANCELLED, MERGED = "completed", "called_back", "closed", "cancelled", "merged"
 STATES = (DRAFT, REGISTERED, DISPATCHED, IN_PROGRESS, COMPLETED, CALLED_BACK, CLOSED, CANCELLED, MERGED)
-TERMINAL = (CLOSED, CANCELLED, MERGED)
+# The one set of labels for the statuses: the panel (GET /api/meta), exports, reports, slips, messages.
 LABELS = {DRAFT: "待确认", REGISTERED: "已登记", DISPATCHED: "已派工", IN_PROGRESS: "处理中",
           COMPLETED: "已完成", CALLED_BACK: "已回访", CLOSED: "已结案", CANCELLED: "已取消", MERGED: "已合并"}
+TERMINAL = (CLOSED, CANCELLED, MERGED)
+# Still the desk's business: a call can join these, a repeat is searched among them.
+OPEN = (DRAFT, REGISTERED, DISPATCHED, IN_PROGRESS, COMPLETED)
+# Work finished as far as the statistics go (办结); the rest of OPEN is unfinished.
+HANDLED = (COMPLETED, CALLED_BACK, CLOSED)
+UNFINISHED = (DRAFT, REGISTERED, DISPATCHED, IN_PROGRESS)
+# Not counted at all: cancelled, or merged into the entry the call repeats.
+INVALID = (CANCELLED, MERGED)
 
-COMPLAINT = "投诉"
+# The resident's satisfaction at a callback (回访结果); each is its own label.
 SATISFIED, FAIRLY_SATISFIED, UNSATISFIED = "满意", "基本满意", "不满意"
 SATISFACTIONS = (SATISFIED, FAIRLY_SATISFIED, UNSATISFIED)
+
+__all__ = ["CALLED_BACK", "CANCELLED", "CLOSED", "COMPLAINT", "COMPLETED", "DISPATCHED", "DRAFT", "HANDLED",
+           "INVALID", "IN_PROGRESS", "LABELS", "MERGED", "OPEN", "REGISTERED", "REOPENED_FROM", "SATISFACTIONS",
+           "STATES", "TERMINAL", "TRANSITIONS", "UNFINISHED", "EntrySnapshot", "TransitionError",
+           "allowed_targets", "check_transition", "label"]
 
 
 class TransitionError(ValueError):
@@ -36,7 +51,7 @@ class EntrySnapshot:
     category: str = ""
     department: str = ""
     urgent: bool = False
-    needs_callback: bool = False  # by the sampling rule (workflow.callbacks.needs_callback)
+    needs_callback: bool = False  # by the sampling rule (ledger.callback_sampling)
     last_satisfaction: str | None = None  # result of the latest callback (回访), if any
 
 
@@ -51,8 +66,13 @@ class Request:
 Guard = Callable[[EntrySnapshot, Request], str | None]  # None = fine, else the refusal
 
 
+def label(status: str) -> str:
+    """The status as people read it (待确认); an unknown code as it is."""
+    return LABELS.get(status, status)
+
+
 def _label(status: str) -> str:
-    return f"{LABELS.get(status, status)} ({status})"
+    return f"{label(status)} ({status})"
 
 
 # ----- guards ------------------------------------------------------------------------------
@@ -121,6 +141,10 @@ TRANSITIONS: dict[tuple[str, str], tuple[Guard, ...]] = {
     (CALLED_BACK, IN_PROGRESS): (reopen_reason,),  # 不满意 → reopened, escalated until satisfied
     (CLOSED, IN_PROGRESS): (reopen_reason,),  # explicit reopen
 }
+
+
+# Statuses a case is reopened from (back to in_progress): that move needs a reason.
+REOPENED_FROM = tuple(s for s in STATES if TRANSITIONS.get((s, IN_PROGRESS)) == (reopen_reason,))
 
 
 def allowed_targets(status: str) -> tuple[str, ...]:

@@ -1,0 +1,145 @@
+"""What the routers are handed: the services the composition root built (`WebServices`), as typed
+FastAPI dependencies. The app keeps one object on its state (`app.state.web`); only this module
+reads it.
+
+    def route(ledger: Ledger, wf: Workflow, who: Principal = Depends(current_principal)): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, TypeVar
+
+from fastapi import Depends, HTTPException
+from starlette.requests import HTTPConnection
+
+from callcenter.accounts import Accounts
+from callcenter.events import EventBus
+from callcenter.ledger.service import LedgerService
+from callcenter.qa.service import QaService
+from callcenter.recordings.interface import RecordingStore
+from callcenter.reports.settings import ReportSettings
+from callcenter.web.ratelimit import LoginLimiter
+from callcenter.web.sessions import SessionSigner
+from callcenter.web.settings import WebSettings
+from callcenter.workflow.cases import CaseWorkflow
+
+
+class CallbackDialer(Protocol):
+    """Places a callback through the SIP agent (calls.callback_dialer.CallbackDialer)."""
+
+    def place(self, task_id: int, extension: str, actor: str, actor_id: int | None) -> object: ...
+
+
+@dataclass
+class WebServices:
+    """What the panel and API need, built by the composition root (callcenter/app.py)."""
+
+    ledger: LedgerService
+    accounts: Accounts
+    bus: EventBus
+    recordings: RecordingStore
+    settings: WebSettings
+    qa: QaService | None = None  # 质检 (issue 5); without it /api/qa answers 503
+    workflow: CaseWorkflow | None = None  # work orders, callbacks, clocks; 503 without it
+    dialer: CallbackDialer | None = None  # places callbacks through the SIP agent; 503 without it
+    system_status: Callable[[], dict[str, Any]] | None = None  # the transcription backlog; 503 without it
+    report_settings: ReportSettings | None = None  # the site's `reports:`; the defaults without it
+
+
+@dataclass
+class WebState:
+    """Everything a request may need: the services, and the web layer's own parts."""
+
+    services: WebServices
+    signer: SessionSigner
+    login_limiter: LoginLimiter
+
+
+def web_state(conn: HTTPConnection) -> WebState:
+    state: WebState = conn.app.state.web
+    return state
+
+
+def _services(conn: HTTPConnection) -> WebServices:
+    return web_state(conn).services
+
+
+def _ledger(conn: HTTPConnection) -> LedgerService:
+    return _services(conn).ledger
+
+
+def _accounts(conn: HTTPConnection) -> Accounts:
+    return _services(conn).accounts
+
+
+def _recordings(conn: HTTPConnection) -> RecordingStore:
+    return _services(conn).recordings
+
+
+def _bus(conn: HTTPConnection) -> EventBus:
+    return _services(conn).bus
+
+
+def _web_settings(conn: HTTPConnection) -> WebSettings:
+    return _services(conn).settings
+
+
+def _report_settings(conn: HTTPConnection) -> ReportSettings:
+    return _services(conn).report_settings or ReportSettings()
+
+
+def _workflow(conn: HTTPConnection) -> CaseWorkflow | None:
+    return _services(conn).workflow
+
+
+def _qa(conn: HTTPConnection) -> QaService | None:
+    return _services(conn).qa
+
+
+def _dialer(conn: HTTPConnection) -> CallbackDialer | None:
+    return _services(conn).dialer
+
+
+def _system_status(conn: HTTPConnection) -> Callable[[], dict[str, Any]] | None:
+    return _services(conn).system_status
+
+
+T = TypeVar("T")
+# What a route answers (503) when this process was built without the service it needs; checked
+# in the route, after authentication and the request's validation (401, 422 come first).
+NO_WORKFLOW = "工作流未启用 / the workflow is not running in this process"
+NO_QA = "质检服务未启用"
+NO_DIALER = "本机未启用外呼 / outbound calling is not available in this process"
+NO_STATUS = "系统状态不可用"  # an app built without the composition root (tests of single routers)
+
+
+def available(service: T | None, refusal: str) -> T:
+    if service is None:
+        raise HTTPException(503, refusal)
+    return service
+
+
+def _signer(conn: HTTPConnection) -> SessionSigner:
+    return web_state(conn).signer
+
+
+def _login_limiter(conn: HTTPConnection) -> LoginLimiter:
+    return web_state(conn).login_limiter
+
+
+Services = Annotated[WebServices, Depends(_services)]
+Ledger = Annotated[LedgerService, Depends(_ledger)]
+AccountBook = Annotated[Accounts, Depends(_accounts)]
+Recordings = Annotated[RecordingStore, Depends(_recordings)]
+Bus = Annotated[EventBus, Depends(_bus)]
+Settings = Annotated[WebSettings, Depends(_web_settings)]
+Reports = Annotated[ReportSettings, Depends(_report_settings)]
+# Optional services (None where the process has none): pass them through `available`.
+Workflow = Annotated[CaseWorkflow | None, Depends(_workflow)]
+Qa = Annotated[QaService | None, Depends(_qa)]
+Dialer = Annotated[CallbackDialer | None, Depends(_dialer)]
+SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
+Signer = Annotated[SessionSigner, Depends(_signer)]
+Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]
