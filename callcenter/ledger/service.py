@@ -36,6 +36,20 @@ DRAFT_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summ
 # 首接负责制 sources (DOMAIN.md): information reaches the front desk by these ways.
 SOURCES = {"phone": "电话", "walk_in": "前台来访", "staff": "员工收集", "company": "公司转达",
            "committee": "业委会", "verbal": "口头告知员工", "written": "书面"}
+# What the panel shows for the ledger's codes (served in /api/meta's vocab, nowhere else in the JS).
+DEFAULT_CATEGORY, DEFAULT_DEPARTMENT = "其他", "客服"  # an entry not yet classified
+ENTRY_KINDS = {"call": "来电", "missed_call": "未接来电", "manual": "手工登记"}
+FIELD_LABELS = {"caller_name": "来电人", "unit": "房号", "category": "类别", "department": "部门", "urgent": "紧急",
+                "summary": "摘要", "status": "状态", "owner": "首接人", "call": "通话", "source": "来源",
+                "satisfaction": "满意度"}
+AUDIT_ACTIONS = {"urgent_ack": "知悉紧急", "registered": "来电登记", "missed_call": "未接来电", "draft_ready": "草稿生成",
+                 "merged": "合并", "repeat_call": "重复来电", "repeat_reason": "重复依据", "interrupted": "通话中断",
+                 "update": "修改", "confirm": "确认登记", "created": "手工登记", "linked_call": "关联来电",
+                 "linked_away": "并入他单"}
+END_REASONS = {"caller_hangup": "来电挂断", "agent_hangup": "系统挂断", "rtp_timeout": "通话中断", "error": "故障",
+               "interrupted": "中断"}
+MISSED_REASONS = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败"}
+TRANSCRIPT_STATUSES = {"pending": "待处理", "live": "进行中", "queued": "排队中", "failed": "失败", "unavailable": "不可用"}
 
 
 class LedgerError(ValueError):
@@ -191,7 +205,7 @@ class LedgerService:
                           resident_id=resident.id if resident else None,
                           caller_name=resident.name if resident else "",
                           unit=resident.unit if resident else "", category="其他", department="客服",
-                          summary=f"未接来电（{_MISSED_REASONS.get(reason, reason)}），需回拨")
+                          summary=f"未接来电（{MISSED_REASONS.get(reason, reason)}），需回拨")
             s.add(entry)
             s.flush()
             call.status, call.end_reason, call.ended_at, call.entry_id = "missed", reason, now, entry.id
@@ -817,5 +831,3 @@ class LedgerService:
         s.add(AuditLog(at=self.clock.now(), actor=actor, entry_id=entry_id, call_id=call_pk,
                        action=action, field=field, old=old, new=new))
 
-
-_MISSED_REASONS = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败"}

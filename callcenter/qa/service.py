@@ -37,6 +37,7 @@ from callcenter.qa.settings import QaSettings
 
 log = logging.getLogger(__name__)
 VERDICTS = ("pass", "fail", "na", "unknown")
+VERDICT_LABELS = {"pass": "合格", "fail": "不合格", "na": "不适用", "unknown": "待人工"}
 
 
 class QaError(ValueError):

@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo
 
 DEFAULT_TZ = "Asia/Shanghai"
 Kind = Literal["month", "half_month", "week", "complaint_month"]
+# What a period of each kind looks like when typed (the panel's placeholder).
+HINTS: dict[str, str] = {"month": "2026-11", "week": "2026-W45", "half_month": "2026-11-H2",
+                         "complaint_month": "2026-11（上月27日至本月26日）"}
 COUNTING_DAY = 27  # 每月27日对投诉进行统计量化 (seed 004)
 
 

@@ -286,6 +286,46 @@ class UserBrief(BaseModel):
     display_name: str
 
 
+class CodeLabel(BaseModel):
+    code: str
+    label: str
+
+
+class Vocab(BaseModel):
+    """Every code the panel shows with its label, in display order (the vocabulary contract between
+    the backend and the panel): the panel keeps no copy of these lists."""
+
+    entry_statuses: list[CodeLabel]
+    open_statuses: list[str]
+    reopened_from: list[str]
+    entry_kinds: list[CodeLabel]
+    categories: list[CodeLabel]
+    departments: list[CodeLabel]
+    complaint_subjects: list[CodeLabel]
+    sources: list[CodeLabel]
+    end_reasons: list[CodeLabel]
+    missed_reasons: list[CodeLabel]
+    entry_fields: list[CodeLabel]
+    audit_actions: list[CodeLabel]
+    work_order_kinds: list[CodeLabel]
+    work_order_statuses: list[CodeLabel]
+    work_order_moves: list[CodeLabel]
+    work_order_transitions: dict[str, list[str]]
+    task_kinds: list[CodeLabel]
+    task_statuses: list[CodeLabel]
+    callback_outcomes: list[CodeLabel]
+    satisfactions: list[CodeLabel]
+    severities: list[CodeLabel]
+    qa_verdicts: list[CodeLabel]
+    clock_kinds: list[CodeLabel]
+    period_hints: list[CodeLabel]
+    # beyond the contract (the panel had these lists too): to be reconciled with the backend refactor
+    roles: list[CodeLabel]
+    transcript_statuses: list[CodeLabel]
+    evidence_kinds: list[CodeLabel]
+    entry_defaults: dict[str, str] = Field(description="category and department of an entry not yet classified")
+
+
 class Meta(BaseModel):
     """What the panel's pickers offer, and what the signed-in user may do."""
 
@@ -297,6 +337,7 @@ class Meta(BaseModel):
     statuses: list[str]
     sources: dict[str, str]
     users: list[UserBrief]
+    vocab: Vocab
 
 
 class UnitSuggestion(BaseModel):

@@ -23,6 +23,7 @@ from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 
 KINDS = {"callback": "回访", "missed_call": "未接回拨"}
+STATUS_LABELS = {"open": "待办", "done": "已完成", "cancelled": "已取消"}
 OUTCOMES = {"connected": "已接通", "no_answer": "无人接听", "busy": "占线", "rejected": "拒接",
             "unreachable": "无法接通", "wrong_number": "号码有误", "error": "呼叫失败",
             "clerk_unreachable": "坐席分机未接"}

@@ -26,6 +26,7 @@ STATUSES = ("open", "accepted", "in_progress", "done", "cancelled")
 LABELS = {"open": "待接单", "accepted": "已接单", "in_progress": "处理中", "done": "已完成", "cancelled": "已取消"}
 MOVES = {"open": ("accepted", "in_progress", "done", "cancelled"), "accepted": ("in_progress", "done", "cancelled"),
          "in_progress": ("done", "cancelled"), "done": (), "cancelled": ()}
+MOVE_LABELS = {"accepted": "接单", "in_progress": "处理中", "done": "完成", "cancelled": "取消"}  # the buttons
 EDITABLE = ("assignee", "description", "location", "paid", "fee", "result")
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(["html"]))

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from callcenter.accounts import PERMISSIONS, Principal
+from callcenter.accounts import PERMISSIONS, ROLE_LABELS, Principal
+from callcenter.drafting.rules import DraftingRules
+from callcenter.ledger import service as ledger
 from callcenter.ledger.service import CATEGORIES, DEPARTMENTS, SOURCES, STATUSES
-from callcenter.web.schemas import FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
+from callcenter.notify.message import SEVERITY_LABELS
+from callcenter.qa.evidence import SPAN_KINDS
+from callcenter.qa.service import VERDICT_LABELS
+from callcenter.reports.periods import HINTS as PERIOD_HINTS
+from callcenter.web.schemas import CodeLabel, FieldAccuracy, Meta, UnitSuggestion, UserBrief, Vocab, refusals
 from callcenter.web.security import current_principal, require
+from callcenter.workflow import callback_tasks, lifecycle, work_orders
+from callcenter.workflow.clocks import CLOCK_LABELS
 
 router = APIRouter(tags=["meta"], responses=refusals(401))
 
@@ -20,7 +30,50 @@ def meta(request: Request, who: Principal = Depends(current_principal)) -> Meta:
     users = [UserBrief(id=i, username=u, display_name=d) for i, u, d in request.app.state.accounts.users()]
     return Meta(username=who.username, role=who.role, permissions=sorted(PERMISSIONS.get(who.role, ())),
                 categories=list(CATEGORIES), departments=list(DEPARTMENTS), statuses=list(STATUSES),
-                sources=dict(SOURCES), users=users)
+                sources=dict(SOURCES), users=users, vocab=vocabulary())
+
+
+def _pairs(labels: Mapping[str, str] | Iterable[str]) -> list[CodeLabel]:
+    """A code -> label mapping (or codes that are their own labels) as {code, label} in order."""
+    if isinstance(labels, Mapping):
+        return [CodeLabel(code=c, label=v) for c, v in labels.items()]
+    return [CodeLabel(code=c, label=c) for c in labels]
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> Vocab:
+    """The vocabulary from where each list is defined. Categories and departments are those the
+    ledger accepts; complaint subjects come from the packaged drafting rules."""
+    return Vocab(
+        entry_statuses=_pairs({s: lifecycle.LABELS[s] for s in lifecycle.STATES}),
+        open_statuses=list(ledger.OPEN_STATUSES),
+        reopened_from=[lifecycle.COMPLETED, lifecycle.CALLED_BACK, lifecycle.CLOSED],
+        entry_kinds=_pairs(ledger.ENTRY_KINDS),
+        categories=_pairs(CATEGORIES),
+        departments=_pairs(DEPARTMENTS),
+        complaint_subjects=_pairs(list(DraftingRules.load().complaint_subjects)),
+        sources=_pairs(SOURCES),
+        end_reasons=_pairs(ledger.END_REASONS),
+        missed_reasons=_pairs(ledger.MISSED_REASONS),
+        entry_fields=_pairs(ledger.FIELD_LABELS),
+        audit_actions=_pairs(ledger.AUDIT_ACTIONS),
+        work_order_kinds=_pairs(work_orders.KINDS),
+        work_order_statuses=_pairs({s: work_orders.LABELS[s] for s in work_orders.STATUSES}),
+        work_order_moves=_pairs(work_orders.MOVE_LABELS),
+        work_order_transitions={k: list(v) for k, v in work_orders.MOVES.items()},
+        task_kinds=_pairs(callback_tasks.KINDS),
+        task_statuses=_pairs(callback_tasks.STATUS_LABELS),
+        callback_outcomes=_pairs(callback_tasks.OUTCOMES),
+        satisfactions=_pairs(lifecycle.SATISFACTIONS),
+        severities=_pairs(SEVERITY_LABELS),
+        qa_verdicts=_pairs(VERDICT_LABELS),
+        clock_kinds=_pairs(CLOCK_LABELS),
+        period_hints=_pairs(PERIOD_HINTS),
+        roles=_pairs(ROLE_LABELS),
+        transcript_statuses=_pairs(ledger.TRANSCRIPT_STATUSES),
+        evidence_kinds=_pairs(SPAN_KINDS),
+        entry_defaults={"category": ledger.DEFAULT_CATEGORY, "department": ledger.DEFAULT_DEPARTMENT},
+    )
 
 
 @router.get("/api/residents/units", response_model=list[UnitSuggestion], responses=refusals(422))
