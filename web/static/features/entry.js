@@ -44,7 +44,7 @@ async function openEntry(id) {
   }
   const confirmable = session.canEdit() && !["closed", "cancelled", "merged"].includes(e.status);
   for (const el of f.elements) el.disabled = !confirmable;
-  $("#e-confirm").textContent = e.status === "draft" ? "确认登记" : "保存修改";
+  $("#e-confirm").textContent = e.status === "draft" ? vocab.label("audit_actions", "confirm") : "保存修改";  // the confirm action
   $("#e-msg").textContent = "";
   renderFacts(e);
   renderCalls(e);
