@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "supervisor": frozenset({"read", "edit_entries", "score_calls", "reports", "see_phone"}),
     "admin": frozenset({"read", "edit_entries", "score_calls", "reports", "admin", "see_phone"}),
 }
+ROLE_LABELS = {"clerk": "客服", "qa": "质检", "supervisor": "主管", "admin": "管理员"}
 TOKEN_PREFIX = "cc_"
 
 _hasher = PasswordHasher()

@@ -27,6 +27,10 @@ END_REASONS: Mapping[str, str] = {"caller_hangup": "来电挂断", "agent_hangup
 # Why a call was not answered (the missed-call entry's summary says it).
 MISSED_REASONS: Mapping[str, str] = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败"}
 
+# Where a call's transcript stands (Call.transcript_status; "done" is not shown).
+TRANSCRIPT_STATUSES: Mapping[str, str] = {"pending": "待处理", "live": "进行中", "queued": "排队中", "failed": "失败",
+                                          "unavailable": "不可用"}
+
 # The fields drafting proposes and a clerk confirms (corrections are measured on these).
 DRAFT_FIELDS = ("caller_name", "unit", "category", "department", "urgent", "summary")
 EDITABLE_FIELDS = (*DRAFT_FIELDS, "status")

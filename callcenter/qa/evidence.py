@@ -22,6 +22,8 @@ _FRAME_MS = 20
 _SILENCE_RMS = 150  # PCM16 RMS under this is silence (about -47 dBFS; telephone noise floor)
 # Prompt clips a scorecard can rely on (the greeting, 贵姓, 还有其他需要吗, thanks, callback offer).
 SCORED_PROMPTS = ("greeting", "missed_callback", "ask_surname", "anything_else", "thanks", "will_call_back")
+# Who or what a piece of evidence is (Span.kind), as the QA view names it.
+SPAN_KINDS = {"prompt": "系统提示音", "agent_words": "坐席", "caller_words": "来电人", "gap": "静默", "timestamps": "时间"}
 
 
 @dataclass(frozen=True)

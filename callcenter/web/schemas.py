@@ -322,6 +322,10 @@ class Vocab(BaseModel):
     qa_verdicts: list[Term]
     clock_kinds: list[Term]
     period_hints: list[Term] = Field(description="an example input per report period kind")
+    roles: list[Term]
+    transcript_statuses: list[Term]
+    evidence_kinds: list[Term] = Field(description="what a QA pre-score's evidence span is")
+    entry_defaults: dict[str, str] = Field(description="category and department of an entry not yet classified")
 
 
 class Meta(BaseModel):

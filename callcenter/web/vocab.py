@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from callcenter.accounts import ROLE_LABELS
 from callcenter.drafting.terms import SiteTerms
 from callcenter.ledger import lifecycle
 from callcenter.ledger import vocabulary as ledger_terms
 from callcenter.notify.message import SEVERITY_LABELS
 from callcenter.qa.checks import VERDICT_LABELS
+from callcenter.qa.evidence import SPAN_KINDS
 from callcenter.reports.periods import PERIOD_HINTS
 from callcenter.web.schemas import Term, Vocab
 from callcenter.workflow import callback_tasks, work_orders
@@ -56,4 +58,8 @@ def vocabulary(site: SiteTerms) -> Vocab:
         qa_verdicts=_terms(VERDICT_LABELS),
         clock_kinds=_terms(CLOCK_LABELS),
         period_hints=_terms(PERIOD_HINTS),
+        roles=_terms(ROLE_LABELS),
+        transcript_statuses=_terms(ledger_terms.TRANSCRIPT_STATUSES),
+        evidence_kinds=_terms(SPAN_KINDS),
+        entry_defaults={"category": site.fallback_category, "department": site.desk_department},
     )

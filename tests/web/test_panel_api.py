@@ -278,6 +278,41 @@ def test_units_completion_and_meta(parts) -> None:  # type: ignore[no-untyped-de
     assert {u["username"] for u in meta["users"]} >= {"clerk1", "qa1", "admin"}
 
 
+# The groups of /api/meta's vocab, as agreed between the backend and the panel.
+CODE_LABEL_GROUPS = ("entry_statuses", "entry_kinds", "categories", "departments", "complaint_subjects", "sources",
+                     "end_reasons", "missed_reasons", "entry_fields", "audit_actions", "work_order_kinds",
+                     "work_order_statuses", "work_order_moves", "task_kinds", "task_statuses", "callback_outcomes",
+                     "satisfactions", "severities", "qa_verdicts", "clock_kinds", "period_hints")
+
+
+def test_meta_serves_the_vocabulary(parts) -> None:  # type: ignore[no-untyped-def]
+    """The panel reads every code and its label from /api/meta's vocab, in display order."""
+    app, _, accounts, _ = parts
+    client = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('clerk1')}"})
+    meta = client.get("/api/meta").json()
+    vocab = meta["vocab"]
+    for group in CODE_LABEL_GROUPS:
+        assert vocab[group] and all(set(x) == {"code", "label"} and x["label"] for x in vocab[group]), group
+        codes = [x["code"] for x in vocab[group]]
+        assert len(codes) == len(set(codes)), group
+    label = {g: {x["code"]: x["label"] for x in vocab[g]} for g in CODE_LABEL_GROUPS}
+    assert [x["code"] for x in vocab["entry_statuses"]] == meta["statuses"]  # the lifecycle, in order
+    assert label["entry_statuses"]["dispatched"] == "已派工" and label["entry_statuses"]["draft"] == "待确认"
+    assert label["work_order_kinds"]["dispatch"] == "维修调度单"
+    assert [x["code"] for x in vocab["satisfactions"]] == ["满意", "基本满意", "不满意"]
+    assert [x["code"] for x in vocab["categories"]] == meta["categories"]
+    assert [x["code"] for x in vocab["departments"]] == meta["departments"]
+    assert label["sources"] == meta["sources"]
+    assert vocab["open_statuses"] == ["draft", "registered", "dispatched", "in_progress", "completed"]
+    assert vocab["reopened_from"] == ["completed", "called_back", "closed"]
+    moves = vocab["work_order_transitions"]
+    assert moves["open"] == ["accepted", "in_progress", "done", "cancelled"] and moves["done"] == []
+    assert all(m in label["work_order_moves"] for targets in moves.values() for m in targets)
+    assert all(s in label["entry_statuses"] for s in vocab["open_statuses"] + vocab["reopened_from"])
+    assert vocab["entry_defaults"]["category"] in label["categories"]
+    assert vocab["entry_defaults"]["department"] in label["departments"]
+
+
 def test_a_ringing_call_cannot_be_linked_yet(parts) -> None:  # type: ignore[no-untyped-def]
     app, ledger, accounts, _ = parts
     clerk_id = next(u for u in accounts.users() if u[1] == "clerk1")[0]

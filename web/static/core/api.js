@@ -1,0 +1,26 @@
+// The API client: JSON in and out, the CSRF token echoed from its cookie, refusals as ApiError
+// with the server's message. A 401 tells the session (event "cc:unauthorized" on document).
+
+const csrf = () => decodeURIComponent((document.cookie.match(/(?:^|; )cc_csrf=([^;]+)/) || [])[1] || "");
+
+export class ApiError extends Error {
+  constructor(message, status) { super(message); this.status = status; }
+}
+
+export async function api(path, opts = {}) {
+  const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf(), ...(opts.headers || {}) };
+  const r = await fetch(path, { credentials: "same-origin", ...opts, headers });
+  if (r.status === 401 && path !== "/api/auth/login") {
+    document.dispatchEvent(new CustomEvent("cc:unauthorized"));
+    throw new ApiError("请先登录", 401);
+  }
+  const body = r.status !== 204 && r.headers.get("content-type")?.includes("json") ? await r.json() : null;
+  if (!r.ok) {
+    const d = body?.detail;
+    throw new ApiError(typeof d === "string" ? d : Array.isArray(d) ? d.map((x) => x.msg).join("；") : r.statusText, r.status);
+  }
+  return body;
+}
+
+export const post = (path, body) => api(path, { method: "POST", body: JSON.stringify(body || {}) });
+export const send = (method, path, body) => api(path, { method, body: JSON.stringify(body || {}) });

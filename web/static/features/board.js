@@ -1,0 +1,166 @@
+// 来电工作台: calls ringing and in progress, each card with the caller's and the unit's open and
+// recent entries (screen pop, one click links a repeat call), the urgent alarm, the live partial
+// transcript and the draft; and the drafts waiting for confirmation.
+import { api, post } from "../core/api.js";
+import { $, html, render } from "../core/dom.js";
+import * as events from "../core/events.js";
+import { time } from "../core/format.js";
+import * as router from "../core/router.js";
+import * as session from "../core/session.js";
+import * as vocab from "../core/vocab.js";
+
+const calls = new Map();  // call id -> the card's state
+const KEEP_ENDED = 30;  // finished calls kept on the board
+
+async function loadLiveCalls() {
+  for (const [status, phase] of [["ringing", "振铃中"], ["answered", "通话中"]]) {
+    for (const c of await api(`/api/calls?status=${status}&limit=20`)) {
+      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase });
+      if (!call.history) refreshHistory(call);
+    }
+  }
+}
+
+function liveCall(id, patch = {}) {
+  let call = calls.get(id);
+  if (!call) {
+    call = { id, number: "", unit: "", entryId: null, phase: "", partial: "", draft: null, urgent: false, acked: false, history: null, linkedTo: null };
+    calls.set(id, call);
+    const li = document.createElement("li");
+    li.id = `call-${id}`; li.className = "call";
+    $("#live").prepend(li);
+  }
+  Object.assign(call, patch);
+  renderCall(call);
+  return call;
+}
+
+function entryRow(e, call) {
+  const own = call && e.id === call.entryId;
+  const linkable = call && call.entryId && !own && session.canEdit() && !call.linkedTo && vocab.includes("open_statuses", e.status);
+  return html`<li class="${e.urgent ? "urgent" : ""}"><a href="#entry/${e.id}">#${e.id}</a> ${time(e.created_at)}
+    <span class="badge">${vocab.label("entry_statuses", e.status)}</span> ${e.unit} ${e.category}
+    ${e.repeat_count ? html`<span class="badge warn">重复来电 ${e.repeat_count} 次</span>` : ""}
+    ${e.owner_id ? html`<span class="muted">${vocab.label("entry_fields", "owner")} ${session.userName(e.owner_id)}</span>` : ""}
+    <div class="sum">${e.summary || "（无摘要）"}</div>${linkable ? html`<button type="button" class="link" data-link="${e.id}">关联此单</button>` : ""}</li>`;
+}
+
+const SLOTS = ["head", "alarm", "linked", "pop", "recent", "partial", "draft", "open-box"];
+
+function renderCall(call) {
+  const li = document.getElementById(`call-${call.id}`);
+  const h = call.history;
+  const openOthers = h ? h.open_entries.filter((e) => e.id !== call.entryId) : [];
+  const shown = new Set(openOthers.map((e) => e.id).concat([call.entryId]));
+  const recent = h ? [...h.caller_recent, ...h.unit_recent].filter((e) => !shown.has(e.id) && shown.add(e.id)) : [];
+  const r = h?.resident;
+  li.classList.toggle("urgent", call.urgent && !call.acked);
+  li.classList.toggle("repeat", openOthers.length > 0);
+  const target = call.linkedTo || call.entryId;
+  // Each slot is replaced only when its content changes, so a button under the clerk's
+  // pointer survives the partial transcripts streaming into the same card.
+  const parts = {
+    head: html`<strong class="num">${call.number || "未知号码"}</strong>
+      ${r ? html`<span>${r.name} · ${r.unit}</span>${r.key_customer ? html`<span class="badge key">重要客户</span>` : ""}` : html`<span class="muted">${call.unit || "未匹配住户"}</span>`}
+      <span class="phase">${call.phase}</span>`,
+    alarm: call.urgent ? html`紧急情况！${call.acked ? `（${call.ackedBy || ""}已知悉）` : html`<button type="button" class="ack">知悉</button>`}` : "",
+    linked: call.linkedTo ? html`本次来电已关联到台账 <a href="#entry/${call.linkedTo}">#${call.linkedTo}</a>` : "",
+    pop: openOthers.length ? html`<h4>该来电人/房号有 ${openOthers.length} 条未结台账，请勿重复询问：</h4><ul>${openOthers.map((e) => entryRow(e, call))}</ul>`
+      : h ? html`<span class="muted">无未结台账</span>` : "",
+    recent: recent.length ? html`<details><summary>近期记录 ${recent.length} 条</summary><ul>${recent.map((e) => entryRow(e, null))}</ul></details>` : "",
+    partial: call.partial ? html`${call.partial}` : "",
+    draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
+    "open-box": call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : "",
+  };
+  if (!li.firstChild) {
+    render(li, html`<div class="head"></div><div class="alarm"></div><div class="ok linked"></div><div class="pop"></div>
+      <div class="recent"></div><div class="partial"></div><div class="draft"></div><div class="open-box"></div><span class="link-msg error"></span>`);
+  }
+  for (const name of SLOTS) {
+    const el = li.querySelector(`:scope > .${name}`), content = parts[name];
+    const markup = content ? content.toString() : "";
+    if (el.dataset.html !== markup) { render(el, content || html``); el.dataset.html = markup; }
+    el.hidden = !markup;
+  }
+  $("#live-empty").hidden = calls.size > 0;
+}
+
+function dropCall(id) {
+  calls.delete(id);
+  document.getElementById(`call-${id}`)?.remove();
+  $("#live-empty").hidden = calls.size > 0;
+}
+
+async function refreshHistory(call) {
+  const q = new URLSearchParams({ number: call.number || "", unit: call.unit || "" });
+  try { call.history = await api(`/api/callers/history?${q}`); renderCall(call); } catch (err) { console.warn(err); }
+}
+
+$("#live").addEventListener("click", async (ev) => {
+  const li = ev.target.closest("li.call"); if (!li) return;
+  const call = calls.get(Number(li.id.slice(5)));
+  if (ev.target.matches("button.ack")) {
+    call.acked = true; renderCall(call);
+    const id = call.linkedTo || call.entryId;
+    if (id && session.canEdit()) post(`/api/entries/${id}/acknowledge`).catch((err) => { $(".link-msg", li).textContent = `知悉未记录：${err.message}`; });
+    return;
+  }
+  const target = ev.target.dataset?.link;
+  if (!target) return;
+  try {
+    await post(`/api/calls/${call.id}/link`, { entry_id: Number(target) });
+    call.linkedTo = Number(target); await refreshHistory(call);
+  } catch (err) { $(".link-msg", li).textContent = `关联失败：${err.message}`; }
+});
+
+async function loadDrafts() {
+  const page = await api("/api/entries?status=draft&limit=20");
+  render($("#drafts"), page.items.length ? html`${page.items.map((e) => html`<tr class="${e.urgent ? "urgent" : ""}" data-id="${e.id}">
+    <td><a href="#entry/${e.id}">#${e.id}</a></td><td>${time(e.created_at)}</td><td>${e.unit}</td><td>${e.category}</td><td>${e.summary}</td></tr>`)}`
+    : html`<tr><td colspan="5" class="muted">没有待确认的草稿</td></tr>`);
+}
+
+// ----- live events ------------------------------------------------------------------------------
+
+events.on("call.ringing", (d) => {
+  refreshHistory(liveCall(d.call_id, { number: d.caller_number, unit: d.unit || "", phase: "振铃中" }));
+});
+events.on("call.answered", (d) => {
+  refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: "通话中" }));
+});
+events.on("call.partial_transcript", (d) => { liveCall(d.call_id, { partial: d.text }); });
+events.on("call.ended", (d) => {
+  liveCall(d.call_id, { phase: `已结束 · ${vocab.label("end_reasons", d.reason)}`, ended: true });
+  const ended = [...calls.values()].filter((c) => c.ended);
+  for (const c of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) dropCall(c.id);  // keep the board short
+});
+events.on("call.missed", (d) => {
+  liveCall(d.call_id, { number: d.caller_number, entryId: d.entry_id, phase: `${vocab.label("entry_kinds", "missed_call")}（需回拨）` });
+  loadDrafts();
+});
+events.on("entry.draft_ready", (d) => {
+  const call = liveCall(d.call_id, { draft: d, urgent: !!d.urgent, entryId: d.entry_id, unit: d.unit || "" });
+  if (d.repeat_of) call.linkedTo = d.repeat_of;
+  refreshHistory(call);
+  loadDrafts();
+});
+events.on("entry.updated", (d) => {
+  if (d.action === "urgent_acknowledged") {
+    for (const call of calls.values()) {
+      if (call.entryId === d.entry_id || call.linkedTo === d.entry_id) { call.acked = true; call.ackedBy = d.actor; renderCall(call); }
+    }
+    return;
+  }
+  if (d.action === "linked" && calls.has(d.call_id)) liveCall(d.call_id, { linkedTo: d.entry_id });
+  if (d.action === "confirmed") {  // a finished call whose entry is confirmed leaves the board
+    for (const call of [...calls.values()]) {
+      if (call.ended && (call.entryId === d.entry_id || call.linkedTo === d.entry_id)) dropCall(call.id);
+    }
+  }
+  if (router.isShown("board")) loadDrafts();
+  for (const call of calls.values()) if (call.history) refreshHistory(call);
+});
+events.on("reconnected", () => { loadLiveCalls(); });
+
+session.onStart(() => loadLiveCalls());
+router.register("board", { enter: () => { loadDrafts(); } });
