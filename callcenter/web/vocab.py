@@ -3,7 +3,7 @@
 Nothing is defined here: each group comes from the package that owns the concept (the entry
 lifecycle and the ledger's terms, work orders, callback tasks, clocks, notices, QA, report
 periods) and from the site's rules file (categories, departments, complaint subjects). The
-shape is the contract in VOCAB_CONTRACT.md; the panel keeps no copy of any of these lists.
+shape is `web/schemas.py` `Vocab`; the panel keeps no copy of any of these lists.
 """
 
 from __future__ import annotations

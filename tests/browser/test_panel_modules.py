@@ -12,17 +12,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from callcenter.audio.recorder import WavRecordingStore
 from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
-from callcenter.audio.settings import RecordingSettings
 from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import Decision, QaService
 from callcenter.qa.settings import QaSettings
+from callcenter.recordings.settings import RecordingSettings
+from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow

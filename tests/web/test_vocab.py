@@ -1,5 +1,5 @@
 """One vocabulary: GET /api/meta serves every code the panel shows with its label (the shape of
-VOCAB_CONTRACT.md), the site's categories and departments come from its rules file, and the
+web/schemas.py Vocab), the site's categories and departments come from its rules file, and the
 exports, reports and API messages use the same labels as the lifecycle."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ GROUPS = ("entry_statuses", "open_statuses", "reopened_from", "entry_kinds", "ca
           "complaint_subjects", "sources", "end_reasons", "missed_reasons", "entry_fields", "audit_actions",
           "work_order_kinds", "work_order_statuses", "work_order_moves", "work_order_transitions", "task_kinds",
           "task_statuses", "callback_outcomes", "satisfactions", "severities", "qa_verdicts", "clock_kinds",
-          "period_hints")
+          "period_hints", "roles", "transcript_statuses", "evidence_kinds", "entry_defaults")
 CODE_LISTS = ("open_statuses", "reopened_from")
 
 
@@ -42,6 +42,8 @@ def test_meta_serves_the_vocabulary_in_the_contracts_shape(parts) -> None:  # ty
             assert all(isinstance(c, str) for c in vocab[name]), name
         elif name == "work_order_transitions":
             assert all(isinstance(v, list) for v in vocab[name].values())
+        elif name == "entry_defaults":
+            assert vocab[name] == {"category": "其他", "department": "客服"}
         else:
             assert vocab[name] and all(set(t) == {"code", "label"} and t["label"] for t in vocab[name]), name
     assert list(_labels(vocab["entry_statuses"]).items()) == list(LABELS.items())  # lifecycle order
