@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
 from callcenter.clock import ManualClock
-from callcenter.events import EventBus
+from callcenter.events import DraftReady, EventBus, PartialTranscript
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import Decision, QaService
@@ -29,7 +29,7 @@ from callcenter.workflow.cases import CaseWorkflow
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
 from callcenter.workflow.work_orders import NewWorkOrder
-from tests.browser.conftest import PanelServer, login, normalize_unit
+from tests.browser.conftest import PanelServer, login
 
 pytestmark = [pytest.mark.slow]
 
@@ -86,7 +86,7 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
     clock = ManualClock(MONDAY_9AM)
     bus = EventBus()
     settings = WorkflowSettings()
-    ledger = LedgerService(engine, clock, bus, workflow=settings)
+    ledger = LedgerService(engine, clock, bus, callbacks=settings.callback_sampling)
     wf = CaseWorkflow(ledger, clock, settings, NoticeBoard(engine, clock, bus), inline=True)
     wf.attach(bus)
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
@@ -136,8 +136,7 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
     clock.advance(hours=12)  # past the 20:00 shift change: the open items are handed over
     wf.handovers.compile()
 
-    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
-                                 normalize_unit=normalize_unit, qa=qa, workflow=wf,
+    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store, qa=qa, workflow=wf,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
         yield World(ledger, clock, wf, qa, server, entry.id, call_entry_id, call_id, missed_entry_id)
@@ -178,9 +177,9 @@ def test_hostile_text_is_shown_literally_and_never_runs(world: World, chromium, 
     pk = world.ledger.call_ringing("h-live", "13800138000", "", "hotline", world.clock.now())
     card = f"#call-{pk}"
     page.wait_for_selector(f"{card} .pop a[href='#entry/{world.entry_id}']")
-    world.ledger.bus.publish("call.partial_transcript", call_id=pk, text=TEXT)
-    world.ledger.bus.publish("entry.draft_ready", call_id=pk, entry_id=world.call_entry_id, unit=UNIT,
-                             category="报修", department="工程", summary=SUMMARY, urgent=False)
+    world.ledger.bus.publish(PartialTranscript(call_id=pk, text=TEXT))
+    world.ledger.bus.publish(DraftReady(call_id=pk, entry_id=world.call_entry_id, unit=UNIT, category="报修",
+                                        department="工程", summary=SUMMARY, urgent=False, repeat_of=None))
     page.wait_for_selector(f"{card} .draft:not([hidden])")
     page.wait_for_selector(f"{card} .partial:not([hidden])")
     _has(page, f"{card} .head", RESIDENT)
