@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .classify import classify
+from .combine import decide_fields, rules_view, urgent_guess
 from .fields import Evidence, FieldGuess
+from .hazard import detect_hazard
+from .model import TextModel
 from .rules import DraftingRules
 from .summary import caller_surname, summarize
 from .units import normalize_unit, parse_dtmf_unit, parse_unit
@@ -37,6 +40,15 @@ class Draft:
     transcript: str
     # Set by the repeat rule: the open entry this call repeats.
     repeat_of: int | None = None
+    # The urgent hazard's class (gas, fire, water, lift, ...), None when not urgent: it picks
+    # the safety prompt and the duty roster.
+    hazard: FieldGuess[str | None] = FieldGuess(None, 1.0, ())
+    # Per field, which source decided (rules / model / both / hazard / implied) and what the
+    # rules and the model each said: the accuracy report compares them with the clerk's.
+    sources: dict[str, str] | None = None
+    alternatives: dict[str, dict[str, str | None]] | None = None
+    # The model version that drafted it ("" = rules only).
+    model_version: str = ""
 
 
 def choose_unit(
@@ -70,18 +82,32 @@ def draft_entry(
     *,
     directory_unit: str | None = None,
     dtmf_unit: str | None = None,
+    model: TextModel | None = None,
 ) -> Draft:
-    """Draft the ledger entry for a call from its transcript and what is known of the caller."""
+    """Draft the ledger entry for a call from its transcript and what is known of the caller.
+
+    With a model, category/department/subject follow the model's measured policy (rules, model
+    or both) with calibrated confidence; without one (none trained, or its file broken) the
+    rules decide alone and every field is marked for checking."""
     unit, source = choose_unit(transcript, directory_unit=directory_unit, dtmf_unit=dtmf_unit)
     classified = classify(transcript, rules)
+    hazard = detect_hazard(transcript)
+    decisions = decide_fields(transcript, rules_view(transcript, classified, rules), hazard, model)
+    hazard_guess: FieldGuess[str | None] = (
+        FieldGuess(hazard.hazard, hazard.confidence, (hazard.evidence,)) if hazard else FieldGuess(None, 1.0, ())
+    )
     return Draft(
         unit=unit,
-        category=classified.category,
-        department=classified.department,
-        urgent=classified.urgent,
+        category=decisions["category"].guess,
+        department=decisions["department"].guess,
+        urgent=urgent_guess(hazard, model),
         summary=summarize(transcript, rules),
         caller_name=caller_surname(transcript, rules),
         source_unit=source,
-        complaint_subject=classified.complaint_subject,
+        complaint_subject=decisions["subject"].guess,
         transcript=transcript,
+        hazard=hazard_guess,
+        sources={name: d.source for name, d in decisions.items()},
+        alternatives={name: {"rules": d.rules_value, "model": d.model_value} for name, d in decisions.items()},
+        model_version=str(model.meta.get("version", "")) if model is not None else "",
     )
