@@ -59,6 +59,11 @@ class FieldHead:
     classes: tuple[str, ...]
     coef: np.ndarray  # (classes, features) float32
     intercept: np.ndarray  # (classes,)
+    # (features, classes) float64 copy: one text's few hundred features are contiguous rows
+    coef_t: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coef_t", np.ascontiguousarray(self.coef.T, dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ class TextModel:
             head = self.heads.get(name)
             if head is None:
                 continue
-            scores = head.coef[:, indices].astype(np.float64) @ weights + head.intercept
+            scores = weights @ head.coef_t[indices] + head.intercept
             probs = _softmax(scores)
             best = int(np.argmax(probs))
             out[name] = FieldPrediction(
