@@ -29,7 +29,7 @@ from .hazard import HazardMatch, detect_hazard
 from .model import MODEL_FIELDS, FieldHead, FieldPrediction, TextModel, char_ngrams
 from .rules import DraftingRules
 
-SEED_FILES = ("train_a.tsv", "train_b.tsv", "train_c.tsv")
+SEED_FILES = ("train_a.tsv", "train_b.tsv", "train_c.tsv", "train_d.tsv", "train_e.tsv")
 # Frozen hyper-parameters (chosen by 5-fold cross-validation on the seed corpus, see README).
 C_BY_FIELD = {"category": 10.0, "department": 10.0, "subject": 10.0}
 CLASS_WEIGHT: str | None = "balanced"
