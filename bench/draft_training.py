@@ -50,7 +50,7 @@ def main() -> None:
     started = time.perf_counter()
     report = train([*seed, *site], DraftingRules.load(), progress=lambda m: print(f"  {m}"))
     print(f"trained on {report.examples} texts in {time.perf_counter() - started:.1f} s "
-          f"({len(report.model.vocabulary)} features)")
+          f"({report.model.vocabulary_size} features)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from callcenter.ledger.models import Correction, Entry
 
 REPORT_FIELDS = ("category", "department", "urgent", "unit", "summary", "caller_name")
 # the fields the rules and the model both draft, whose sources are kept in Entry.draft
-COMPARED = ("category", "department")
+COMPARED = ("category", "department", "urgent")
 BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
 
 

@@ -27,6 +27,9 @@ RULES_ONLY_CONFIDENCE_CAP = 0.5
 IMPLIED_DEPARTMENT = {"报修": "工程", "咨询": "客服", "建议": "客服", "其他": "客服"}
 ALLOWED_DEPARTMENTS = {"求助": ("安保", "客服")}
 COMPLAINT = "投诉"
+# "No subject" (the category is not 投诉) is never a confident claim: a complaint drafted as
+# something else would hide behind it.
+NO_SUBJECT_CONFIDENCE_CAP = 0.85
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,27 @@ def calibrate(meta: dict[str, Any], name: str, group: str, score: float) -> floa
     return round(float(np.interp(score, table["x"], table["y"])), 3)
 
 
+def _route_hazard(policy: dict[str, Any], urgency: Urgency | None) -> str | None:
+    """The hazard class whose route decides category and department, if the policy says so:
+    "rules" routes the detector's hazards, "any" the model's too."""
+    if urgency is None or urgency.hazard.value is None:
+        return None
+    route = policy.get("hazard_route") or ""
+    if route == "any" or (route == "rules" and urgency.source == "rules"):
+        return urgency.hazard.value
+    return None
+
+
 def _decide(name: str, rules_guess: FieldGuess[str], prediction: FieldPrediction | None,
-            model: TextModel | None, hazard: HazardMatch | None, transcript: str,
+            model: TextModel | None, urgency: Urgency | None, transcript: str,
             allowed: tuple[str, ...] | None = None, explain: bool = True) -> Decision:
     policy: dict[str, Any] = model.meta.get("policy", {}).get(name, {}) if model is not None else {}
     rules_value = rules_guess.value
-    if hazard is not None and policy.get("hazard_route") and name in ("category", "department"):
-        value = hazard_route(hazard.hazard)[0 if name == "category" else 1]
+    routed = _route_hazard(policy, urgency) if name in ("category", "department") else None
+    if routed is not None and urgency is not None:
+        value = hazard_route(routed)[0 if name == "category" else 1]
         confidence = calibrate(model.meta if model else {}, name, "hazard", 1.0)
-        return Decision(FieldGuess(value, confidence, (hazard.evidence,)), "hazard", rules_value,
+        return Decision(FieldGuess(value, confidence, urgency.hazard.evidence), "hazard", rules_value,
                         prediction.value if prediction else None)
     if model is None or prediction is None:
         guess = FieldGuess(rules_value, round(min(rules_guess.confidence, RULES_ONLY_CONFIDENCE_CAP), 3),
@@ -108,36 +123,71 @@ def _decide(name: str, rules_guess: FieldGuess[str], prediction: FieldPrediction
     return Decision(FieldGuess(value, confidence, evidence), source, rules_value, model_value)
 
 
-def decide_fields(transcript: str, view: RulesView, hazard: HazardMatch | None, model: TextModel | None,
+def decide_fields(transcript: str, view: RulesView, urgency: Urgency | None, model: TextModel | None,
                   predictions: dict[str, FieldPrediction] | None = None,
                   explain: bool = True) -> dict[str, Decision]:
     """category, department and subject (None unless the category is 投诉) for one call.
     `predictions` given: the model's (the trainer's held-out ones) instead of predicting."""
     if predictions is None:
         predictions = model.predict(transcript) if model is not None else {}
-    category = _decide("category", view.category, predictions.get("category"), model, hazard, transcript,
+    category = _decide("category", view.category, predictions.get("category"), model, urgency, transcript,
                        explain=explain)
     policy = model.meta.get("policy", {}).get("department", {}) if model is not None else {}
     implied = IMPLIED_DEPARTMENT.get(category.guess.value) if policy.get("consistent") else None
-    if implied is not None and not (hazard is not None and policy.get("hazard_route")):
+    if implied is not None and _route_hazard(policy, urgency) is None:
         department_prediction = predictions.get("department")
         department = Decision(
             FieldGuess(implied, category.guess.confidence, category.guess.evidence), "implied",
             view.department.value, department_prediction.value if department_prediction else None)
     else:
         allowed = ALLOWED_DEPARTMENTS.get(category.guess.value) if policy.get("consistent") else None
-        department = _decide("department", view.department, predictions.get("department"), model, hazard,
+        department = _decide("department", view.department, predictions.get("department"), model, urgency,
                              transcript, allowed, explain)
     subject = _decide("subject", view.subject, predictions.get("subject"), model, None, transcript,
                       explain=explain)
     if category.guess.value != COMPLAINT:
-        subject = Decision(FieldGuess(None, 1.0, ()), subject.source, subject.rules_value, subject.model_value)
+        # No subject: right exactly when the call is not a complaint; at most as sure as the
+        # category, and below the review mark (NO_SUBJECT_CONFIDENCE_CAP).
+        subject = Decision(FieldGuess(None, min(category.guess.confidence, NO_SUBJECT_CONFIDENCE_CAP), ()),
+                           subject.source, subject.rules_value, subject.model_value)
     return {"category": category, "department": department, "subject": subject}
 
 
-def urgent_guess(hazard: HazardMatch | None, model: TextModel | None) -> FieldGuess[bool]:
-    """Urgency is the hazard detector's alone (recall first); its confidence is measured."""
-    table = model.meta.get("calibration", {}).get("urgent", {}) if model is not None else {}
+@dataclass(frozen=True)
+class Urgency:
+    """Is the call urgent, which hazard, and who said so: "rules" (the detector's pattern, with
+    its evidence), "model" (the learned probability passed the measured threshold) or "none"."""
+
+    urgent: FieldGuess[bool]
+    hazard: FieldGuess[str | None]
+    source: str
+    probability: float | None = None  # the model's P(urgent), None without a model
+
+
+def assess_urgency(transcript: str, hazard: HazardMatch | None, model: TextModel | None,
+                   predictions: dict[str, FieldPrediction] | None = None, explain: bool = True) -> Urgency:
+    """Urgent if the hazard rules fire OR the model's probability reaches the threshold chosen
+    on writer-held-out folds (recall first). The rules' class and evidence win when both say so."""
+    meta: dict[str, Any] = model.meta if model is not None else {}
+    if model is not None and predictions is None:
+        predictions = model.predict(transcript, ("urgent", "hazard"))
+    urgent_p = (predictions or {}).get("urgent")
+    probability = urgent_p.probabilities.get("1", 0.0) if urgent_p is not None else None
+    threshold = float(meta.get("policy", {}).get("urgent", {}).get("threshold", 2.0))
     if hazard is not None:
-        return FieldGuess(True, round(float(table.get("true", hazard.confidence)), 3), (hazard.evidence,))
-    return FieldGuess(False, round(float(table.get("false", 0.8)), 3), ())
+        confidence = calibrate(meta, "urgent", "rules", 1.0) if meta else round(hazard.confidence, 3)
+        return Urgency(FieldGuess(True, confidence, (hazard.evidence,)),
+                       FieldGuess(hazard.hazard, round(hazard.confidence, 3), (hazard.evidence,)), "rules",
+                       probability)
+    if probability is not None and probability >= threshold:
+        assert model is not None
+        kind = (predictions or {}).get("hazard")
+        value = kind.value if kind is not None else None
+        evidence = model.explain(transcript, "hazard", value) if explain and value else ()
+        return Urgency(FieldGuess(True, calibrate(meta, "urgent", "model", probability), evidence),
+                       FieldGuess(value, round(kind.probability, 3) if kind is not None else 0.0, evidence),
+                       "model", probability)
+    if probability is None:
+        return Urgency(FieldGuess(False, 0.8, ()), FieldGuess(None, 1.0, ()), "none", None)
+    return Urgency(FieldGuess(False, calibrate(meta, "urgent", "none", 1.0 - probability), ()),
+                   FieldGuess(None, 1.0, ()), "none", probability)

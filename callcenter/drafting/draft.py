@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .classify import classify
-from .combine import decide_fields, rules_view, urgent_guess
+from .combine import Urgency, assess_urgency, decide_fields, rules_view
 from .fields import Evidence, FieldGuess
 from .hazard import detect_hazard
 from .model import TextModel
@@ -76,6 +76,13 @@ def choose_unit(
     return FieldGuess(None, 0.0, ()), None
 
 
+def _urgent_alternatives(urgency: Urgency, model: TextModel | None) -> dict[str, str | None]:
+    """What the hazard rules and the model each said about urgency ("true"/"false", as confirmed)."""
+    threshold = float(model.meta.get("policy", {}).get("urgent", {}).get("threshold", 2.0)) if model else 2.0
+    said = None if urgency.probability is None else str(urgency.probability >= threshold).lower()
+    return {"rules": str(urgency.source == "rules").lower(), "model": said}
+
+
 def draft_entry(
     transcript: str,
     rules: DraftingRules,
@@ -87,27 +94,27 @@ def draft_entry(
     """Draft the ledger entry for a call from its transcript and what is known of the caller.
 
     With a model, category/department/subject follow the model's measured policy (rules, model
-    or both) with calibrated confidence; without one (none trained, or its file broken) the
-    rules decide alone and every field is marked for checking."""
+    or both) with calibrated confidence, and the call is urgent when the hazard rules fire or the
+    model's urgency probability passes its measured threshold; without one (none trained, or its
+    file broken) the rules decide alone and every field is marked for checking."""
     unit, source = choose_unit(transcript, directory_unit=directory_unit, dtmf_unit=dtmf_unit)
     classified = classify(transcript, rules)
-    hazard = detect_hazard(transcript)
-    decisions = decide_fields(transcript, rules_view(transcript, classified, rules), hazard, model)
-    hazard_guess: FieldGuess[str | None] = (
-        FieldGuess(hazard.hazard, hazard.confidence, (hazard.evidence,)) if hazard else FieldGuess(None, 1.0, ())
-    )
+    predictions = model.predict(transcript) if model is not None else None
+    urgency = assess_urgency(transcript, detect_hazard(transcript), model, predictions)
+    decisions = decide_fields(transcript, rules_view(transcript, classified, rules), urgency, model, predictions)
     return Draft(
         unit=unit,
         category=decisions["category"].guess,
         department=decisions["department"].guess,
-        urgent=urgent_guess(hazard, model),
+        urgent=urgency.urgent,
         summary=summarize(transcript, rules),
         caller_name=caller_surname(transcript, rules),
         source_unit=source,
         complaint_subject=decisions["subject"].guess,
         transcript=transcript,
-        hazard=hazard_guess,
-        sources={name: d.source for name, d in decisions.items()},
-        alternatives={name: {"rules": d.rules_value, "model": d.model_value} for name, d in decisions.items()},
+        hazard=urgency.hazard,
+        sources={**{name: d.source for name, d in decisions.items()}, "urgent": urgency.source},
+        alternatives={**{name: {"rules": d.rules_value, "model": d.model_value} for name, d in decisions.items()},
+                      "urgent": _urgent_alternatives(urgency, model)},
         model_version=str(model.meta.get("version", "")) if model is not None else "",
     )

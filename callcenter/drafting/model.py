@@ -2,8 +2,11 @@
 
 Features are TF-IDF weights of character 1-3-grams of the normalised transcript (spaces out,
 ASR confusions fixed, every digit or Chinese numeral folded to one symbol so unit numbers do
-not become vocabulary). Each field (category, department, complaint subject) is a linear
-model over them; its probabilities are a softmax of the linear scores.
+not become vocabulary). Each n-gram is an integer key (its code points in base 0x110000), cut
+from all texts at once with numpy: the trainer vectorises 100,000 texts in seconds, and serving
+looks one text's keys up in the sorted vocabulary. Each head (category, department, complaint
+subject, urgent, hazard class) is a linear model over them; its probabilities are a softmax of
+the linear scores.
 
 The file format executes no code when read: `meta.json` (classes, policy, calibration,
 metrics, the SHA-256 of the arrays) and `arrays.npz` read with allow_pickle=False. Numbers and
@@ -15,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,17 @@ import numpy as np
 from .fields import Evidence
 from .normalize import normalized
 
-FORMAT = "callcenter-draft-model/1"
+FORMAT = "callcenter-draft-model/2"
 MODEL_FIELDS: tuple[str, ...] = ("category", "department", "subject")
+# Heads beside the three fields: is the call urgent (binary), and which hazard class (urgent calls).
+URGENCY_HEADS: tuple[str, ...] = ("urgent", "hazard")
+ALL_HEADS: tuple[str, ...] = MODEL_FIELDS + URGENCY_HEADS
 _NUMERAL = re.compile("[0-9零〇一二两三四五六七八九十百千幺洞]")
 _DROP = re.compile(r"[\s，。！？；：、,.!?;:“”\"'‘’（）()【】\[\]…~～—\-]+")
+# An n-gram is one integer: its code points in base 0x110000 (unigrams < B <= bigrams < B**2 <=
+# trigrams < B**3 < 2**63), so the vocabulary is a sorted int64 array and no string is hashed.
+_BASE = 0x110000
+_MAX_N = 3
 
 
 class ModelFileError(RuntimeError):
@@ -40,16 +48,58 @@ class ModelFileError(RuntimeError):
 def features_text(text: str) -> str:
     """The text the n-grams are cut from (shared by training and serving, so they agree)."""
     compact = normalized(text).text
-    return _NUMERAL.sub("#", _DROP.sub("", compact))
+    return _NUMERAL.sub("#", _DROP.sub("", compact)).lower()
 
 
 def char_ngrams(text: str, low: int = 1, high: int = 3) -> list[str]:
-    """Character n-grams of the prepared text; the trainer's analyzer, so the two never differ."""
+    """Character n-grams of the prepared text, as strings (explanations; tests)."""
     prepared = features_text(text)
     grams: list[str] = []
     for n in range(low, high + 1):
         grams.extend(prepared[i : i + n] for i in range(len(prepared) - n + 1))
     return grams
+
+
+def gram_key(gram: str) -> int:
+    key = 0
+    for char in gram:
+        key = key * _BASE + ord(char)
+    return key
+
+
+def key_gram(key: int) -> str:
+    chars: list[str] = []
+    while key:
+        key, code = divmod(key, _BASE)
+        chars.append(chr(code))
+    return "".join(reversed(chars))
+
+
+def gram_keys(prepared: list[str], low: int = 1, high: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(document index, n-gram key) of every n-gram of every prepared text, vectorised: the texts
+    are joined with NUL (never in a prepared text) and n-grams spanning a NUL are dropped."""
+    if high > _MAX_N:
+        raise ValueError(f"n-grams up to {_MAX_N} characters")
+    joined = "\0".join(prepared)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    docs = np.cumsum(codes == 0)
+    all_keys: list[np.ndarray] = []
+    all_docs: list[np.ndarray] = []
+    for n in range(low, high + 1):
+        count = len(codes) - n + 1
+        if count <= 0:
+            continue
+        key = codes[:count].copy()
+        valid = key != 0
+        for i in range(1, n):
+            part = codes[i : i + count]
+            key = key * _BASE + part
+            valid &= part != 0
+        all_keys.append(key[valid])
+        all_docs.append(docs[:count][valid])
+    if not all_keys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(all_docs), np.concatenate(all_keys)
 
 
 @dataclass(frozen=True)
@@ -76,35 +126,39 @@ class FieldPrediction:
 
 @dataclass
 class TextModel:
-    """A trained model: vocabulary, idf, one head per field, and the metadata it was saved with."""
+    """A trained model: vocabulary (sorted n-gram keys), idf, one head per field, and metadata."""
 
-    vocabulary: dict[str, int]
+    keys: np.ndarray  # sorted int64 n-gram keys; a feature's index is its position
     idf: np.ndarray
     heads: dict[str, FieldHead]
     meta: dict[str, Any] = field(default_factory=dict)
     ngram_range: tuple[int, int] = (1, 3)
     sublinear_tf: bool = True
 
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.keys)
+
     def vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(feature indices, l2-normalised tf-idf weights) of one text."""
-        counts = Counter(char_ngrams(text, *self.ngram_range))
-        idx: list[int] = []
-        val: list[float] = []
-        for gram, count in counts.items():
-            j = self.vocabulary.get(gram)
-            if j is None:
-                continue
-            tf = 1.0 + math.log(count) if self.sublinear_tf else float(count)
-            idx.append(j)
-            val.append(tf * float(self.idf[j]))
-        indices = np.asarray(idx, dtype=np.int64)
-        weights = np.asarray(val, dtype=np.float64)
+        _docs, keys = gram_keys([features_text(text)], *self.ngram_range)
+        if not len(keys) or not len(self.keys):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        unique, counts = np.unique(keys, return_counts=True)
+        at = np.searchsorted(self.keys, unique)
+        at[at >= len(self.keys)] = 0
+        known = self.keys[at] == unique
+        indices = at[known].astype(np.int64)
+        tf = counts[known].astype(np.float64)
+        if self.sublinear_tf:
+            tf = 1.0 + np.log(tf)
+        weights = tf * self.idf[indices].astype(np.float64)
         norm = float(np.sqrt((weights * weights).sum()))
         if norm > 0:
             weights /= norm
         return indices, weights
 
-    def predict(self, text: str, fields: tuple[str, ...] = MODEL_FIELDS,
+    def predict(self, text: str, fields: tuple[str, ...] = ALL_HEADS,
                 vector: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, FieldPrediction]:
         indices, weights = vector if vector is not None else self.vectorize(text)
         out: dict[str, FieldPrediction] = {}
@@ -128,11 +182,14 @@ class TextModel:
             return ()
         row = head.coef[head.classes.index(value)]
         compact = normalized(text)
-        prepared = _NUMERAL.sub("#", compact.text)
+        prepared = _NUMERAL.sub("#", compact.text).lower()
         scored = []
         for gram in set(char_ngrams(text, 2, self.ngram_range[1])):
-            j = self.vocabulary.get(gram)
-            if j is not None and "#" not in gram:
+            if "#" in gram:
+                continue
+            key = gram_key(gram)
+            j = int(np.searchsorted(self.keys, key))
+            if j < len(self.keys) and int(self.keys[j]) == key:
                 scored.append((float(row[j]) * float(self.idf[j]), gram))
         scored.sort(reverse=True)
         evidence: list[Evidence] = []
@@ -152,9 +209,8 @@ class TextModel:
         """Write the model to `directory` (created owner-only); meta.json is written last."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         directory.chmod(0o700)
-        grams = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         arrays: dict[str, np.ndarray] = {
-            "vocabulary": np.asarray(grams, dtype=np.str_),
+            "keys": np.asarray(self.keys, dtype=np.int64),
             "idf": self.idf.astype(np.float32),
         }
         for name, head in self.heads.items():
@@ -196,7 +252,7 @@ class TextModel:
             raise ModelFileError(f"{arrays_path}: checksum mismatch, the file is corrupted or was changed")
         try:
             with np.load(arrays_path, allow_pickle=False) as data:
-                grams = [str(g) for g in data["vocabulary"]]
+                keys = np.asarray(data["keys"], dtype=np.int64)
                 idf = np.asarray(data["idf"], dtype=np.float32)
                 heads = {
                     name: FieldHead(tuple(classes), np.asarray(data[f"{name}.coef"], dtype=np.float32),
@@ -206,10 +262,12 @@ class TextModel:
         except (OSError, ValueError, KeyError) as exc:
             raise ModelFileError(f"{arrays_path}: unreadable model arrays: {exc}") from exc
         for name, head in heads.items():
-            if head.coef.shape != (len(head.classes), len(grams)) or head.intercept.shape != (len(head.classes),):
+            if head.coef.shape != (len(head.classes), len(keys)) or head.intercept.shape != (len(head.classes),):
                 raise ModelFileError(f"{arrays_path}: the {name} head does not fit the vocabulary")
+        if len(keys) != len(idf) or (len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1]))):
+            raise ModelFileError(f"{arrays_path}: the vocabulary is not a sorted set of n-gram keys")
         low, high = meta.get("ngram_range", [1, 3])
-        return cls({g: i for i, g in enumerate(grams)}, idf, heads, meta, (int(low), int(high)),
+        return cls(keys, idf, heads, meta, (int(low), int(high)),
                    bool(meta.get("sublinear_tf", True)))
 
 
