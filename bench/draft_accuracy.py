@@ -7,8 +7,9 @@ Usage:
                                                                prints aggregates only, and the ids of
                                                                urgency misses
 
-The draft is made as in production: the packaged seed model (or --model DIR), the rules, the
-hazard detector; no directory unit, no keypad digits.
+The draft is made as in production: the seed model (built from the packaged corpus into
+--models-dir on first use, as a site would), or --model DIR, the rules, the hazard detector and
+the model's urgency; no directory unit, no keypad digits.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if str(REPO) not in sys.path:
 from callcenter.drafting import Draft, DraftingRules, draft_entry  # noqa: E402
 from callcenter.drafting.hazard import HAZARDS  # noqa: E402
 from callcenter.drafting.model import TextModel  # noqa: E402
-from callcenter.drafting.registry import seed_model_dir  # noqa: E402
+from callcenter.drafting.registry import SEED, ModelRegistry  # noqa: E402
 
 FIELDS = ("unit", "category", "department", "subject", "urgent")
 BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
@@ -121,6 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rules", type=Path, default=None, help="rules file (default: the packaged rules.yaml)")
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the seed model)")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "draft_models",
+                        help="where the seed model is built on first use (default: ./draft_models)")
     parser.add_argument("--rules-only", action="store_true", help="draft without a model")
     parser.add_argument("--blind", type=Path, default=None, help="score every *.tsv in DIR, aggregates only")
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("CALLCENTER_SHARED", REPO.parent / "shared")))
@@ -128,7 +131,9 @@ def main() -> None:
     args = parser.parse_args()
 
     rules = DraftingRules.load(args.rules)
-    model = None if args.rules_only else TextModel.load(args.model or seed_model_dir())
+    model = None
+    if not args.rules_only:
+        model = TextModel.load(args.model) if args.model else ModelRegistry(args.models_dir).load(SEED)
     print(f"model: {'rules only' if model is None else model.meta.get('version', args.model)}")
     if args.blind is not None:
         files = sorted(args.blind.glob("*.tsv"))

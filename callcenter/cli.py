@@ -392,16 +392,22 @@ def _registry(config: Path | None):  # type: ignore[no-untyped-def]
 
 @drafting_app.command("train")
 def drafting_train(config: ConfigOpt = None,
+                   seed: Annotated[bool, typer.Option("--seed", help="(Re)build the seed model from the packaged "
+                                                      "corpus into drafting.models_dir and stop (no database)")] = False,
                    seed_only: Annotated[bool, typer.Option("--seed-only", help="Ignore the site's entries "
                                                           "(no database needed)")] = False) -> None:
     """Retrain on the seed corpus + the confirmed entries; the new version serves only if it
-    beats the serving one on the newest held-back entries."""
+    beats the serving one on the newest held-back entries. --seed builds the seed model only."""
     import json
 
     from callcenter.drafting.retrain import RetrainSettings, retrain
     from callcenter.drafting.rules import DraftingRules
 
     settings, registry = _registry(config)
+    if seed:
+        path = registry.ensure_seed(force=True, progress=lambda m: typer.echo(f"  {m}"))
+        typer.echo(f"seed model built in {path}")
+        return
     engine = None
     if not seed_only:
         from callcenter.ledger import db
@@ -413,7 +419,7 @@ def drafting_train(config: ConfigOpt = None,
                                                               settings.drafting.min_holdout),
                      site=[] if seed_only else None, progress=lambda m: typer.echo(f"  {m}"))
     typer.echo(f"model {result.version}: {result.examples}, {result.seconds:.1f} s")
-    typer.echo(f"held-out (cross-validation) accuracy: {json.dumps(result.metrics, ensure_ascii=False)}")
+    typer.echo(f"held-out (leave-one-writer-out) accuracy: {json.dumps(result.metrics, ensure_ascii=False)}")
     typer.echo(("PROMOTED: " if result.promoted else "not promoted: ") + result.reason)
 
 

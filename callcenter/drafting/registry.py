@@ -1,30 +1,36 @@
 """Versioned draft models on disk, which one serves, and the way back.
 
+    <models_dir>/seed/{meta.json,arrays.npz}                 the seed model, built from the packaged corpus
     <models_dir>/versions/<version>/{meta.json,arrays.npz}   every model trained, kept
     <models_dir>/promotions.jsonl                            every change of the serving model
     <models_dir>/current                                     the serving version (atomic rename)
 
 Owner-only permissions throughout (the models are derived from residents' calls). Without a
-`current`, the packaged seed model serves (a site with no confirmed entries).
+`current`, the seed model serves (a site with no confirmed entries). No model file ships in the
+package or in git: the seed model is trained from the packaged seed corpus on first use (a few
+seconds) or by `callcenter drafting train --seed`, and rebuilt when the corpus or the trainer
+changes (its meta.json names both).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .model import ModelFileError, TextModel
+from .model import FORMAT, ModelFileError, TextModel
+
+log = logging.getLogger(__name__)
 
 SEED = "seed"
-
-
-def seed_model_dir() -> Path:
-    return Path(str(resources.files(__package__).joinpath("seed_model")))
+# Bumped when training changes in a way that makes an older seed model stale.
+TRAINER_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,53 @@ class ModelRegistry:
 
     def path_of(self, version: str) -> Path:
         if version == SEED:
-            return seed_model_dir()
+            return self.root / SEED
         return self.root / "versions" / version
+
+    # ----- the seed model, built on first use ----------------------------------------------
+    def seed_is_current(self) -> bool:
+        """A seed model exists, readable as JSON, of this format, trained from the packaged corpus
+        by this trainer."""
+        from .train import seed_corpus_sha256
+
+        try:
+            meta = json.loads((self.root / SEED / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (isinstance(meta, dict) and meta.get("format") == FORMAT
+                and meta.get("seed_corpus_sha256") == seed_corpus_sha256()
+                and meta.get("trainer_version") == TRAINER_VERSION)
+
+    def ensure_seed(self, *, force: bool = False, progress: Any = None) -> Path:
+        """The seed model's folder, trained from the packaged corpus first if it is missing,
+        stale or `force`d. One process builds while the others wait (a lock file)."""
+        self._ensure()
+        target = self.root / SEED
+        if not force and self.seed_is_current():
+            return target
+        with (self.root / "seed.lock").open("a") as lock:
+            os.chmod(lock.name, 0o600)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not force and self.seed_is_current():
+                    return target
+                from .train import build_seed_model
+
+                log.info("building the seed draft model from the packaged corpus in %s", target)
+                building = self.root / "seed.building"
+                shutil.rmtree(building, ignore_errors=True)
+                report = build_seed_model(building, progress=progress,
+                                          extra_meta={"trainer_version": TRAINER_VERSION})
+                old = self.root / "seed.old"
+                shutil.rmtree(old, ignore_errors=True)
+                if target.exists():
+                    target.replace(old)
+                building.replace(target)
+                shutil.rmtree(old, ignore_errors=True)
+                log.info("seed draft model built in %.1f s", report.seconds)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return target
 
     def new_version_name(self, now: datetime | None = None) -> str:
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -132,6 +183,11 @@ class ModelRegistry:
         path.chmod(0o600)
 
     def load(self, version: str) -> TextModel:
+        if version == SEED:
+            try:
+                self.ensure_seed()
+            except Exception as exc:  # no corpus, no scikit-learn, a full disk: rules only, said why
+                raise ModelFileError(f"cannot build the seed model in {self.root / SEED}: {exc}") from exc
         model = TextModel.load(self.path_of(version))
         model.meta.setdefault("version", version)
         return model
@@ -149,7 +205,7 @@ class ModelRegistry:
             try:
                 meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                meta = {"metrics": {}, "examples": {}, "broken": True}
+                meta = {"metrics": {}, "examples": {}, "broken": name != SEED}
             try:
                 decision = json.loads((path / "decision.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -157,7 +213,9 @@ class ModelRegistry:
             out.append(VersionInfo(
                 version=name, created_at=str(meta.get("created_at", "")), serving=name == current,
                 promoted=name in promoted or (name == SEED),
-                decision=str(decision.get("reason", "packaged seed model" if name == SEED else
+                decision=str(decision.get("reason", ("seed model (packaged corpus)" if path.exists() else
+                                                     "seed model, built from the packaged corpus on first use")
+                                           if name == SEED else
                                            "unreadable model files" if meta.get("broken") else "")),
                 metrics=meta.get("metrics", {}), examples=meta.get("examples", {}),
                 holdout=decision.get("holdout")))

@@ -37,7 +37,7 @@ def _clerk(ledger: LedgerService) -> int:
     return Accounts(ledger.engine, ledger.clock).add_user("clerk1", "clerk", "pw-123456789")
 
 
-def test_train_serve_rollback(ledger: LedgerService, rules: DraftingRules, tmp_path: Path) -> None:
+def test_train_serve_rollback(ledger: LedgerService, rules: DraftingRules, models_root: Path) -> None:
     uid = _clerk(ledger)
     texts = [(_BIKES.format(b=i % 20 + 1, i=i % 7 + 2), "求助", "安保") for i in range(150)]
     _confirmed_calls(ledger, uid, texts, rules, "bike")
@@ -45,7 +45,7 @@ def test_train_serve_rollback(ledger: LedgerService, rules: DraftingRules, tmp_p
     assert len(examples) == 150 and examples[0].category == "求助" and examples[0].source == "site"
     assert examples[0].text.startswith("小区里的共享单车")
 
-    registry = ModelRegistry(tmp_path / "models")
+    registry = ModelRegistry(models_root)
     provider = ModelProvider(registry, check_every_s=0)
     assert provider.get() is not None and registry.current() == SEED
     result = retrain(ledger.engine, rules, registry, RetrainSettings(holdout_share=0.2, min_holdout=20))
@@ -71,7 +71,7 @@ def test_train_serve_rollback(ledger: LedgerService, rules: DraftingRules, tmp_p
     assert report.reliability
 
 
-def test_worse_model_is_kept_not_promoted(ledger: LedgerService, rules: DraftingRules, tmp_path: Path) -> None:
+def test_worse_model_is_kept_not_promoted(ledger: LedgerService, rules: DraftingRules, models_root: Path) -> None:
     uid = _clerk(ledger)
     repairs = [f"{b}栋{e}单元{r}0{r} 家里{w}坏了 麻烦派个师傅来修一下"
                for b in range(1, 6) for e in (1, 2) for r in (3, 5, 7)
@@ -80,7 +80,7 @@ def test_worse_model_is_kept_not_promoted(ledger: LedgerService, rules: Drafting
     wrong = [(t, "咨询", "客服") for t in repairs[:120]]
     right = [(t, "报修", "工程") for t in repairs[120:150]]
     _confirmed_calls(ledger, uid, wrong + right, rules, "rep")
-    registry = ModelRegistry(tmp_path / "models")
+    registry = ModelRegistry(models_root)
     result = retrain(ledger.engine, rules, registry, RetrainSettings(holdout_share=0.2, min_holdout=20))
     assert not result.promoted, result.reason
     assert registry.current() == SEED
@@ -88,12 +88,12 @@ def test_worse_model_is_kept_not_promoted(ledger: LedgerService, rules: Drafting
     assert result.candidate["score"] < result.serving["score"]
     kept = {v.version: v for v in registry.versions()}[result.version]
     assert not kept.serving and "not better" in kept.decision
-    assert (tmp_path / "models" / "versions" / result.version / "meta.json").exists()
+    assert (models_root / "versions" / result.version / "meta.json").exists()
 
 
 def test_site_without_entries_keeps_the_seed_model(ledger: LedgerService, rules: DraftingRules,
-                                                   tmp_path: Path) -> None:
-    registry = ModelRegistry(tmp_path / "models")
+                                                   models_root: Path) -> None:
+    registry = ModelRegistry(models_root)
     result = retrain(ledger.engine, rules, registry)
     assert not result.promoted and registry.current() == SEED
     assert result.examples["site_trained"] == 0
