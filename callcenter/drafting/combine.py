@@ -124,25 +124,42 @@ def _decide(name: str, rules_guess: FieldGuess[str], prediction: FieldPrediction
 
 
 def decide_fields(transcript: str, view: RulesView, urgency: Urgency | None, model: TextModel | None,
-                  predictions: dict[str, FieldPrediction] | None = None,
-                  explain: bool = True) -> dict[str, Decision]:
+                  predictions: dict[str, FieldPrediction] | None = None, explain: bool = True,
+                  fields: tuple[str, ...] = ("category", "department", "subject"),
+                  category: Decision | None = None) -> dict[str, Decision]:
     """category, department and subject (None unless the category is 投诉) for one call.
-    `predictions` given: the model's (the trainer's held-out ones) instead of predicting."""
+    `predictions` given: the model's (the trainer's held-out ones) instead of predicting;
+    `fields` and a decided `category`: the trainer's policy search, one field at a time."""
     if predictions is None:
         predictions = model.predict(transcript) if model is not None else {}
-    category = _decide("category", view.category, predictions.get("category"), model, urgency, transcript,
-                       explain=explain)
+    if category is None:
+        category = _decide("category", view.category, predictions.get("category"), model, urgency, transcript,
+                           explain=explain)
+    out = {"category": category}
+    if "department" in fields:
+        out["department"] = _department(view, urgency, model, predictions, transcript, category, explain)
+    if "subject" in fields:
+        out["subject"] = _subject(view, model, predictions, transcript, category, explain)
+    return out
+
+
+def _department(view: RulesView, urgency: Urgency | None, model: TextModel | None,
+                predictions: dict[str, FieldPrediction], transcript: str, category: Decision,
+                explain: bool) -> Decision:
     policy = model.meta.get("policy", {}).get("department", {}) if model is not None else {}
     implied = IMPLIED_DEPARTMENT.get(category.guess.value) if policy.get("consistent") else None
     if implied is not None and _route_hazard(policy, urgency) is None:
         department_prediction = predictions.get("department")
-        department = Decision(
+        return Decision(
             FieldGuess(implied, category.guess.confidence, category.guess.evidence), "implied",
             view.department.value, department_prediction.value if department_prediction else None)
-    else:
-        allowed = ALLOWED_DEPARTMENTS.get(category.guess.value) if policy.get("consistent") else None
-        department = _decide("department", view.department, predictions.get("department"), model, urgency,
-                             transcript, allowed, explain)
+    allowed = ALLOWED_DEPARTMENTS.get(category.guess.value) if policy.get("consistent") else None
+    return _decide("department", view.department, predictions.get("department"), model, urgency,
+                   transcript, allowed, explain)
+
+
+def _subject(view: RulesView, model: TextModel | None, predictions: dict[str, FieldPrediction], transcript: str,
+             category: Decision, explain: bool) -> Decision:
     subject = _decide("subject", view.subject, predictions.get("subject"), model, None, transcript,
                       explain=explain)
     if category.guess.value != COMPLAINT:
@@ -150,7 +167,7 @@ def decide_fields(transcript: str, view: RulesView, urgency: Urgency | None, mod
         # category, and below the review mark (NO_SUBJECT_CONFIDENCE_CAP).
         subject = Decision(FieldGuess(None, min(category.guess.confidence, NO_SUBJECT_CONFIDENCE_CAP), ()),
                            subject.source, subject.rules_value, subject.model_value)
-    return {"category": category, "department": department, "subject": subject}
+    return subject
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .fields import Evidence
-from .normalize import normalized
+from .normalize import fix_asr, normalized
 
 FORMAT = "callcenter-draft-model/2"
 MODEL_FIELDS: tuple[str, ...] = ("category", "department", "subject")
@@ -34,6 +35,7 @@ MODEL_FIELDS: tuple[str, ...] = ("category", "department", "subject")
 URGENCY_HEADS: tuple[str, ...] = ("urgent", "hazard")
 ALL_HEADS: tuple[str, ...] = MODEL_FIELDS + URGENCY_HEADS
 _NUMERAL = re.compile("[0-9零〇一二两三四五六七八九十百千幺洞]")
+_SPACE = re.compile(r"\s+")
 _DROP = re.compile(r"[\s，。！？；：、,.!?;:“”\"'‘’（）()【】\[\]…~～—\-]+")
 # An n-gram is one integer: its code points in base 0x110000 (unigrams < B <= bigrams < B**2 <=
 # trigrams < B**3 < 2**63), so the vocabulary is a sorted int64 array and no string is hashed.
@@ -46,9 +48,12 @@ class ModelFileError(RuntimeError):
 
 
 def features_text(text: str) -> str:
-    """The text the n-grams are cut from (shared by training and serving, so they agree)."""
-    compact = normalized(text).text
-    return _NUMERAL.sub("#", _DROP.sub("", compact)).lower()
+    """The text the n-grams are cut from (shared by training and serving, so they agree):
+    NFKC-folded, spaces out, ASR confusions and dialect words fixed, punctuation out, numerals
+    folded to "#". No span is kept, so this is the fast whole-string path (the trainer runs it
+    on every confirmed entry)."""
+    compact = _SPACE.sub("", unicodedata.normalize("NFKC", text))
+    return _NUMERAL.sub("#", _DROP.sub("", fix_asr(compact))).lower()
 
 
 def char_ngrams(text: str, low: int = 1, high: int = 3) -> list[str]:

@@ -56,11 +56,12 @@ class TrainConfig:
     min_df: int = 1
     min_df_large: int = 2  # above large_corpus texts a gram must occur in two texts
     large_corpus: int = 5000
+    large_epochs: int = 8  # passes of saga over a set larger than large_corpus
     max_features: int = 300_000
     folds: int = 5
     # Above this many texts the policy, threshold and calibration are measured on a bounded
     # sample (every seed text, the rest drawn from the site's), with the same group folds.
-    policy_max: int = 5000
+    policy_max: int = 3000
     # Confidence tables are lowered to this many standard errors below the measured accuracy.
     wilson_z: float = 1.0
     # Urgency: the false alarms (share of non-urgent calls) the threshold may spend on recall.
@@ -190,8 +191,10 @@ def _fit_head(X: Any, labels: Sequence[str], config: TrainConfig) -> FieldHead:
         clf = SGDClassifier(loss="log_loss", alpha=1.0 / (config.C * X.shape[0]), class_weight=config.class_weight,
                             max_iter=30, tol=1e-4, random_state=0)
     else:
+        # saga's epochs grow with the texts; on a large site a few passes converge
+        epochs = 300 if X.shape[0] <= config.large_corpus else config.large_epochs
         clf = LogisticRegression(C=config.C, class_weight=config.class_weight, solver=config.solver,
-                                 max_iter=300, tol=1e-3, random_state=0)
+                                 max_iter=epochs, tol=1e-3, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=ConvergenceWarning)
         clf.fit(X, labels)
@@ -254,15 +257,19 @@ def held_out_predictions(X: Any, examples: Sequence[Example], rows: np.ndarray,
                          ) -> dict[int, dict[str, FieldPrediction]]:
     """Per example index in `rows`: every head's prediction from heads that did not see its group."""
     out: dict[int, dict[str, FieldPrediction]] = defaultdict(dict)
+    # only the columns the sample uses (a large site's vocabulary is mostly absent from it)
+    sample = X[rows]
+    sample = sample[:, np.unique(sample.indices)]
+    position = {int(i): k for k, i in enumerate(rows)}
     for train_pos, test_pos in folds:
         train_rows, test_rows = rows[train_pos], rows[test_pos]
-        X_test = X[test_rows]
+        X_test = sample[test_pos]
         for name in ALL_HEADS:
             labelled = [int(i) for i in train_rows if examples[int(i)].label(name) is not None]
             labels = [str(examples[i].label(name)) for i in labelled]
             if len(set(labels)) < 2:
                 continue
-            head = _fit_head(X[np.asarray(labelled)], labels, config)
+            head = _fit_head(sample[np.asarray([position[i] for i in labelled])], labels, config)
             probs = _probabilities(X_test, head)
             for k, i in enumerate(test_rows):
                 best = int(np.argmax(probs[k]))
@@ -366,9 +373,16 @@ def choose_policy(held: Sequence[Held], config: TrainConfig = DEFAULT_CONFIG,
                               "category": {}, "department": {}, "subject": {}}
     urgencies = _urgencies(held, {"policy": policy})
     tried: dict[str, Any] = {}
+    stub: Any = _MetaOnly({"policy": policy})
+    categories: list[Decision | None] = [None] * len(held)
+
+    def decisions_for(name: str) -> list[dict[str, Decision]]:
+        # one field at a time; department and subject on the category already chosen
+        return [decide_fields(h.example.text, h.view, u, stub, h.predictions, explain=False, fields=(name,),
+                              category=c) for h, u, c in zip(held, urgencies, categories, strict=True)]
 
     def score(name: str) -> float:
-        decisions = _decisions(held, {"policy": policy}, urgencies)
+        decisions = decisions_for(name)
         if name == "subject":
             rows = [(h, d) for h, d in zip(held, decisions, strict=True) if h.example.label("subject")]
             return sum(_subject_value(d) == h.example.label("subject") for h, d in rows) / len(rows) if rows else 0.0
@@ -395,6 +409,8 @@ def choose_policy(held: Sequence[Held], config: TrainConfig = DEFAULT_CONFIG,
         threshold = best[2]["threshold"]
         best[2]["source"] = "model" if threshold <= 0 else "rules" if threshold > 1 else "both"
         tried[name] = round(best[0], 4)
+        if name == "category":
+            categories = [d["category"] for d in decisions_for("category")]
     return policy, tried
 
 
