@@ -20,9 +20,11 @@ residents_app = typer.Typer(help="The residents directory", no_args_is_help=True
 db_app = typer.Typer(help="The database", no_args_is_help=True)
 config_app = typer.Typer(help="The configuration file", no_args_is_help=True)
 reports_app = typer.Typer(help="Statistics (统计分析)", no_args_is_help=True)
+drafting_app = typer.Typer(help="The draft model (category, department, subject) and its versions",
+                           no_args_is_help=True)
 for sub, name in ((users_app, "users"), (token_app, "token"), (models_app, "models"),
                   (prompts_app, "prompts"), (residents_app, "residents"), (db_app, "db"),
-                  (config_app, "config"), (reports_app, "reports")):
+                  (config_app, "config"), (reports_app, "reports"), (drafting_app, "drafting")):
     app.add_typer(sub, name=name)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml "
@@ -396,6 +398,81 @@ def reports_complaints(month: Annotated[str | None, typer.Option(help="Counting 
                        config: ConfigOpt = None) -> None:
     """Complaint statistics quantified on the 27th: rates, subjects, status, callback results."""
     _report_command("complaints", month, tz, xlsx, html, config)
+
+
+def _registry(config: Path | None):  # type: ignore[no-untyped-def]
+    from callcenter.drafting.registry import ModelRegistry
+
+    settings = _settings(config)
+    return settings, ModelRegistry(settings.drafting.models_dir)
+
+
+@drafting_app.command("train")
+def drafting_train(config: ConfigOpt = None,
+                   seed: Annotated[bool, typer.Option("--seed", help="(Re)build the seed model from the packaged "
+                                                      "corpus into drafting.models_dir and stop (no database)")] = False,
+                   seed_only: Annotated[bool, typer.Option("--seed-only", help="Ignore the site's entries "
+                                                          "(no database needed)")] = False) -> None:
+    """Retrain on the seed corpus + the confirmed entries; the new version serves only if it
+    beats the serving one on the newest held-back entries. --seed builds the seed model only."""
+    import json
+
+    from callcenter.drafting.retrain import RetrainSettings, retrain
+    from callcenter.drafting.rules import DraftingRules
+
+    settings, registry = _registry(config)
+    if seed:
+        path = registry.ensure_seed(force=True, progress=lambda m: typer.echo(f"  {m}"))
+        typer.echo(f"seed model built in {path}")
+        return
+    engine = None
+    if not seed_only:
+        from callcenter.ledger import db
+
+        db.upgrade(settings.database.url)
+        engine = db.make_engine(settings.database.url)
+    rules = DraftingRules.load(settings.drafting.rules_file)
+    result = retrain(engine, rules, registry, RetrainSettings(settings.drafting.holdout_share,
+                                                              settings.drafting.min_holdout),
+                     site=[] if seed_only else None, progress=lambda m: typer.echo(f"  {m}"))
+    typer.echo(f"model {result.version}: {result.examples}, {result.seconds:.1f} s")
+    typer.echo(f"held-out (leave-one-writer-out) accuracy: {json.dumps(result.metrics, ensure_ascii=False)}")
+    typer.echo(("PROMOTED: " if result.promoted else "not promoted: ") + result.reason)
+
+
+@drafting_app.command("models")
+def drafting_models(config: ConfigOpt = None) -> None:
+    """Every model version with its metrics; * marks the one serving."""
+    _settings_unused, registry = _registry(config)
+    for info in registry.versions():
+        accuracy = " ".join(f"{f} {info.metrics[f]['draft']:.1%}" for f in ("category", "department", "subject")
+                            if isinstance(info.metrics.get(f), dict) and info.metrics[f].get("draft") is not None)
+        held = ""
+        if info.holdout and info.holdout.get("candidate"):
+            held = f" held-back n={info.holdout['n']} score {info.holdout['candidate']['score']}"
+        typer.echo(f"{'*' if info.serving else ' '} {info.version:<26} {info.created_at[:19]:<19} "
+                   f"examples {info.examples.get('total', '?')} (site {info.examples.get('site', 0)})  "
+                   f"cv: {accuracy or '-'}{held}  {info.decision}")
+
+
+@drafting_app.command("rollback")
+def drafting_rollback(config: ConfigOpt = None) -> None:
+    """Serve the model that served before the current one."""
+    _settings_unused, registry = _registry(config)
+    current = registry.current()
+    try:
+        previous = registry.rollback()
+    except LookupError as exc:
+        _fail(str(exc))
+    typer.echo(f"rolled back from {current} to {previous}; running processes pick it up within a minute")
+
+
+@drafting_app.command("promote")
+def drafting_promote(version: str, config: ConfigOpt = None) -> None:
+    """Serve a given version (e.g. one kept but not promoted), whatever its comparison said."""
+    _settings_unused, registry = _registry(config)
+    registry.promote(version, "promoted by hand")
+    typer.echo(f"{version} serves now")
 
 
 def main() -> None:

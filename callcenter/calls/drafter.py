@@ -9,6 +9,7 @@ from callcenter.asr.interface import Transcript
 from callcenter.drafting.draft import draft_entry
 from callcenter.drafting.repeat import OpenEntry, apply_repeat, find_repeat
 from callcenter.drafting.rules import DraftingRules
+from callcenter.drafting.serving import ModelProvider
 from callcenter.drafting.units import parse_dtmf_unit
 from callcenter.ledger.service import LedgerService
 
@@ -16,9 +17,11 @@ log = logging.getLogger(__name__)
 
 
 class CallDrafter:
-    def __init__(self, ledger: LedgerService, rules: DraftingRules) -> None:
+    def __init__(self, ledger: LedgerService, rules: DraftingRules, models: ModelProvider | None = None) -> None:
         self.ledger = ledger
         self.rules = rules
+        # None: rules only. A provider whose model cannot be read also gives the rules (and alarms).
+        self.models = models
 
     def draft(self, sip_call_id: str, caller_number: str, own_entry_id: int | None,
               transcript: Transcript | None, dtmf: str) -> int:
@@ -29,7 +32,8 @@ class CallDrafter:
         resident = self.ledger.resident_for_number(caller_number)
         text = transcript.text if transcript else ""
         draft = draft_entry(text, self.rules, directory_unit=resident.unit if resident else None,
-                            dtmf_unit=parse_dtmf_unit(dtmf) if dtmf else None)
+                            dtmf_unit=parse_dtmf_unit(dtmf) if dtmf else None,
+                            model=self.models.get() if self.models is not None else None)
         unit = draft.unit.value or ""
         candidates = [
             OpenEntry(entry_id=e.id, unit=e.unit or None, caller_number=e.caller_number or None,

@@ -1,5 +1,8 @@
 """Drafting: pure functions from a call's transcript to a drafted ledger entry (Draft).
 
+Pure: units, classify, hazard, combine, model (serving), summary, repeat. With disk or
+database: registry, serving, train (scikit-learn), retrain, site_data, accuracy_report.
+
 Importing this package reads no file; load the rules with `DraftingRules.load()`.
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fields import Evidence, FieldGuess
+from .normalize import normalized
 from .rules import DraftingRules
 from .terms import COMPLAINT, GUARDS
 from .text import CompactText, find_terms
@@ -131,7 +132,7 @@ def detect_urgency(compact: CompactText, rules: DraftingRules) -> FieldGuess[boo
 
 
 def classify(transcript: str, rules: DraftingRules) -> Classification:
-    compact = CompactText.of(transcript)
+    compact = normalized(transcript)  # spaces out, known ASR confusions fixed
     category = classify_category(compact, rules)
     department, subject = route_department(compact, category.value, rules)
     # A weakly-known category makes the department it implies weak too.

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .classify import classify
+from .combine import Urgency, assess_urgency, decide_fields, rules_view
 from .fields import Evidence, FieldGuess
+from .hazard import detect_hazard
+from .model import TextModel
 from .rules import DraftingRules
 from .summary import caller_surname, summarize
 from .units import normalize_unit, parse_dtmf_unit, parse_unit
@@ -37,6 +40,15 @@ class Draft:
     transcript: str
     # Set by the repeat rule: the open entry this call repeats.
     repeat_of: int | None = None
+    # The urgent hazard's class (gas, fire, water, lift, ...), None when not urgent: it picks
+    # the safety prompt and the duty roster.
+    hazard: FieldGuess[str | None] = FieldGuess(None, 1.0, ())
+    # Per field, which source decided (rules / model / both / hazard / implied) and what the
+    # rules and the model each said: the accuracy report compares them with the clerk's.
+    sources: dict[str, str] | None = None
+    alternatives: dict[str, dict[str, str | None]] | None = None
+    # The model version that drafted it ("" = rules only).
+    model_version: str = ""
 
 
 def choose_unit(
@@ -64,24 +76,45 @@ def choose_unit(
     return FieldGuess(None, 0.0, ()), None
 
 
+def _urgent_alternatives(urgency: Urgency, model: TextModel | None) -> dict[str, str | None]:
+    """What the hazard rules and the model each said about urgency ("true"/"false", as confirmed)."""
+    threshold = float(model.meta.get("policy", {}).get("urgent", {}).get("threshold", 2.0)) if model else 2.0
+    said = None if urgency.probability is None else str(urgency.probability >= threshold).lower()
+    return {"rules": str(urgency.source == "rules").lower(), "model": said}
+
+
 def draft_entry(
     transcript: str,
     rules: DraftingRules,
     *,
     directory_unit: str | None = None,
     dtmf_unit: str | None = None,
+    model: TextModel | None = None,
 ) -> Draft:
-    """Draft the ledger entry for a call from its transcript and what is known of the caller."""
+    """Draft the ledger entry for a call from its transcript and what is known of the caller.
+
+    With a model, category/department/subject follow the model's measured policy (rules, model
+    or both) with calibrated confidence, and the call is urgent when the hazard rules fire or the
+    model's urgency probability passes its measured threshold; without one (none trained, or its
+    file broken) the rules decide alone and every field is marked for checking."""
     unit, source = choose_unit(transcript, directory_unit=directory_unit, dtmf_unit=dtmf_unit)
     classified = classify(transcript, rules)
+    predictions = model.predict(transcript) if model is not None else None
+    urgency = assess_urgency(transcript, detect_hazard(transcript), model, predictions)
+    decisions = decide_fields(transcript, rules_view(transcript, classified, rules), urgency, model, predictions)
     return Draft(
         unit=unit,
-        category=classified.category,
-        department=classified.department,
-        urgent=classified.urgent,
+        category=decisions["category"].guess,
+        department=decisions["department"].guess,
+        urgent=urgency.urgent,
         summary=summarize(transcript, rules),
         caller_name=caller_surname(transcript, rules),
         source_unit=source,
-        complaint_subject=classified.complaint_subject,
+        complaint_subject=decisions["subject"].guess,
         transcript=transcript,
+        hazard=urgency.hazard,
+        sources={**{name: d.source for name, d in decisions.items()}, "urgent": urgency.source},
+        alternatives={**{name: {"rules": d.rules_value, "model": d.model_value} for name, d in decisions.items()},
+                      "urgent": _urgent_alternatives(urgency, model)},
+        model_version=str(model.meta.get("version", "")) if model is not None else "",
     )
