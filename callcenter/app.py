@@ -16,6 +16,7 @@ See docs/DEPLOYMENT.md. The use cases live in their packages; this module only b
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -35,8 +36,10 @@ from callcenter.calls.hotline import HotlineHandler
 from callcenter.calls.transcription import CallTranscription, agent_words
 from callcenter.clock import Clock, SystemClock
 from callcenter.config import Settings, load_site_terms
+from callcenter.drafting.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.drafting.rules import DraftingRules
-from callcenter.events import EventBus
+from callcenter.drafting.serving import ModelProvider
+from callcenter.events import DraftModelAlarm, EventBus
 from callcenter.ledger import db
 from callcenter.ledger.outbox import Outbox
 from callcenter.ledger.service import LedgerService
@@ -95,7 +98,10 @@ class Application:
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
         self.prompts = PromptLibrary(settings.prompts)
-        self.drafter = CallDrafter(self.ledger, self.rules)
+        # The learned draft model (the seed model until the site's own beats it); the rules alone
+        # when it cannot be read: calls are never affected, the panel is told.
+        self.draft_models = ModelProvider.for_dir(settings.drafting.models_dir, on_failure=self._draft_model_alarm)
+        self.drafter = CallDrafter(self.ledger, self.rules, models=self.draft_models)
         # Call records made while the database is locked or down wait on local disk; only the
         # process that takes calls owns the outbox (the others get an unused in-memory one).
         self.outbox = Outbox(settings.database.outbox_dir, self.bus, settings.database.outbox_drain_interval_s) \
@@ -144,7 +150,8 @@ class Application:
         return create_app(WebServices(ledger=self.ledger, accounts=self.accounts, bus=self.bus,
                                       recordings=self.recordings, settings=self.settings.web, qa=self.qa,
                                       workflow=self.workflow, dialer=self.dialer,
-                                      system_status=self.system_status, report_settings=self.settings.reports))
+                                      system_status=self.system_status, report_settings=self.settings.reports,
+                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog for the panel's header (GET /api/system/status)."""
@@ -226,6 +233,13 @@ class Application:
                                id="retention", replace_existing=True, coalesce=True)
         register_report_jobs(self.scheduler, self.engine, s.reports, self.clock, s.reports.out_dir,
                              notify=self._report_ready, terms=self.terms)
+        if s.drafting.retrain:
+            register_drafting_jobs(self.scheduler, self.engine, self.rules, s.drafting.models_dir,
+                                   hour=s.drafting.retrain_hour, minute=s.drafting.retrain_minute,
+                                   timezone=s.workflow.timezone,
+                                   settings=RetrainSettings(holdout_share=s.drafting.holdout_share,
+                                                            min_holdout=s.drafting.min_holdout),
+                                   after=self._retrained)
         self.workflow.start()  # binds the clock jobs' target before they can run
 
     def _register_storage_jobs(self) -> None:
@@ -242,6 +256,27 @@ class Application:
     def _apply_retention(self) -> None:
         result = apply_retention(self.engine, self.recordings, self.settings.qa, self.clock)
         log.info("retention: %s", result)
+
+    def _draft_model_alarm(self, problem: str | None) -> None:
+        """The draft model is unusable (problem) or serves again (None): a live chip and a notice."""
+        if problem is None:
+            self.bus.publish(DraftModelAlarm(state="recovered", message="草稿模型已恢复", detail=""))
+            return
+        self.bus.publish(DraftModelAlarm(state="unusable", message="草稿模型不可用，暂按规则起草", detail=problem))
+        self.notices.post("draft_model", "草稿模型不可用，暂按规则起草，请注意核对", problem, severity="warning",
+                          audience=("clerk", "supervisor"))
+
+    def _retrained(self, result: RetrainResult) -> None:
+        """After the nightly retraining: serve what was promoted, and tell the supervisors."""
+        self.draft_models.reload()
+        outcome = "已启用" if result.promoted else "未启用（不如现用模型）"
+        self.notices.post("draft_model", f"草稿模型 {result.version} 已重新训练，{outcome}", result.reason,
+                          audience=("supervisor",))
+
+    def _warm_draft_model(self) -> None:
+        """Load (on a new site: build from the packaged corpus, seconds) the draft model before the
+        first call needs it, without holding up the start."""
+        threading.Thread(target=self.draft_models.get, name="draft-model-warm-up", daemon=True).start()
 
     def _report_ready(self, title: str, path: object) -> None:
         self.notices.post("report", f"统计报表已生成：{title}", str(path), audience=("supervisor",))
@@ -311,6 +346,7 @@ def all_in_one(app: Application) -> list[Component]:
             _outbox(app),
             Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
             _transcriber(app),
+            Component("draft model", start=app._warm_draft_model),
             Component("transcripts owed", start=lambda: app.transcription.retry(after_restart=True)),
             Component("site jobs", start=app._register_site_jobs),
             Component("storage jobs", start=app._register_storage_jobs),
@@ -324,6 +360,7 @@ def agent(app: Application) -> list[Component]:
             _outbox(app),
             Component("prompts", start=app.prompts.preload),
             _transcriber(app),
+            Component("draft model", start=app._warm_draft_model),
             _forwarder(app),
             # Site-wide jobs (clocks, handovers, reports, retention) run in the web process only.
             Component("no case clocks here", start=lambda: app.scheduler.remove_jobstore(JOBSTORE)),
@@ -341,7 +378,8 @@ def web(app: Application) -> list[Component]:
 
 
 def worker(app: Application) -> list[Component]:
-    return [*_resources(app), _outbox(app), _transcriber(app, start=False), _forwarder(app)]
+    return [*_resources(app), _outbox(app), _transcriber(app, start=False),
+            Component("draft model", start=app._warm_draft_model), _forwarder(app)]
 
 
 ROLES: dict[str, Callable[[Application], list[Component]]] = {

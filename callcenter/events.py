@@ -195,6 +195,18 @@ class DiskAlarm(Payload):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DraftModelAlarm(Payload):
+    """The draft model cannot be read (calls are drafted by the rules alone), or serves again."""
+
+    TYPE: ClassVar[EventType] = "system.alarm"
+    MATCH: ClassVar[Mapping[str, Any]] = {"kind": "draft_model"}
+    kind: str = "draft_model"
+    state: Literal["unusable", "recovered"]
+    message: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AsrLoad(Payload):
     """An agent process's live recognizers in use, for the web process's backlog figure."""
 

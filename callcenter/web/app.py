@@ -17,7 +17,18 @@ from callcenter.accounts import Principal
 from callcenter.web.deps import WebServices, WebState
 from callcenter.web.guards import refuse_nul
 from callcenter.web.ratelimit import LoginLimiter
-from callcenter.web.routers import callers, calls, entries, events, meta, qa, residents, session, workflow
+from callcenter.web.routers import (
+    callers,
+    calls,
+    drafting,
+    entries,
+    events,
+    meta,
+    qa,
+    residents,
+    session,
+    workflow,
+)
 from callcenter.web.routers import reports as reports_routes
 from callcenter.web.schemas import refusals
 from callcenter.web.security import (
@@ -46,7 +57,8 @@ def create_app(services: WebServices) -> FastAPI:
                                                      services.settings.session_max_age_s), LoginLimiter())
     # meta before residents: /api/residents/units is a GET beside the admin-only import
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
-              events.router, workflow.router, reports_routes.router):  # reports after meta: /api/reports/draft-accuracy
+              events.router, workflow.router, drafting.router, reports_routes.router):
+        # meta and drafting before reports: /api/reports/draft-accuracy[/weekly] are theirs
         app.include_router(r)
     app.include_router(qa.router)  # answers 503 where QA is not configured
 

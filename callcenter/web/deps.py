@@ -15,6 +15,8 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from callcenter.accounts import Accounts
+from callcenter.drafting.serving import ModelProvider
+from callcenter.drafting.settings import DraftingSettings
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.service import QaService
@@ -46,6 +48,8 @@ class WebServices:
     dialer: CallbackDialer | None = None  # places callbacks through the SIP agent; 503 without it
     system_status: Callable[[], dict[str, Any]] | None = None  # the transcription backlog; 503 without it
     report_settings: ReportSettings | None = None  # the site's `reports:`; the defaults without it
+    draft_models: ModelProvider | None = None  # the serving draft model; /api/drafting/models 503 without it
+    drafting_settings: DraftingSettings | None = None  # the 「请核对」 threshold; the defaults without it
 
 
 @dataclass
@@ -106,12 +110,21 @@ def _system_status(conn: HTTPConnection) -> Callable[[], dict[str, Any]] | None:
     return _services(conn).system_status
 
 
+def _draft_models(conn: HTTPConnection) -> ModelProvider | None:
+    return _services(conn).draft_models
+
+
+def _drafting_settings(conn: HTTPConnection) -> DraftingSettings:
+    return _services(conn).drafting_settings or DraftingSettings()
+
+
 T = TypeVar("T")
 # What a route answers (503) when this process was built without the service it needs; checked
 # in the route, after authentication and the request's validation (401, 422 come first).
 NO_WORKFLOW = "工作流未启用 / the workflow is not running in this process"
 NO_QA = "质检服务未启用"
 NO_DIALER = "本机未启用外呼 / outbound calling is not available in this process"
+NO_DRAFT_MODELS = "草稿模型未配置"
 NO_STATUS = "系统状态不可用"  # an app built without the composition root (tests of single routers)
 
 
@@ -141,5 +154,7 @@ Workflow = Annotated[CaseWorkflow | None, Depends(_workflow)]
 Qa = Annotated[QaService | None, Depends(_qa)]
 Dialer = Annotated[CallbackDialer | None, Depends(_dialer)]
 SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
+DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
+Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]
 Signer = Annotated[SessionSigner, Depends(_signer)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

@@ -1,8 +1,8 @@
 """The drafting's API: the 「请核对」 threshold and model state the panel reads, the model
 versions, and the draft-accuracy report (rules vs model vs what clerks confirmed).
 
-Reads `app.state.drafting_settings` (config's DraftingSettings) and `app.state.draft_models`
-(the ModelProvider), which the composition root sets; without them: defaults / 503.
+The composition root hands it the drafting settings and the ModelProvider (web/deps.py); without
+them: the default threshold, and 503 for the model versions.
 """
 
 from __future__ import annotations
@@ -10,18 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import Principal
 from callcenter.drafting.accuracy_report import accuracy_report
 from callcenter.drafting.hazard import HAZARD_NAMES
+from callcenter.web.deps import NO_DRAFT_MODELS, Drafting, DraftModels, Ledger, available
 from callcenter.web.schemas import refusals
 from callcenter.web.security import current_principal, require
 
 router = APIRouter(tags=["drafting"], responses=refusals(401))
-
-DEFAULT_REVIEW_THRESHOLD = 0.9
 
 
 class ModelState(BaseModel):
@@ -81,34 +80,26 @@ class ModelVersion(BaseModel):
     holdout: dict[str, Any] | None
 
 
-def _threshold(request: Request) -> float:
-    settings = getattr(request.app.state, "drafting_settings", None)
-    return float(getattr(settings, "review_threshold", DEFAULT_REVIEW_THRESHOLD))
-
-
 @router.get("/api/drafting", response_model=DraftingInfo)
-def drafting_info(request: Request, _: Principal = Depends(current_principal)) -> DraftingInfo:
+def drafting_info(provider: DraftModels, settings: Drafting,
+                  _: Principal = Depends(current_principal)) -> DraftingInfo:
     """The 「请核对」 threshold (confidences are calibrated) and which model drafts."""
-    provider = getattr(request.app.state, "draft_models", None)
     model = provider.get() if provider is not None else None
     state = ModelState(version=str(model.meta.get("version", "")) if model is not None else "",
                        rules_only=model is None, problem=getattr(provider, "problem", None),
                        metrics=model.meta.get("metrics", {}) if model is not None else {})
-    return DraftingInfo(review_threshold=_threshold(request), hazards=dict(HAZARD_NAMES), model=state)
+    return DraftingInfo(review_threshold=settings.review_threshold, hazards=dict(HAZARD_NAMES), model=state)
 
 
 @router.get("/api/drafting/models", response_model=list[ModelVersion], responses=refusals(403, 503))
-def drafting_models(request: Request, _: Principal = Depends(require("reports"))) -> list[ModelVersion]:
+def drafting_models(provider: DraftModels, _: Principal = Depends(require("reports"))) -> list[ModelVersion]:
     """Every trained version with its held-out metrics and why it was (not) promoted."""
-    provider = getattr(request.app.state, "draft_models", None)
-    if provider is None:
-        raise HTTPException(503, "草稿模型未配置")
-    return [ModelVersion(**vars(v)) for v in provider.registry.versions()]
+    return [ModelVersion(**vars(v)) for v in available(provider, NO_DRAFT_MODELS).registry.versions()]
 
 
 @router.get("/api/reports/draft-accuracy/weekly", response_model=DraftAccuracyReport,
             responses=refusals(403, 422))
-def draft_accuracy_weekly(request: Request, weeks: int = Query(12, ge=1, le=104),
+def draft_accuracy_weekly(ledger: Ledger, weeks: int = Query(12, ge=1, le=104),
                           tz: str = Query("Asia/Shanghai", max_length=64),
                           _: Principal = Depends(require("reports"))) -> DraftAccuracyReport:
     """Per field and ISO week: drafted vs confirmed, the rules alone and the model alone; the most
@@ -120,7 +111,7 @@ def draft_accuracy_weekly(request: Request, weeks: int = Query(12, ge=1, le=104)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise HTTPException(422, f"未知时区：{tz}") from exc
     since = datetime.now(UTC) - timedelta(weeks=weeks)
-    report = accuracy_report(request.app.state.ledger.engine, since=since, tz=tz)
+    report = accuracy_report(ledger.engine, since=since, tz=tz)
     return DraftAccuracyReport(weeks=[WeekRow(**w) for w in report.weeks],
                                corrections=[CorrectionRow(**c) for c in report.corrections],
                                reliability=[ReliabilityRow(**r) for r in report.reliability])

@@ -9,7 +9,7 @@ from callcenter.accounts import PERMISSIONS, Principal
 from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.lifecycle import STATES
 from callcenter.ledger.vocabulary import SOURCES
-from callcenter.web.deps import NO_STATUS, AccountBook, Ledger, available
+from callcenter.web.deps import NO_STATUS, AccountBook, Drafting, Ledger, available
 from callcenter.web.deps import SystemStatus as SystemStatusOf
 from callcenter.web.schemas import FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
 from callcenter.web.security import current_principal, require
@@ -19,14 +19,16 @@ router = APIRouter(tags=["meta"], responses=refusals(401))
 
 
 @router.get("/api/meta", response_model=Meta)
-def meta(ledger: Ledger, accounts: AccountBook, who: Principal = Depends(current_principal)) -> Meta:
+def meta(ledger: Ledger, accounts: AccountBook, drafting: Drafting,
+         who: Principal = Depends(current_principal)) -> Meta:
     """What the pickers offer (categories, departments, statuses, sources, owners), what the
     signed-in user may do, and `vocab`: every code the panel shows with its label."""
     users = [UserBrief(id=i, username=u, display_name=d) for i, u, d in accounts.users()]
     terms = ledger.terms  # the site's rules file
     return Meta(username=who.username, role=who.role, permissions=sorted(PERMISSIONS.get(who.role, ())),
                 categories=list(terms.categories), departments=list(terms.departments), statuses=list(STATES),
-                sources=dict(SOURCES), users=users, vocab=vocabulary(terms))
+                sources=dict(SOURCES), users=users, vocab=vocabulary(terms),
+                review_threshold=drafting.review_threshold)
 
 
 @router.get("/api/residents/units", response_model=list[UnitSuggestion], responses=refusals(422))

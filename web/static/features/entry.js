@@ -10,7 +10,6 @@ import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
 import * as player from "./player.js";
 
-const LOW_CONFIDENCE = 0.6;
 const CREATING_ACTIONS = ["registered", "created", "missed_call"];  // audit actions that start an entry
 const CREATED_PHRASE = { registered: "来电生成草稿" };  // the timeline's wording where it differs
 let entry = null;  // the entry on screen
@@ -38,7 +37,7 @@ async function openEntry(id) {
   for (const div of $$(".field", f)) {
     const guess = e.draft?.[div.dataset.field];
     const conf = guess && typeof guess === "object" ? guess.confidence : null;
-    div.classList.toggle("low", conf !== null && conf < LOW_CONFIDENCE);
+    div.classList.toggle("low", conf !== null && conf < session.current().review_threshold);  // 「请核对」
     $(".conf", div).textContent = conf === null ? "" : `置信度 ${Math.round(conf * 100)}%`;
     $(".conf", div).title = guess && typeof guess === "object" ? `草稿值：${formatValue(guess.value)}` : "";
   }

@@ -30,9 +30,9 @@ function systemAlarm(d) {
   const key = d.kind === "disk_space" ? `disk:${d.disk}` : d.kind;
   const cleared = d.kind === "disk_space" ? d.level === "ok" : d.state === "recovered";
   if (cleared) alarms.delete(key);
-  else alarms.set(key, d.kind === "disk_space"
-    ? { title: d.title, detail: `${d.path}（阈值 ${d.min_free_mb} MB）`, critical: d.level === "critical" }
-    : { title: d.message, detail: `暂存 ${d.pending ?? 0} 条`, critical: true });
+  else if (d.kind === "disk_space") alarms.set(key, { title: d.title, detail: `${d.path}（阈值 ${d.min_free_mb} MB）`, critical: d.level === "critical" });
+  else if (d.kind === "draft_model") alarms.set(key, { title: d.message, detail: d.detail, critical: false });
+  else alarms.set(key, { title: d.message, detail: `暂存 ${d.pending ?? 0} 条`, critical: true });
   const chip = $("#disk-alarm"), all = [...alarms.values()];
   chip.hidden = all.length === 0;
   chip.textContent = all.map((a) => a.title).join("；");
@@ -40,6 +40,6 @@ function systemAlarm(d) {
   chip.classList.toggle("critical", all.some((a) => a.critical));
 }
 
-events.on("system.alarm", (d) => { if (["disk_space", "database"].includes(d.kind)) systemAlarm(d); });
+events.on("system.alarm", (d) => { if (["disk_space", "database", "draft_model"].includes(d.kind)) systemAlarm(d); });
 for (const type of ["call.answered", "call.ended", "entry.draft_ready"]) events.on(type, backlogChanged);
 session.onStart(() => { loadBacklog(); });
