@@ -177,9 +177,9 @@ class LedgerService:
                              caller_number=call.caller_number, unit=entry.unit)
             return AnsweredCall(call.id, entry.id)
 
-    def call_missed(self, sip_call_id: str, reason: str, at: datetime | None = None) -> int:
-        """A caller who hung up before the answer gets a missed-call entry to call back.
-        Idempotent; `at` is when the caller hung up."""
+    def call_missed(self, sip_call_id: str, reason: str, at: datetime | None = None, detail: str = "") -> int:
+        """A caller who hung up before the answer (or whose call the agent refused: `detail` says
+        why) gets a missed-call entry to call back. Idempotent; `at` is when the caller hung up."""
         now = at or self.clock.now()
         with self._call_session() as s:
             call = self._call(s, sip_call_id)
@@ -195,6 +195,7 @@ class LedgerService:
             s.add(entry)
             s.flush()
             call.status, call.end_reason, call.ended_at, call.entry_id = "missed", reason, now, entry.id
+            call.sip_detail = detail[:255]
             call.transcript_status = "unavailable"
             s.add(call)
             self._audit(s, "system", entry.id, call.id, "missed_call", new=reason)
@@ -242,15 +243,16 @@ class LedgerService:
             s.commit()
 
     def call_ended(self, sip_call_id: str, reason: str, recording: Any | None,
-                   at: datetime | None = None) -> None:
+                   at: datetime | None = None, hold_ms: int = 0) -> None:
         """`recording` is an audio.RecordingInfo (or None when nothing could be recorded);
-        `at` is when the call ended."""
+        `at` is when the call ended; `hold_ms` how long the caller held the call."""
         now = at or self.clock.now()
         with self._call_session() as s:
             call = self._call(s, sip_call_id)
             call.status = "ended" if reason not in ("error", "interrupted") else reason.replace(
                 "error", "failed")
             call.end_reason, call.ended_at = reason, now
+            call.hold_ms = max(0, int(hold_ms))
             if recording is not None:
                 self._attach_recording(call, recording)
             s.add(call)
@@ -818,4 +820,6 @@ class LedgerService:
                        action=action, field=field, old=old, new=new))
 
 
-_MISSED_REASONS = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败"}
+_MISSED_REASONS = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败",
+                   "refused_420": "话机要求的SIP扩展不支持", "refused_488": "话机的媒体格式无法接通",
+                   "refused_415": "话机的呼叫格式无法识别"}
