@@ -88,6 +88,11 @@ class Application:
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
                                       clock=self.clock, outbox=self.outbox)
         self.agent: TelephonyAgent = agent or PyVoipAgent(settings.sip, self.handler)
+        # The SIP registration for the panel: event sip.registration, and "sip" in the system status.
+        add_listener = getattr(self.agent, "add_registration_listener", None)
+        if add_listener is not None and role in ("all", "agent"):
+            add_listener(lambda state: self.bus.publish("sip.registration", node=self.origin,
+                                                        line=settings.sip.username, **state))
         # Case clocks and handovers live in the database (they survive restarts); the rest is
         # re-registered at every start.
         self.scheduler = BackgroundScheduler(timezone=UTC, jobstores={
@@ -119,8 +124,12 @@ class Application:
         return app
 
     def system_status(self) -> dict[str, Any]:
-        """The transcription backlog for the panel's header (GET /api/system/status)."""
-        return roles.backlog_status(self.engine, self.settings, self.transcriber, self.role, self.agent_loads)
+        """The transcription backlog and the SIP registration for the panel's header
+        (GET /api/system/status)."""
+        status = roles.backlog_status(self.engine, self.settings, self.transcriber, self.role, self.agent_loads)
+        registration = getattr(self.agent, "registration_state", None)
+        status["sip"] = registration() if registration is not None and self.role in ("all", "agent") else None
+        return status
 
     def recover(self) -> int:
         """Repair what a crash left: open recordings and calls caught mid-flight."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -110,7 +112,8 @@ class Kamailio:
             "-w",
             str(self.workdir),
         ]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        # Its own process group: kamailio forks workers that hold the sockets; kill() ends them all.
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready(timeout_s=15)
         return self
 
@@ -155,7 +158,7 @@ class Kamailio:
     def kill(self) -> None:
         """kill -9: a registrar that crashes (its in-memory location table is lost)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def stop(self) -> None:
