@@ -168,6 +168,7 @@ class CompatRTPClient(RTP.RTPClient):
         self.last_rtcp_s = 0.0  # last RTCP packet from the call's peer (0: none yet)
         self.last_audio_s = 0.0  # last audio payload (not CN, not events)
         self.packets_in = 0
+        self.packets_out = 0
         self.cn_packets = 0
         self.rtcp_packets = 0
         self.sending = True
@@ -392,6 +393,7 @@ class CompatRTPClient(RTP.RTPClient):
                 marker = 0
                 try:
                     self.sout.sendto(header + encode(pcm), out)
+                    self.packets_out += 1
                 except OSError:
                     if not self.NSD:
                         return

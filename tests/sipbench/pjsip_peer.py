@@ -63,7 +63,7 @@ class Peer:
         acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
         acfg.natConfig.iceEnabled = False
         acfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL
-        acfg.callConfig.prackUse = pj.PJSUA_100REL_REQUIRED if plan.get("require_100rel") else pj.PJSUA_100REL_NOT_USED
+        acfg.callConfig.prackUse = pj.PJSUA_100REL_MANDATORY if plan.get("require_100rel") else pj.PJSUA_100REL_NOT_USED
         self.account = pj.Account()
         self.account.create(acfg)
         self.player: pj.AudioMediaPlayer | None = None
