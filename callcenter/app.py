@@ -88,11 +88,6 @@ class Application:
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
                                       clock=self.clock, outbox=self.outbox)
         self.agent: TelephonyAgent = agent or PyVoipAgent(settings.sip, self.handler)
-        # The SIP registration for the panel: event sip.registration, and "sip" in the system status.
-        add_listener = getattr(self.agent, "add_registration_listener", None)
-        if add_listener is not None and role in ("all", "agent"):
-            add_listener(lambda state: self.bus.publish("sip.registration", node=self.origin,
-                                                        line=settings.sip.username, **state))
         # Case clocks and handovers live in the database (they survive restarts); the rest is
         # re-registered at every start.
         self.scheduler = BackgroundScheduler(timezone=UTC, jobstores={
@@ -104,6 +99,11 @@ class Application:
             self.workflow.attach(self.bus)
         # Events cross processes through PostgreSQL: agents and workers send, the web process listens.
         self.origin = node_name()
+        # The SIP registration for the panel: event sip.registration, and "sip" in the system status.
+        add_listener = getattr(self.agent, "add_registration_listener", None)
+        if add_listener is not None and role in ("all", "agent"):
+            add_listener(lambda state: self.bus.publish("sip.registration", node=self.origin,
+                                                        line=settings.sip.username, **state))
         self.forwarder = EventForwarder(settings.database.url, self.bus, self.origin) \
             if role in ("agent", "worker") else None
         self.listener = EventListener(settings.database.url, self.bus, self.origin) \

@@ -26,6 +26,7 @@ EventType = Literal[
     "entry.updated",
     "system.alarm",
     "system.asr_load",  # an agent process's live recognizers in use (for the web process's backlog)
+    "sip.registration",  # an agent's SIP registration changed: state, registrar, status, reason, expires_s
     "notification",
     "work_order.updated",
     "callback.updated",
