@@ -103,13 +103,17 @@ def main() -> int:
             call = agent.find_call(handler.calls[-1].info.call_id)
             assert call is not None and call.rtp.repointed_at_s
             latencies.append((arrived - call.rtp.repointed_at_s) * 1000)
+            print(f"re-INVITE {round_ + 1}: first RTP at the new address after {latencies[-1]:.1f} ms")
         print()
         print("| measure | n | median | p95 | max | target |")
         print("|---|---|---|---|---|---|")
-        print(f"| registrar restart -> calls answered again | {len(restarts)} | {statistics.median(restarts):.2f} s "
-              f"| {percentile(restarts, 0.95):.2f} s | {max(restarts):.2f} s | < 10 s |")
-        print(f"| re-INVITE -> first RTP at the new address | {len(latencies)} | {statistics.median(latencies):.1f} ms "
-              f"| {percentile(latencies, 0.95):.1f} ms | {max(latencies):.1f} ms | < 100 ms |")
+        if restarts:
+            print(f"| registrar restart -> calls answered again | {len(restarts)} | {statistics.median(restarts):.2f} s "
+                  f"| {percentile(restarts, 0.95):.2f} s | {max(restarts):.2f} s | < 10 s |")
+        if latencies:
+            print(f"| re-INVITE -> first RTP at the new address | {len(latencies)} | "
+                  f"{statistics.median(latencies):.1f} ms | {percentile(latencies, 0.95):.1f} ms | "
+                  f"{max(latencies):.1f} ms | < 100 ms |")
     finally:
         agent.stop()
         kam.stop()

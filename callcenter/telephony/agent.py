@@ -902,7 +902,7 @@ class PyVoipAgent:
                         self.settings.rtp_timeout_s,
                     )
                     self.hangup_call(call, "rtp_timeout", wait_ack_s=0)
-            time.sleep(0.05)
+            time.sleep(0.1)
 
     def _retransmit_2xx(self, call: PyVoipCall, now: float) -> bool:
         """Repeat unacknowledged 2xx responses (T1 doubling to T2); True if the call was ended

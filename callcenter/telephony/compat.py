@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import random
-import select
 import socket
 import struct
 import threading
@@ -263,28 +262,37 @@ class CompatRTPClient(RTP.RTPClient):
             self._close()
 
     def _recv_loop(self) -> None:
-        sockets = [self.sin] + ([self.rtcp] if self.rtcp is not None else [])
+        # One blocking recvfrom per RTP packet (as before RTCP was read): the RTCP socket, whose
+        # packets come every few seconds, is drained without blocking twice a second.
+        if self.rtcp is not None:
+            self.rtcp.setblocking(False)
+        next_rtcp_poll = 0.0
         while self.NSD:
             try:
-                ready, _, _ = select.select(sockets, [], [], 0.2)
-            except (OSError, ValueError):
+                packet, source = self.sin.recvfrom(2048)
+            except TimeoutError:
+                packet = b""
+            except OSError:
                 return
-            for sock in ready:
+            if packet:
                 try:
-                    packet, source = sock.recvfrom(2048)
-                except (BlockingIOError, TimeoutError):
-                    continue
-                except OSError:
-                    if sock is self.sin:
-                        return
-                    continue
-                try:
-                    if sock is self.sin:
-                        self.parse_packet(packet, (source[0], source[1]))  # IPv6 adds flowinfo, scope
-                    else:
-                        self._rtcp_packet(packet, (source[0], source[1]))
+                    self.parse_packet(packet, (source[0], source[1]))  # IPv6 adds flowinfo, scope
                 except Exception:  # a bad packet or a failing sink must not end the stream
                     logging.getLogger(log_name).debug("call %s: RTP packet dropped", self.call_id, exc_info=True)
+            if self.rtcp is not None and (now := time.monotonic()) >= next_rtcp_poll:
+                next_rtcp_poll = now + 0.5
+                self._drain_rtcp()
+
+    def _drain_rtcp(self) -> None:
+        assert self.rtcp is not None
+        while True:
+            try:
+                packet, source = self.rtcp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self._rtcp_packet(packet, (source[0], source[1]))
 
     def _rtcp_packet(self, packet: bytes, source: tuple[str, int]) -> None:
         """RTCP (RFC 3550 6) from the peer's host: the call is alive even when no RTP flows."""
