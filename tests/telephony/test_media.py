@@ -37,17 +37,22 @@ def wait_until(predicate, timeout_s: float = 5.0) -> bool:  # type: ignore[no-un
     return True
 
 
+@pytest.mark.parametrize("move", ["reinvite_new_port", "update_new_port"])
 def test_pjsip_reinvite_to_a_new_port_moves_the_audio_both_ways(agent_factory: AgentFactory, kamailio,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, move: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """PJSIP re-creates its media transport (a new RTP port) and offers it in a re-INVITE, or in an
+    UPDATE (RFC 3311)."""
+    caplog.set_level(logging.INFO, logger="callcenter.telephony")
     handler = ScriptedHandler(greeting=audio.tone(GREETING_HZ, 30.0))
     agent, settings = agent_factory(handler, answer_after_rings=0)
     say = audio.write_pcm16_wav(tmp_path / "say.wav", audio.tone(CALLER_HZ, 10.0, amplitude=6000))
     result = run_pjsip_call(tmp_path / "pj", f"sip:{settings.username}@127.0.0.1:{kamailio.port}", say,
-                            duration_s=7, steps=[{"at": 3.0, "do": "reinvite_new_port"}])
+                            duration_s=7, steps=[{"at": 3.0, "do": move}])
     assert result.returncode == 0, result.explain()
     media = result.all("media")
     assert len(media) >= 2 and media[0]["local"] != media[-1]["local"], media  # PJSIP moved its RTP port
-    moved_at = result.first("step", do="reinvite_new_port")["t"]  # type: ignore[index]
+    moved_at = result.first("step", do=move)["t"]  # type: ignore[index]
     (record,) = handler.wait_calls_done(1)
     assert record.end_reason == "caller_hangup"
     # Caller -> us after the move: the new source is taken (the latch re-armed), the tone intact.
@@ -62,6 +67,8 @@ def test_pjsip_reinvite_to_a_new_port_moves_the_audio_both_ways(agent_factory: A
     assert audio.tone_fraction(tail, GREETING_HZ) > 0.9
     call = agent.find_call(record.info.call_id)
     assert call is not None and call.media_changes == 1
+    method = "UPDATE" if move.startswith("update") else "re-INVITE"
+    assert re.search(rf"{method}: media 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+", caplog.text), caplog.text[-2000:]
 
 
 @pytest.mark.slow
