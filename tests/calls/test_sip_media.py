@@ -112,6 +112,7 @@ def test_reinvite_to_a_new_port_keeps_both_directions_and_one_recording(pipeline
 
 
 @pytest.mark.slow
+@pytest.mark.both_dbs  # call.hold_ms (migration 0005)
 def test_hold_pauses_the_conversation_which_resumes_after_it(pipeline_factory, tmp_path: Path) -> None:
     p: Pipeline = pipeline_factory(answer_after_rings=0, rtp_timeout_s=2.0)
     hold_s = 6.0
@@ -156,6 +157,7 @@ def test_caller_with_silence_suppression_still_gets_through_the_script(pipeline_
     assert call.rtp.cn_packets > 0
 
 
+@pytest.mark.both_dbs  # call.sip_detail (migration 0005)
 def test_a_refused_call_is_a_missed_call_with_its_reason(pipeline_factory, tmp_path: Path) -> None:
     p: Pipeline = pipeline_factory()
     result = run_sipp("require_100rel.xml", p.sip_target_port, tmp_path, service=p.sip.username)
