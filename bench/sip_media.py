@@ -9,7 +9,8 @@ loopback; kamailio is killed with SIGKILL (its in-memory location table is lost)
 the same port 1 s later, and SIPp calls the agent through it every 0.2 s until one is answered.
 The figure is restart (kamailio answering again) -> first call answered. It is bounded by the
 agent's keep-alive interval (`sip.keepalive_s`, an OPTIONS to its own number through the
-registrar: 404 means the binding was lost -> REGISTER at once).
+registrar: 404 means the binding was lost -> REGISTER at once). Before each kill the script
+waits until a keep-alive has come back through the registrar since the last REGISTER.
 
 re-INVITE (issue 15 target < 100 ms): a SIPp caller moves its media to a socket this script
 owns; the figure is the agent applying the new SDP (just before its 200 OK goes out) -> the
@@ -41,9 +42,11 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--reinvites", type=int, default=10)
     parser.add_argument("--keepalive", type=float, default=5.0, help="sip.keepalive_s of the agent")
+    parser.add_argument("--verbose", action="store_true", help="the agent's log on stderr")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    logging.basicConfig(level=logging.ERROR)
+    logging.basicConfig(level=logging.DEBUG if "--verbose" in sys.argv else logging.ERROR,
+                        format="%(asctime)s %(name)s %(message)s")
 
     from callcenter.telephony.agent import PyVoipAgent
     from callcenter.telephony.settings import SipSettings
@@ -68,6 +71,14 @@ def main() -> int:
     try:
         restarts: list[float] = []
         for round_ in range(args.restarts):
+            # A settled binding: a keep-alive went through the registrar to us and back since the
+            # last REGISTER (restarts minutes apart, not within a second of the last one).
+            registration = agent._registration
+            assert registration is not None
+            seen = registration.looped_back
+            settle = time.monotonic() + 3 * args.keepalive + 5
+            while registration.looped_back == seen and time.monotonic() < settle:
+                time.sleep(0.1)
             kam.kill()
             time.sleep(1.0)
             kam = Kamailio(work / "kam", port=port).start()

@@ -9,7 +9,8 @@
   back-off up to `register_retry_max_s`.
 - Keep-alive: every `keepalive_s` an OPTIONS to our own address-of-record goes through the
   registrar. A 2xx (we answered it, or the registrar did) means the path is up; 404/410/480
-  means the registrar lost our binding (restarted): register now. No answer within a few
+  from a registrar that has forwarded our keep-alives to us before means it lost our binding
+  (restarted): register now. No answer within a few
   seconds means the registrar is down; the first answer after that triggers REGISTER at once,
   so a registrar restart is noticed within one keep-alive interval.
 - `stop()` unREGISTERs (Expires: 0) and waits briefly for the answer.
@@ -87,6 +88,8 @@ class Registration:
         self._next_keepalive_s = 0.0
         self.registered_event = threading.Event()
         self.looped_back = 0  # keep-alives that came back to us through the registrar
+        self._keepalive_ok = False  # a keep-alive got 2xx since the last lost binding
+        self._probed_404 = False  # a 404 without such history already cost one REGISTER
 
     def _registrar_text(self) -> str:
         return str(self.registrar)
@@ -148,7 +151,10 @@ class Registration:
             now = time.monotonic()
             if now >= self._next_register_s:
                 self._attempt()
-                self._next_keepalive_s = max(self._next_keepalive_s, time.monotonic() + self._keepalive_s())
+                # The first keep-alive soon after a binding: it tells whether the registrar
+                # forwards them to us (see _keepalive).
+                soon = 0.5 if self.registered and not self.looped_back else self._keepalive_s()
+                self._next_keepalive_s = max(self._next_keepalive_s, time.monotonic() + min(soon, self._keepalive_s()))
             elif self.settings.keepalive_s > 0 and now >= self._next_keepalive_s:
                 self._keepalive()
                 self._next_keepalive_s = time.monotonic() + self.settings.keepalive_s
@@ -188,19 +194,36 @@ class Registration:
     def _keepalive(self) -> None:
         """OPTIONS to our own AOR through the registrar (RFC 3261 11; RFC 5626's purpose)."""
         response = self._options()
+        log.debug("keep-alive to %s: %s", self.registrar, _describe(response))
         if response is None:
             if self.registered:
                 log.warning("registrar %s does not answer keep-alives; re-registering", self.registrar)
                 self._set("unregistered", None, "registrar not answering keep-alives")
                 self._next_register_s = time.monotonic()
             return
+        # 404/410/480 mean "binding lost" from a registrar whose keep-alive answers were good
+        # before (it forwarded one to us, or answered 2xx). A PBX that answers OPTIONS for its
+        # users itself may say 404 for a number outside its dial plan: without such a history
+        # the first 404 still re-registers once, and if the next keep-alive after that fresh
+        # binding is a 404 again, 404s from this registrar are taken to mean nothing.
         if response.status in LOST_BINDING:
-            if self.registered:
-                log.warning("registrar %s lost our binding (keep-alive got %s %s); registering again",
-                            self.registrar, response.status, _reason(response))
-                self._set("unregistered", response.status, _reason(response))
-            self._next_register_s = time.monotonic()
-        elif not self.registered:
+            if self.looped_back or self._keepalive_ok:
+                lost = True
+            elif not self._probed_404:
+                self._probed_404 = lost = True
+            else:
+                lost = False
+            if lost:
+                if self.registered:
+                    log.warning("registrar %s lost our binding (keep-alive got %s %s); registering again",
+                                self.registrar, response.status, _reason(response))
+                    self._set("unregistered", response.status, _reason(response))
+                self._next_register_s = time.monotonic()
+                self._keepalive_ok = False
+            return
+        if 200 <= response.status < 300:
+            self._keepalive_ok = True
+        if not self.registered:
             # The registrar answers again after being away: do not wait for the back-off.
             self._next_register_s = time.monotonic()
 

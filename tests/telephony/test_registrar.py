@@ -83,6 +83,11 @@ def test_registrar_restart_is_noticed_and_calls_are_answered_again(agent_factory
     try:
         agent, settings = agent_on(kam, agent_factory, handler, register_expires_s=600, keepalive_s=2.0)
         assert call_once(kam, settings.username, tmp_path / "before") == 0
+        # Our keep-alives come back to us through this registrar: its 404 will mean "binding lost".
+        deadline = time.monotonic() + 5
+        while agent._registration.looped_back == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert agent._registration.looped_back > 0
         kam.kill()  # a crash: its in-memory location table is gone
         time.sleep(1.0)
         kam = Kamailio(tmp_path / "kam", port=port).start()
@@ -195,3 +200,44 @@ def test_sigterm_unregisters(kamailio: Kamailio, tmp_path: Path, db_url: str, pr
         assert "unREGISTER" in log.read_text()
     finally:
         stop(proc)
+
+
+def test_a_registrar_answering_keepalives_404_itself_costs_one_extra_register(agent_factory: AgentFactory) -> None:
+    """A PBX that answers OPTIONS for its users itself, 404 for a number outside its dial plan:
+    its 404 does not mean 'binding lost'. One REGISTER to check, then the keep-alives go on
+    without re-registering every few seconds."""
+    import socket
+    import threading
+
+    from callcenter.telephony import sipmsg
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def registrar() -> None:
+        while not stop.is_set():
+            try:
+                data, addr = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            msg = sipmsg.parse(data)
+            seen.append(msg.method)
+            status = 200 if msg.method == "REGISTER" else 404
+            extra = ["Expires: 300"] if status == 200 else []
+            sock.sendto(sipmsg.build_response(msg, status, to_tag="pbx", extra=extra), addr)
+
+    thread = threading.Thread(target=registrar, daemon=True)
+    thread.start()
+    try:
+        agent, _ = agent_factory(ScriptedHandler(), port=sock.getsockname()[1], keepalive_s=0.5)
+        time.sleep(4.0)
+        assert agent.registration_state()["state"] == "registered"
+        assert seen.count("OPTIONS") >= 5, seen
+        assert seen.count("REGISTER") == 2, seen  # the first, and one check after the first 404
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
