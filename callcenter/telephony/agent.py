@@ -762,7 +762,8 @@ class PyVoipAgent:
             sock, port = self._ports.bind(s.bind_ip)
         except RuntimeError as exc:
             raise DialError("error", call_id=call_id, detail=str(exc)) from exc
-        offer = sdp.build_offer(s.bind_ip, port, random.randint(1, 10**9), list(s.codecs))
+        session_id = random.randint(1, 10**9)
+        offer = sdp.build_offer(s.bind_ip, port, session_id, list(s.codecs))
         client = InviteClient(s, number, call_id, offer, self._send)
         with self._lock:
             self._dialing[call_id] = client
@@ -787,7 +788,12 @@ class PyVoipAgent:
                 self._dialing.pop(call_id, None)
         # The peer's answer direction is its own; ours mirrors it.
         negotiated = dataclasses.replace(negotiated, direction=sdp.ANSWER_DIRECTION[negotiated.direction])
-        return self._outbound_answered(client, ok, negotiated, sock, port, number, started, sink)
+        call = self._outbound_answered(client, ok, negotiated, sock, port, number, started, sink)
+        # Our later answers (to the peer's re-INVITEs) keep the offer's o= session id, with a new
+        # version each time (RFC 3264 8).
+        call.session_id = call.sdp_version = session_id
+        call.answer_sdp = offer
+        return call
 
     def _outbound_answered(
         self,
