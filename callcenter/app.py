@@ -39,7 +39,7 @@ from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.drafting.rules import DraftingRules
 from callcenter.drafting.serving import ModelProvider
-from callcenter.events import DraftModelAlarm, EventBus
+from callcenter.events import DraftModelAlarm, EventBus, SipRegistration
 from callcenter.ledger import db
 from callcenter.ledger.outbox import Outbox
 from callcenter.ledger.service import LedgerService
@@ -127,6 +127,11 @@ class Application:
             self.workflow.attach(self.bus)
         # Events cross processes through PostgreSQL: agents and workers send, the web process listens.
         self.origin = node_name()
+        # The SIP registration for the panel: event sip.registration, and "sip" in the system status.
+        add_listener = getattr(self.agent, "add_registration_listener", None)
+        if add_listener is not None and role in ("all", "agent"):
+            add_listener(lambda state: self.bus.publish(SipRegistration(node=self.origin, line=settings.sip.username,
+                                                                        **state)))
         self.forwarder = EventForwarder(settings.database.url, self.bus, self.origin) \
             if role in ("agent", "worker") else None
         self.listener = EventListener(settings.database.url, self.bus, self.origin) \
@@ -154,8 +159,12 @@ class Application:
                                       draft_models=self.draft_models, drafting_settings=self.settings.drafting))
 
     def system_status(self) -> dict[str, Any]:
-        """The transcription backlog for the panel's header (GET /api/system/status)."""
-        return self.backlog.status()
+        """The transcription backlog and the SIP registration for the panel's header
+        (GET /api/system/status)."""
+        status = self.backlog.status()
+        registration = getattr(self.agent, "registration_state", None)
+        status["sip"] = registration() if registration is not None and self.role in ("all", "agent") else None
+        return status
 
     def transcribe_call(self, sip_call_id: str, last_attempt: bool = True) -> str:
         """One transcription job (worker role): see calls.transcription."""

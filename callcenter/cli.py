@@ -102,6 +102,7 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
     except Exception as exc:
         application.stop()
         _fail(f"callcenter could not start: {exc}")
+    _stop_on_sigterm()
     try:
         if role in ("all", "web"):
             uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
@@ -112,6 +113,18 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
             _wait_for_signal()
     finally:
         application.stop()
+
+
+def _stop_on_sigterm() -> None:
+    """uvicorn catches SIGTERM, shuts the server down and then raises SIGTERM again; with the
+    default handler the process dies there and `application.stop()` (unREGISTER, BYE to the calls
+    still up) never runs. Our handler turns it into SystemExit, so the `finally` does."""
+    import signal
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def _wait_for_signal() -> None:

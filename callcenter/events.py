@@ -29,6 +29,7 @@ EventType = Literal[
     "entry.updated",
     "system.alarm",
     "system.asr_load",  # an agent process's live recognizers in use (for the web process's backlog)
+    "sip.registration",  # an agent's SIP registration changed: state, registrar, status, reason, expires_s
     "notification",
     "work_order.updated",
     "callback.updated",
@@ -204,6 +205,21 @@ class DraftModelAlarm(Payload):
     state: Literal["unusable", "recovered"]
     message: str
     detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SipRegistration(Payload):
+    """An agent's SIP registration changed (the panel's chip while it is not registered)."""
+
+    TYPE: ClassVar[EventType] = "sip.registration"
+    node: str
+    line: str
+    state: str  # registered / registering / unregistered / direct / stopped
+    registrar: str
+    status: int | None
+    reason: str
+    expires_s: int
+    since: str  # ISO time of the last change
 
 
 @dataclass(frozen=True, kw_only=True)

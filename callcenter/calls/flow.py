@@ -4,12 +4,19 @@ greeting (recorded-call notice), which unit, what the problem is, read back the 
 
 Each step is a prompt and an optional listen; listening ends on end-of-speech (VAD), on the
 keypad's '#', on no input, or when the caller hangs up.
+
+Timers run on the caller's audio and on the wall clock: the endpointer counts 20 ms frames,
+and when a caller with silence suppression (VAD/DTX, comfort noise) sends nothing, the frames
+the wall clock says are missing are fed as silence, so no-input and end-of-speech still fire
+on time. While the caller holds the call nothing is heard and no timer runs; the turn starts
+afresh when the hold ends (a prompt interrupted by the hold waits in the telephony layer).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +28,12 @@ from callcenter.calls.session import CallSession
 from callcenter.telephony.interface import ActiveCall
 
 log = logging.getLogger(__name__)
+
+FRAME_S = 0.02
+SILENT_FRAME = bytes(320)
+# Network jitter (and a starved CPU) may hold frames back this long before the wall clock counts
+# the missing ones as silence.
+WALL_CLOCK_SLACK_FRAMES = 15
 
 
 class FlowSettings(BaseModel):
@@ -105,10 +118,23 @@ class Conversation:
             settings = settings.model_copy(update={"no_input_timeout_s": min(settings.no_input_timeout_s, 4.0)})
         endpointer = Endpointer(settings)
         spoke, keys = False, ""
+        started = time.monotonic()
+        held = getattr(self.call, "held", None)  # ActiveCall; doubles may lack it
+        was_held = False
         while True:
             if not self.call.is_active():
                 self.steps.append("listen:ended")
                 return Heard(spoke, keys, True)
+            if held is not None and held():
+                if not was_held:
+                    self.steps.append("listen:held")
+                    was_held = True
+                self.session.drain_listen_queue()  # music on hold is not the caller speaking
+                time.sleep(0.1)
+                continue
+            if was_held:  # off hold: the turn starts again
+                was_held, endpointer, started = False, Endpointer(settings), time.monotonic()
+                self.session.drain_listen_queue()
             try:
                 digit = self.session.dtmf_queue.get_nowait()
                 if dtmf_ends and digit == "#":
@@ -118,15 +144,19 @@ class Conversation:
             except queue.Empty:
                 pass
             try:
-                frame = self.session.listen_queue.get(timeout=0.1)
+                frames = [self.session.listen_queue.get(timeout=0.1)]
             except queue.Empty:
-                continue
-            event = endpointer.feed(frame)
-            if event == "speech_start":
-                spoke = True
-            elif event in ("speech_end", "max_length"):
-                self.steps.append(f"listen:{event}")
-                return Heard(True, keys, False)
-            elif event == "no_input":
-                self.steps.append("listen:no_input")
-                return Heard(spoke, keys, False)
+                # Nothing arrived: silence suppression, or a caller who sends nothing. Count the
+                # frames the wall clock says are missing (beyond the slack) as silence.
+                missing = int((time.monotonic() - started) / FRAME_S) - endpointer.frames_fed
+                frames = [SILENT_FRAME] * max(0, missing - WALL_CLOCK_SLACK_FRAMES)
+            for frame in frames:
+                event = endpointer.feed(frame)
+                if event == "speech_start":
+                    spoke = True
+                elif event in ("speech_end", "max_length"):
+                    self.steps.append(f"listen:{event}")
+                    return Heard(True, keys, False)
+                elif event == "no_input":
+                    self.steps.append("listen:no_input")
+                    return Heard(spoke, keys, False)

@@ -62,7 +62,7 @@ class HotlineHandler:
 
     def on_missed(self, info: CallInfo, reason: str) -> None:
         self._log_call(info)
-        self.writes.missed(info.call_id, reason, self.clock.now())
+        self.writes.missed(info.call_id, reason, self.clock.now(), detail=info.refusal)
 
     def on_call(self, call: ActiveCall) -> None:
         info = call.info
@@ -105,8 +105,10 @@ class HotlineHandler:
             reason = reason or call.end_reason() or "agent_hangup"
             # The recording is closed (its journal gone): the ledger must learn about it. A
             # database that cannot take it now gets it from the outbox later.
+            hold_time = getattr(call, "hold_time_s", None)  # ActiveCall; doubles may lack it
+            hold_ms = round(hold_time() * 1000) if hold_time is not None else 0
             try:
-                self.writes.ended(info.call_id, reason, recording, ended_at)
+                self.writes.ended(info.call_id, reason, recording, ended_at, hold_ms=hold_ms)
                 if session.dtmf_digits:
                     self.writes.dtmf(info.call_id, session.dtmf_digits)
             except Exception:

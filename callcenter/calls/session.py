@@ -52,6 +52,7 @@ class CallSession:
         self.dtmf_digits = ""
         self.recording_error: Exception | None = None
         self.asr_overflowed = False  # live recognition fell behind; transcribe the recording instead
+        self._finishing = False  # the transcript is being finished: late audio is dropped quietly
         self._pending = b""
 
     # ----- AudioSink (RTP threads) -------------------------------------------------------
@@ -119,7 +120,7 @@ class CallSession:
 
     def _feed_recognizer_locked(self, pcm16: bytes) -> None:
         stream = self._stream
-        if stream is None or self.asr_overflowed:
+        if stream is None or self.asr_overflowed or self._finishing:
             return
         if stream.backlog > _MAX_BACKLOG_CHUNKS:
             # The machine cannot keep up live: free the recognizer for other calls and
@@ -139,6 +140,10 @@ class CallSession:
 
     def finish_transcript(self, timeout_s: float = 30.0) -> Transcript | None:
         """The live transcript, or None when there is none (no model, fell behind, failed)."""
+        with self._stream_lock:
+            # RTP of the ended call may still trickle in (the receive thread stops after the
+            # BYE): from now on it reaches the recording only, never the finished recognizer.
+            self._finishing = True
         if self._stream is None or self.asr_overflowed:
             return None
         try:

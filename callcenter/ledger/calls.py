@@ -100,9 +100,9 @@ class CallLog(LedgerCore):
                                           unit=entry.unit))
             return AnsweredCall(call.id, entry.id)
 
-    def call_missed(self, sip_call_id: str, reason: str, at: datetime | None = None) -> int:
-        """A caller who hung up before the answer gets a missed-call entry to call back.
-        Idempotent; `at` is when the caller hung up."""
+    def call_missed(self, sip_call_id: str, reason: str, at: datetime | None = None, detail: str = "") -> int:
+        """A caller who hung up before the answer (or whose call the agent refused: `detail` says
+        why) gets a missed-call entry to call back. Idempotent; `at` is when the caller hung up."""
         now = at or self.clock.now()
         with self.call_session() as s:
             call = call_of(s, sip_call_id)
@@ -119,6 +119,7 @@ class CallLog(LedgerCore):
             s.add(entry)
             s.flush()
             call.status, call.end_reason, call.ended_at, call.entry_id = "missed", reason, now, entry.id
+            call.sip_detail = detail[:255]  # a refused call: the SIP answer and why
             call.transcript_status = "unavailable"
             s.add(call)
             self.audit_in(s, "system", entry.id, call.id, "missed_call", new=reason)
@@ -166,14 +167,16 @@ class CallLog(LedgerCore):
             s.commit()
 
     def call_ended(self, sip_call_id: str, reason: str, recording: RecordingInfo | None,
-                   at: datetime | None = None) -> None:
-        """`recording` is None when nothing could be recorded; `at` is when the call ended."""
+                   at: datetime | None = None, hold_ms: int = 0) -> None:
+        """`recording` is None when nothing could be recorded; `at` is when the call ended;
+        `hold_ms` how long the caller held the call (QA's 30-second hold rule)."""
         now = at or self.clock.now()
         with self.call_session() as s:
             call = call_of(s, sip_call_id)
             call.status = "ended" if reason not in ("error", "interrupted") else reason.replace(
                 "error", "failed")
             call.end_reason, call.ended_at = reason, now
+            call.hold_ms = max(0, int(hold_ms))
             if recording is not None:
                 _attach_recording(call, recording)
             s.add(call)

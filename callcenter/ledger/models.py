@@ -140,6 +140,10 @@ class Call(SQLModel, table=True):
     user_id: int | None = Field(default=None, foreign_key="user.id")
     # Set when the retention policy removed the audio; the row and transcript stay.
     recording_deleted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Time the caller kept the call on hold (RFC 3264 sendonly/inactive), for QA's hold rule.
+    hold_ms: int = 0
+    # Calls the agent refused: the SIP answer and why ("488 Not Acceptable Here: IPv6 media ...").
+    sip_detail: str = Field(default="", max_length=255)
 
 
 class AuditLog(SQLModel, table=True):

@@ -235,9 +235,11 @@ class CallWrites:
             a["sip_call_id"], a["caller_number"], a["caller_display"], a["called_number"],
             _at(a["received_at"]) or led.clock.now()))
         outbox.register("call_answered", lambda a: led.call_answered(a["sip_call_id"], at=_at(a["at"])))
-        outbox.register("call_missed", lambda a: led.call_missed(a["sip_call_id"], a["reason"], at=_at(a["at"])))
+        outbox.register("call_missed", lambda a: led.call_missed(a["sip_call_id"], a["reason"], at=_at(a["at"]),
+                                                                  detail=a.get("detail", "")))
         outbox.register("call_ended", lambda a: led.call_ended(
-            a["sip_call_id"], a["reason"], decode_recording(a["recording"]), at=_at(a["at"])))
+            a["sip_call_id"], a["reason"], decode_recording(a["recording"]), at=_at(a["at"]),
+            hold_ms=a.get("hold_ms", 0)))
         outbox.register("set_dtmf", lambda a: led.set_dtmf(a["sip_call_id"], a["digits"]))
         outbox.register("set_transcript", lambda a: led.set_transcript(
             a["sip_call_id"], decode_transcript(a["transcript"]), a["status"]))
@@ -256,12 +258,15 @@ class CallWrites:
         _, answered = self.outbox.submit("call_answered", {"sip_call_id": sip_call_id, "at": _when(at)})
         return answered if isinstance(answered, AnsweredCall) else None
 
-    def missed(self, sip_call_id: str, reason: str, at: datetime) -> None:
-        self.outbox.submit("call_missed", {"sip_call_id": sip_call_id, "reason": reason, "at": _when(at)})
+    def missed(self, sip_call_id: str, reason: str, at: datetime, detail: str = "") -> None:
+        self.outbox.submit("call_missed", {"sip_call_id": sip_call_id, "reason": reason, "at": _when(at),
+                                           "detail": detail})
 
-    def ended(self, sip_call_id: str, reason: str, recording: RecordingInfo | None, at: datetime) -> None:
+    def ended(self, sip_call_id: str, reason: str, recording: RecordingInfo | None, at: datetime,
+              hold_ms: int = 0) -> None:
         self.outbox.submit("call_ended", {"sip_call_id": sip_call_id, "reason": reason,
-                                          "recording": encode_recording(recording), "at": _when(at)})
+                                          "recording": encode_recording(recording), "at": _when(at),
+                                          "hold_ms": hold_ms})
 
     def dtmf(self, sip_call_id: str, digits: str) -> None:
         self.outbox.submit("set_dtmf", {"sip_call_id": sip_call_id, "digits": digits})

@@ -5,31 +5,33 @@ written against the 1.6.8 source; `require_pyvoip()` refuses any other
 version, because a different release may have moved or fixed the code we
 override.
 
-| item | defect in 1.6.8 | fix here | test (tests/telephony/) |
+pyVoIP's SIP side is no longer used: its SIPClient's REGISTER has a fixed Expires: 120, a
+hard-coded transport=UDP Contact and digest uri, no 423 handling and "next datagram" response
+matching, and none of its requests are retransmitted. The SIP stack is ours, by composition
+(transport.py, transactions.py, registration.py, agent.py); pyVoIP is the RTP base here.
+
+| item | defect in 1.6.8 | fix | test (tests/telephony/) |
 |---|---|---|---|
-| 1 | replies go to server:port, never to the request's source | `CompatSIPClient.send_to`: responses go to the datagram's source (RFC 3581 rport behaviour); no REGISTER in direct mode | test_direct_mode_without_a_proxy, test_agent_hangup_reaches_the_caller[direct] |
-| 2 | new +sip.instance on every start | `urnUUID` from settings; `stop()` unregisters (Expires: 0) | test_instance_id_is_stable_and_unregistered_on_stop |
-| - | REGISTER to `sip:<server>` without its port; `register()` takes the next datagram as its answer and gives up for good after 3 failures | `_registrar_uri`; REGISTER responses matched by Call-ID in our receive loop; retry with back-off forever | every register-mode test (kamailio on a free port) |
+| 1 | replies go to server:port, never to the request's source | transport.py: responses go to the source (rport) or back on the TCP connection; no REGISTER in direct mode | test_direct_mode_without_a_proxy, test_agent_hangup_reaches_the_caller[direct] |
+| 2 | new +sip.instance on every start | registration.py: instance id from settings; `stop()` unregisters (Expires: 0), SIGTERM too | test_instance_id_is_stable_and_unregistered_on_stop, test_sigterm_unregisters |
+| - | REGISTER: fixed 120 s, no 423, port dropped from the R-URI, gives up after 3 failures | registration.py: the registrar's grant, Min-Expires, keep-alives, retries forever | test_registrar.py |
 | 3 | 1 s Timer before the call callback, no 100 Trying | agent: 100 Trying at once, 180, its own ring delay | test_answer_waits_for_the_configured_rings[0/2] |
 | 4 | PCMA encoded with the u-law table | `CompatRTPClient.encode_packet` uses the negotiated codec | test_caller_hears_what_we_play[PCMA], test_pyvoip_defects_still_present_in_the_pinned_release |
 | 5 | 8-bit read_audio, silence skipped | `CompatRTPClient.parse_packet` decodes each payload to PCM16 with its RTP timestamp | test_caller_audio_reaches_the_sink_as_pcm16 |
 | 6 | CANCEL ignored | agent: 200 to CANCEL, 487 to the INVITE, on_missed(info, "cancelled") | test_cancel_while_ringing_is_a_missed_call |
-| 7 | no RTP timeout | `CompatRTPClient.last_rx_s`; agent housekeeping ends silent calls | test_rtp_silence_without_bye_ends_the_call |
+| 7 | no RTP timeout | `CompatRTPClient.last_rx_s`/`last_rtcp_s`; agent housekeeping ends calls with neither RTP nor RTCP, never while on hold | test_rtp_silence_without_bye_ends_the_call, test_media.py |
 | 8 | OPTIONS unanswered | agent answers 200 with Allow | test_options_gets_200 |
 | 9 | header parser splits on ": " | requests are parsed by `sipmsg.parse` | test_pyvoip_defects_..., every SIPp call (sends an empty `Subject:`) |
-| 10 | INVITE without SDP raises KeyError | agent answers 488 + on_missed(info, "error") | test_invite_without_sdp_gets_488_and_agent_survives |
+| 10 | INVITE without SDP raises KeyError | agent answers 488 + on_missed(info, "refused_488") | test_invite_without_sdp_gets_488_and_agent_survives |
 | 11 | RTP ports never released | `PortPool`; the port returns when the RTP receive thread exits | test_small_rtp_range_is_reused |
-| - | RTP from any source address is decoded into the call | `CompatRTPClient.accepts_source`: the SDP's address:port, else the first source latched (NAT) | tests/fuzz/test_found_bugs.py::test_rtp_from_a_foreign_source_does_not_reach_the_call |
-| - | BYE reuses the INVITE's Via and goes to server:port; 200 OK drops Record-Route | agent builds its 200 OK (Record-Route echoed) and BYE (route set, own Via), and waits for the ACK before BYE | test_agent_hangup_reaches_the_caller |
+| - | RTP from any source address is decoded into the call | `CompatRTPClient.accepts_source`: the SDP's address:port, else the first source latched (NAT); re-armed by `repoint` | tests/fuzz/test_found_bugs.py::test_rtp_from_a_foreign_source_does_not_reach_the_call |
+| - | the stream is fixed at the first negotiation | `CompatRTPClient.repoint`/`set_sending` for re-INVITE/UPDATE and hold | test_media.py |
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import random
-import re
-import select
 import socket
 import struct
 import threading
@@ -40,14 +42,10 @@ from typing import Any
 
 import pyVoIP
 import pyVoIP.VoIP  # noqa: F401  # first: importing pyVoIP.SIP alone hits pyVoIP's circular import
-from pyVoIP import RTP, SIP
-from pyVoIP.VoIP.status import PhoneStatus
+from pyVoIP import RTP
 
 from callcenter.audio.g711 import DECODERS, ENCODERS
-from callcenter.telephony import sipmsg
 from callcenter.telephony.interface import FRAME_BYTES, AudioSink
-from callcenter.telephony.settings import SipSettings
-from callcenter.telephony.sipmsg import SipMessage
 
 SUPPORTED_PYVOIP = "1.6.8"
 log_name = "callcenter.telephony"
@@ -66,203 +64,6 @@ def require_pyvoip() -> None:
         )
 
 
-class _StatusHolder:
-    """SIPClient writes `phone._status` during (de)registration; it needs nothing else of a phone."""
-
-    def __init__(self) -> None:
-        self._status = PhoneStatus.INACTIVE
-
-
-class CompatSIPClient(SIP.SIPClient):
-    """pyVoIP's SIP client, kept for its REGISTER/digest message generation.
-
-    Replaced: the receive loop (select-based, hands every request to
-    `on_datagram`), and the registration transaction. pyVoIP's `register()`
-    reads the *next datagram* from the socket as the REGISTER response, so an
-    INVITE arriving during a refresh is swallowed and counted as a failed
-    registration, and after three failures pyVoIP stops the phone for good.
-    Here REGISTER responses are matched by Call-ID in the receive loop, and a
-    failed registration is retried with back-off for as long as we run.
-    """
-
-    def __init__(self, settings: SipSettings, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
-        require_pyvoip()
-        self.status_holder = _StatusHolder()
-        super().__init__(
-            settings.server,
-            settings.port,
-            settings.username,
-            settings.password,
-            phone=self.status_holder,  # type: ignore[arg-type]
-            myIP=settings.bind_ip,
-            myPort=settings.bind_port,
-            callCallback=None,
-            fatalCallback=None,
-        )
-        self.settings = settings
-        self.on_datagram = on_datagram
-        # Item 2: a stable instance id so the registrar replaces our old binding.
-        self.urnUUID = settings.instance_id.removeprefix("urn:uuid:")
-        self.register_timeout = 5  # pyVoIP waits 30 s; a registrar on site answers in ms
-        self._thread: threading.Thread | None = None
-        self._reg_lock = threading.Lock()
-        self._reg_waiting: dict[str, queue.Queue[SipMessage]] = {}
-        self._refresh: threading.Timer | None = None
-        self._failures = 0
-
-    def _registrar_uri(self, request: str) -> str:
-        """pyVoIP writes `REGISTER sip:<server>`, dropping a non-default registrar port, so a
-        registrar on another port sees a request for someone else (kamailio: 403 Not relaying)."""
-        if self.port == 5060:
-            return request
-        return request.replace(
-            f"REGISTER sip:{self.server} SIP/2.0", f"REGISTER sip:{self.server}:{self.port} SIP/2.0", 1
-        )
-
-    def gen_first_response(self, deregister: bool = False) -> str:
-        return self._registrar_uri(super().gen_first_response(deregister))
-
-    def gen_register(self, request: SIP.SIPMessage, deregister: bool = False) -> str:
-        return self._registrar_uri(super().gen_register(request, deregister))
-
-    # -- lifecycle -------------------------------------------------------
-    def start(self) -> None:
-        """Bind, start receiving, and (register mode) REGISTER once synchronously."""
-        if self.NSD:
-            raise RuntimeError("SIP client already started")
-        self.NSD = True
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self.s.bind((self.myIP, self.myPort))
-        except OSError as exc:
-            self.NSD = False
-            self.s.close()
-            raise OSError(
-                f"cannot bind SIP socket {self.myIP}:{self.myPort} ({exc}); set sip.bind_port to a free port"
-            ) from exc
-        self.out = self.s
-        # No 1 s start delay (pyVoIP uses Timer(1, recv_loop)): INVITEs may arrive right after REGISTER.
-        self._thread = threading.Thread(target=self.recv_loop, name="sip-recv", daemon=True)
-        self._thread.start()
-        if self.settings.mode == "register":
-            self.register()
-
-    def stop(self) -> None:
-        """Unregister (Expires: 0) while still receiving, then stop the loop and close."""
-        if not self.NSD:
-            return
-        if self._refresh is not None:
-            self._refresh.cancel()
-        if self.settings.mode == "register" and self.registered:
-            if self._transaction(deregister=True):
-                self.status_holder._status = PhoneStatus.INACTIVE
-            else:
-                logging.getLogger(log_name).warning("unREGISTER of %s got no 200", self.username)
-        self.NSD = False
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        self._close_sockets()
-
-    @property
-    def registered(self) -> bool:
-        return self.status_holder._status == PhoneStatus.REGISTERED
-
-    # -- registration ------------------------------------------------------
-    def register(self) -> bool:
-        ok = self._transaction(deregister=False)
-        self.status_holder._status = PhoneStatus.REGISTERED if ok else PhoneStatus.FAILED
-        self._failures = 0 if ok else self._failures + 1
-        if not ok:
-            logging.getLogger(log_name).error(
-                "REGISTER %s at %s:%s failed (%d in a row); retrying",
-                self.username,
-                self.server,
-                self.port,
-                self._failures,
-            )
-        if self.NSD:
-            delay = self.default_expires - 5 if ok else min(60, 2**self._failures)
-            self._refresh = threading.Timer(delay, self.register)
-            self._refresh.daemon = True
-            self._refresh.start()
-        return ok
-
-    def _transaction(self, deregister: bool) -> bool:
-        """REGISTER (answering one digest challenge); True on 200."""
-        with self._reg_lock:
-            request = self.gen_first_response(deregister=deregister)
-            response = self._send_and_wait(request)
-            if response is not None and response.status in (401, 407):
-                challenge = SIP.SIPMessage(response.raw)
-                response = self._send_and_wait(self.gen_register(challenge, deregister=deregister))
-            return response is not None and response.status == 200
-
-    def _send_and_wait(self, request: str) -> SipMessage | None:
-        call_id = re.search(r"\r\nCall-ID: ([^\r]+)", request)
-        if call_id is None:
-            return None
-        waiter: queue.Queue[SipMessage] = queue.Queue()
-        self._reg_waiting[call_id.group(1)] = waiter
-        try:
-            self.s.sendto(request.encode(), (self.server, self.port))
-            deadline = time.monotonic() + self.register_timeout
-            while (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    response = waiter.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                if response.status >= 200:
-                    return response
-            return None
-        except OSError:
-            return None
-        finally:
-            self._reg_waiting.pop(call_id.group(1), None)
-
-    # -- receive -------------------------------------------------------------
-    def recv_loop(self) -> None:
-        while self.NSD:
-            try:
-                ready, _, _ = select.select([self.s], [], [], 0.2)
-                if not ready:
-                    continue
-                data, addr = self.s.recvfrom(65535, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                continue
-            except (OSError, ValueError):
-                if not self.NSD:
-                    return
-                continue
-            try:
-                if (
-                    data.startswith(b"SIP/2.0 ")
-                    and self._reg_waiting
-                    and self._deliver_register_response(data)
-                ):
-                    continue
-                self.on_datagram(data, addr)
-            except Exception:  # one bad datagram must never stop the receive loop
-                logging.getLogger(log_name).exception("SIP datagram handler failed (from %s)", addr)
-
-    def _deliver_register_response(self, data: bytes) -> bool:
-        try:
-            message = sipmsg.parse(data)
-        except sipmsg.SipParseError:
-            return False
-        waiter = self._reg_waiting.get(message.call_id)
-        if waiter is None or message.method != "REGISTER":
-            return False
-        waiter.put(message)
-        return True
-
-    def send_to(self, data: bytes, addr: tuple[str, int]) -> None:
-        """Item 1: send to an explicit address (the request's source), not to server:port."""
-        try:
-            self.s.sendto(data, addr)
-        except OSError:
-            logging.getLogger(log_name).warning("SIP send to %s failed", addr)
-
-
 class PortPool:
     """Item 11: RTP ports handed out and given back (pyVoIP never returns them)."""
 
@@ -273,25 +74,41 @@ class PortPool:
         random.shuffle(self._free)
         self._lock = threading.Lock()
         self.in_use: set[int] = set()
+        self._rtcp: dict[int, socket.socket] = {}
 
     def bind(self, ip: str) -> tuple[socket.socket, int]:
-        """A bound UDP socket on a free port of the range; skips ports other processes hold."""
+        """A bound UDP socket on a free port of the range; skips ports other processes hold.
+        The RTCP port above it (port + 1) is bound too when free: `rtcp_socket(port)`."""
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         with self._lock:
             for _ in range(len(self._free)):
                 port = self._free.popleft()
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock = socket.socket(family, socket.SOCK_DGRAM)
                 try:
                     sock.bind((ip, port))
                 except OSError:
                     sock.close()
                     self._free.append(port)
                     continue
+                rtcp = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    rtcp.bind((ip, port + 1))
+                    self._rtcp[port] = rtcp
+                except OSError:
+                    rtcp.close()  # RTCP is only a liveness hint; the call works without it
                 self.in_use.add(port)
                 return sock, port
         raise RuntimeError("no free RTP port in sip.rtp_port_low..rtp_port_high; widen the range")
 
+    def rtcp_socket(self, port: int) -> socket.socket | None:
+        with self._lock:
+            return self._rtcp.get(port)
+
     def release(self, port: int) -> None:
         with self._lock:
+            rtcp = self._rtcp.pop(port, None)
+            if rtcp is not None:
+                rtcp.close()
             if port in self.in_use:
                 self.in_use.discard(port)
                 self._free.append(port)
@@ -301,15 +118,23 @@ _RTP_HEADER = struct.Struct("!BBHII")
 _DTMF_KEYS = "0123456789*#ABCD"
 SILENCE_PCM16 = bytes(FRAME_BYTES)
 FRAME_S = 0.02
+CN_STATIC_PT = 13  # RFC 3389 comfort noise (RFC 3551 static payload type)
 
 
 class CompatRTPClient(RTP.RTPClient):
-    """One G.711 RTP stream: PCM16 in and out, DTMF, and the time of the last packet.
+    """One G.711 RTP stream: PCM16 in and out, DTMF, comfort noise, and liveness (RTP and RTCP).
 
     Replaces RTPClient's transport loops because they poll every 10 ms, keep
     audio as 8-bit linear (item 5) and encode PCMA with the u-law table
     (item 4). Sending is paced on an absolute 20 ms schedule; frames queued by
     `play` go out in order, silence fills the gaps.
+
+    A re-INVITE or UPDATE moves the stream with `repoint` (new address, port, codec): packets go
+    to the new address from the next 20 ms tick, the source latch is re-armed for it, and the
+    timestamps handed to the sink stay on one timeline across the change of stream (a new SSRC
+    continues where the old one stopped, plus the wall-clock time between them). `sending`
+    follows the negotiated direction: while the peer holds the call (we answered recvonly or
+    inactive) nothing is sent and queued prompts wait.
     """
 
     def __init__(
@@ -322,6 +147,7 @@ class CompatRTPClient(RTP.RTPClient):
         payload_type: int,
         event_payload_type: int | None,
         call_id: str,
+        cn_payload_type: int | None = None,
     ) -> None:
         assoc: dict[int, Any] = {payload_type: RTP.PayloadType[codec]}
         if event_payload_type is not None:
@@ -329,14 +155,22 @@ class CompatRTPClient(RTP.RTPClient):
         super().__init__(assoc, sock.getsockname()[0], port, remote[0], remote[1], RTP.TransmitType.SENDRECV)
         self.NSD = False
         self.sin = self.sout = sock
+        self.rtcp = pool.rtcp_socket(port)
         self.pool = pool
         self.codec = codec
         self.payload_type = payload_type
         self.event_payload_type = event_payload_type
+        self.cn_payload_type = cn_payload_type
         self.call_id = call_id
         self.sink: AudioSink | None = None
-        self.last_rx_s = time.monotonic()
+        self.last_rx_s = time.monotonic()  # last RTP packet of the call's stream (CN included)
+        self.last_rtcp_s = 0.0  # last RTCP packet from the call's peer (0: none yet)
+        self.last_audio_s = 0.0  # last audio payload (not CN, not events)
         self.packets_in = 0
+        self.packets_out = 0
+        self.cn_packets = 0
+        self.rtcp_packets = 0
+        self.sending = True
         self._decode = DECODERS[codec]
         self._encode = ENCODERS[codec]
         self._queue: deque[bytes] = deque()
@@ -345,9 +179,18 @@ class CompatRTPClient(RTP.RTPClient):
         self._remote = remote
         self._heard_remote = False
         self._latched: tuple[str, int] | None = None
+        self._retired: set[tuple[str, int]] = set()  # earlier remotes: their late packets are dropped
         self.packets_dropped = 0  # from a source other than the call's
         self._stopped = False
         self._threads: list[threading.Thread] = []
+        self._resync = False  # next packet out carries the marker bit (new stream, end of hold)
+        # One timeline for the sink across streams (re-INVITE, SSRC change).
+        self._ssrc: int | None = None
+        self._ts_offset = 0
+        self._next_ts: int | None = None  # sink timeline: where the next packet would start
+        self._next_ts_at = 0.0
+        self.repointed_at_s = 0.0
+        self.first_rx_after_repoint_s = 0.0
 
     def start(self) -> None:
         self.NSD = True
@@ -375,6 +218,42 @@ class CompatRTPClient(RTP.RTPClient):
         self.sin.close()
         self.pool.release(self.inPort)
 
+    # -- re-negotiation (SIP thread) ----------------------------------------------------------
+    def repoint(self, remote: tuple[str, int], codec: str, payload_type: int, event_payload_type: int | None,
+                cn_payload_type: int | None = None) -> None:
+        """Send to `remote` from now on and take its packets (the latch is re-armed for it)."""
+        with self._cond:
+            if remote != self._remote:
+                self._retired.add(self._remote)
+                if self._latched is not None:
+                    self._retired.add(self._latched)
+                self._retired.discard(remote)
+                self._remote = remote
+                self.outIP, self.outPort = remote
+                self._heard_remote = False
+                self._latched = None
+                self._resync = True
+                self.repointed_at_s = time.monotonic()
+                self.first_rx_after_repoint_s = 0.0
+            if codec != self.codec:
+                self.codec = codec
+                self._decode = DECODERS[codec]
+                self._encode = ENCODERS[codec]
+            self.payload_type = payload_type
+            self.event_payload_type = event_payload_type
+            self.cn_payload_type = cn_payload_type
+
+    def set_sending(self, sending: bool) -> None:
+        with self._cond:
+            if sending and not self.sending:
+                self._resync = True
+            self.sending = sending
+            self._cond.notify_all()
+
+    @property
+    def remote(self) -> tuple[str, int]:
+        return self._remote
+
     # -- receive ---------------------------------------------------------
     def recv(self) -> None:
         try:
@@ -383,26 +262,56 @@ class CompatRTPClient(RTP.RTPClient):
             self._close()
 
     def _recv_loop(self) -> None:
+        # One blocking recvfrom per RTP packet (as before RTCP was read): the RTCP socket, whose
+        # packets come every few seconds, is drained without blocking twice a second.
+        if self.rtcp is not None:
+            self.rtcp.setblocking(False)
+        next_rtcp_poll = 0.0
         while self.NSD:
             try:
                 packet, source = self.sin.recvfrom(2048)
             except TimeoutError:
-                continue
+                packet = b""
             except OSError:
                 return
+            if packet:
+                try:
+                    self.parse_packet(packet, (source[0], source[1]))  # IPv6 adds flowinfo, scope
+                except Exception:  # a bad packet or a failing sink must not end the stream
+                    logging.getLogger(log_name).debug("call %s: RTP packet dropped", self.call_id, exc_info=True)
+            if self.rtcp is not None and (now := time.monotonic()) >= next_rtcp_poll:
+                next_rtcp_poll = now + 0.5
+                self._drain_rtcp()
+
+    def _drain_rtcp(self) -> None:
+        assert self.rtcp is not None
+        while True:
             try:
-                self.parse_packet(packet, (source[0], source[1]))  # IPv6 adds flowinfo, scope
-            except Exception:  # a bad packet or a failing sink must not end the stream
-                logging.getLogger(log_name).debug("call %s: RTP packet dropped", self.call_id, exc_info=True)
+                packet, source = self.rtcp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self._rtcp_packet(packet, (source[0], source[1]))
+
+    def _rtcp_packet(self, packet: bytes, source: tuple[str, int]) -> None:
+        """RTCP (RFC 3550 6) from the peer's host: the call is alive even when no RTP flows."""
+        if len(packet) < 8 or packet[0] >> 6 != 2 or not 200 <= packet[1] <= 204:
+            return
+        if source[0] != self._remote[0] and (self._latched is None or source[0] != self._latched[0]):
+            return
+        self.last_rtcp_s = time.monotonic()
+        self.rtcp_packets += 1
 
     def accepts_source(self, source: tuple[str, int]) -> bool:
         """Only the call's stream may write into its audio. Packets from the SDP's address:port
         are always taken; until the first of them arrives, the first other source is latched (a
-        caller behind NAT); anything else (stray or forged RTP) is dropped."""
+        caller behind NAT); anything else (stray or forged RTP, the stream a re-INVITE moved
+        away from) is dropped."""
         if source == self._remote:
             self._heard_remote = True
             return True
-        if self._heard_remote:
+        if self._heard_remote or source in self._retired:
             return False
         if self._latched is None:
             self._latched = source
@@ -414,8 +323,13 @@ class CompatRTPClient(RTP.RTPClient):
             return
         if len(packet) < _RTP_HEADER.size:
             return
-        first, second, _seq, timestamp, _ssrc = _RTP_HEADER.unpack_from(packet)
+        first, second, _seq, timestamp, ssrc = _RTP_HEADER.unpack_from(packet)
         if first >> 6 != 2:
+            return
+        pt = second & 0x7F
+        if 72 <= pt <= 76:  # RTCP on the RTP port (rtcp-mux, RFC 5761 4)
+            self.last_rtcp_s = time.monotonic()
+            self.rtcp_packets += 1
             return
         offset = _RTP_HEADER.size + 4 * (first & 0x0F)
         if first & 0x10:  # header extension: 4-byte header with its length in words
@@ -426,18 +340,39 @@ class CompatRTPClient(RTP.RTPClient):
         if first & 0x20 and end > offset:  # padding: last octet says how much
             end -= packet[-1]
         payload = packet[offset:end]
-        pt = second & 0x7F
-        self.last_rx_s = time.monotonic()
+        now = time.monotonic()
+        self.last_rx_s = now
         self.packets_in += 1
+        if self.repointed_at_s and not self.first_rx_after_repoint_s and source == self._remote:
+            self.first_rx_after_repoint_s = now
         sink = self.sink
         if pt == self.payload_type:
+            self.last_audio_s = now
             if sink is not None and payload:
-                sink.on_caller_audio(self._decode(payload), timestamp)
+                sink.on_caller_audio(self._decode(payload), self._timeline(ssrc, timestamp, len(payload), now))
         elif pt == self.event_payload_type and len(payload) >= 4 and timestamp != self._last_event_ts:
             # RFC 4733: one event spans several packets with the same timestamp; report it once.
             self._last_event_ts = timestamp
             if sink is not None and payload[0] < 12:
                 sink.on_dtmf(_DTMF_KEYS[payload[0]])
+        elif pt in (CN_STATIC_PT, self.cn_payload_type):
+            # RFC 3389: the caller is silent and says so; nothing to decode, the call is alive.
+            self.cn_packets += 1
+
+    def _timeline(self, ssrc: int, timestamp: int, samples: int, now: float) -> int:
+        """The packet's timestamp on the call's single timeline (see the class docstring)."""
+        if ssrc != self._ssrc:
+            if self._next_ts is None:
+                self._ts_offset = 0
+            else:
+                elapsed = max(0, round((now - self._next_ts_at) * 8000))
+                self._ts_offset = (self._next_ts + elapsed - timestamp) & 0xFFFFFFFF
+            self._ssrc = ssrc
+        mapped = (timestamp + self._ts_offset) & 0xFFFFFFFF
+        following = (mapped + samples) & 0xFFFFFFFF
+        if self._next_ts is None or ((following - self._next_ts) & 0xFFFFFFFF) < 0x80000000:
+            self._next_ts, self._next_ts_at = following, now
+        return mapped
 
     # -- send ------------------------------------------------------------
     def encode_packet(self, payload: bytes) -> bytes:
@@ -452,22 +387,30 @@ class CompatRTPClient(RTP.RTPClient):
         marker = 0x80
         while self.NSD:
             with self._cond:
-                frame = self._queue.popleft() if self._queue else None
+                sending = self.sending
+                # On hold nothing goes out and queued prompts wait (RFC 3264 6.1: recvonly/inactive).
+                frame = self._queue.popleft() if self._queue and sending else None
+                if self._resync:
+                    marker, self._resync = 0x80, False
                 self._cond.notify_all()
-            pcm = frame if frame is not None else SILENCE_PCM16
-            header = _RTP_HEADER.pack(0x80, marker | self.payload_type, seq, timestamp, ssrc)
-            marker = 0
-            try:
-                self.sout.sendto(header + self.encode_packet(pcm), (self.outIP, self.outPort))
-            except OSError:
-                if not self.NSD:
-                    return
+                out = (self.outIP, self.outPort)
+                payload_type, encode = self.payload_type, self._encode
+            if sending:
+                pcm = frame if frame is not None else SILENCE_PCM16
+                header = _RTP_HEADER.pack(0x80, marker | payload_type, seq, timestamp, ssrc)
+                marker = 0
+                try:
+                    self.sout.sendto(header + encode(pcm), out)
+                    self.packets_out += 1
+                except OSError:
+                    if not self.NSD:
+                        return
+                seq = (seq + 1) & 0xFFFF
             if frame is not None and self.sink is not None:
                 try:
                     self.sink.on_agent_audio(frame)
                 except Exception:
                     logging.getLogger(log_name).exception("call %s: on_agent_audio failed", self.call_id)
-            seq = (seq + 1) & 0xFFFF
             timestamp = (timestamp + FRAME_BYTES // 2) & 0xFFFFFFFF
             next_send += FRAME_S
             delay = next_send - time.monotonic()
@@ -477,7 +420,8 @@ class CompatRTPClient(RTP.RTPClient):
                 next_send = time.monotonic()
 
     def play(self, pcm16: bytes, active: Callable[[], bool]) -> bool:
-        """Queue PCM16 in 20 ms frames, at most ~60 ms ahead of the wire; wait until all went out."""
+        """Queue PCM16 in 20 ms frames, at most ~60 ms ahead of the wire; wait until all went out.
+        While the call is held nothing drains: play waits, and goes on when the hold ends."""
         for start in range(0, len(pcm16), FRAME_BYTES):
             frame = pcm16[start : start + FRAME_BYTES]
             if len(frame) < FRAME_BYTES:

@@ -26,6 +26,7 @@ class CallInfo:
     received_at: datetime  # UTC, when the INVITE arrived
     codec: str = ""  # "PCMU" / "PCMA" once negotiated
     direction: str = "inbound"  # "outbound" for calls we dialled (callbacks); caller_number is then us
+    refusal: str = ""  # calls we refused: the SIP answer and why ("488 Not Acceptable Here: IPv6 media ...")
 
 
 class AudioSink(Protocol):
@@ -60,7 +61,15 @@ class ActiveCall(Protocol):
         """Send BYE (idempotent)."""
 
     def end_reason(self) -> str:
-        """Why the call ended: 'caller_hangup', 'agent_hangup', 'rtp_timeout', 'error', or '' if live."""
+        """Why the call ended: 'caller_hangup', 'agent_hangup', 'rtp_timeout', 'hold_timeout', 'error',
+        or '' if live."""
+
+    def held(self) -> bool:
+        """The caller put the call on hold (RFC 3264 sendonly/inactive): it hears nothing we play
+        (play() waits until the hold ends) and what arrives is not the caller speaking."""
+
+    def hold_time_s(self) -> float:
+        """Total time on hold so far (QA's hold rule)."""
 
 
 class CallHandler(Protocol):
@@ -70,7 +79,8 @@ class CallHandler(Protocol):
         """An INVITE arrived; the agent is ringing before it answers."""
 
     def on_missed(self, info: CallInfo, reason: str) -> None:
-        """The call ended before it was answered ('cancelled', 'error', 'busy')."""
+        """The call ended before it was answered ('cancelled', 'error', 'busy') or was refused
+        ('refused_420', 'refused_488', 'refused_415', ...: `info.refusal` says why)."""
 
     def on_call(self, call: ActiveCall) -> None:
         """Answer-time: the handler attaches its sink, answers and runs the conversation, then returns."""

@@ -23,12 +23,13 @@ from callcenter.telephony import sipmsg
 from callcenter.telephony.interface import DialError
 from callcenter.telephony.settings import SipSettings
 from callcenter.telephony.sipmsg import SipMessage
+from callcenter.telephony.transport import Peer
 
 T1_S = 0.5  # RFC 3261 timer T1
 TIMER_B_S = 64 * T1_S  # INVITE transaction timeout without any response
 CANCEL_WAIT_S = 4.0  # how long we wait for the 487 after CANCEL before giving up on it
 
-Send = Callable[[bytes, tuple[str, int]], None]
+Send = Callable[[bytes, Peer], object]
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,14 @@ class Dialog:
     local: str  # our From header value, with our tag
     remote: str  # the peer's To header value, with its tag
 
-    def destination(self, fallback: tuple[str, int]) -> tuple[str, int]:
-        """Loose routing: the first route if any, else the target; `fallback` if neither parses."""
+    def destination(self, fallback: Peer) -> Peer:
+        """Loose routing: the first route if any, else the target; `fallback` if neither parses.
+        The transport is the URI's transport parameter, else the fallback's."""
         uri = sipmsg.addr_spec(self.route_set[0]) if self.route_set else self.target
-        return sipmsg.uri_hostport(uri) or fallback
+        hostport = sipmsg.uri_hostport(uri)
+        if hostport is None:
+            return fallback
+        return Peer(hostport[0], hostport[1], sipmsg.uri_transport(uri, fallback.transport))
 
     def request(self, method: str, cseq: int, via: str, call_id: str, extra: list[str] | None = None) -> bytes:
         lines = [f"{method} {self.target} SIP/2.0", f"Via: {via}", "Max-Forwards: 70"]
@@ -100,8 +105,9 @@ class InviteClient:
 
     def __init__(self, settings: SipSettings, number: str, call_id: str, offer: bytes, send: Send) -> None:
         self.settings = settings
-        self.dest = settings.dial_target
-        host, port = self.dest
+        self.transport = settings.transport
+        host, port = settings.dial_target
+        self.dest = Peer(host, port, self.transport)
         self.uri = f"sip:{number}@{host}:{port}"
         self.call_id = call_id
         self.offer = offer
@@ -119,7 +125,7 @@ class InviteClient:
         return f"{s.server}:{s.port}" if s.mode == "register" else f"{s.bind_ip}:{s.bind_port}"
 
     def _via(self, branch: str) -> str:
-        return f"SIP/2.0/UDP {self.settings.bind_ip}:{self.settings.bind_port};branch={branch};rport"
+        return f"SIP/2.0/{self.transport.upper()} {self.settings.bind_ip}:{self.settings.bind_port};branch={branch};rport"
 
     def invite(self) -> bytes:
         s = self.settings
@@ -131,7 +137,7 @@ class InviteClient:
             f"To: <{self.uri}>",
             f"Call-ID: {self.call_id}",
             f"CSeq: {self.cseq} INVITE",
-            f"Contact: <sip:{s.username}@{s.bind_ip}:{s.bind_port}>",
+            f"Contact: <sip:{s.username}@{s.bind_ip}:{s.bind_port}{';transport=tcp' if self.transport == 'tcp' else ''}>",
             f"Allow: {sipmsg.ALLOW}",
             *([self.authorization] if self.authorization else []),
             "Content-Type: application/sdp",
@@ -187,7 +193,7 @@ class InviteClient:
                 if provisional:
                     return self._cancel(provisional, "no_answer")
                 raise DialError("unreachable", call_id=self.call_id, detail="no response to INVITE")
-            if not provisional and now >= retransmit_at:  # timer A (UDP)
+            if not provisional and now >= retransmit_at and self.transport == "udp":  # timer A (UDP)
                 self.send(request, self.dest)
                 interval *= 2
                 retransmit_at = now + interval
@@ -231,7 +237,7 @@ class InviteClient:
         retransmit_at, interval, cancel_answered = time.monotonic() + T1_S, T1_S, False
         status: int | None = None
         while (remaining := deadline - time.monotonic()) > 0:
-            if not cancel_answered and time.monotonic() >= retransmit_at:
+            if not cancel_answered and time.monotonic() >= retransmit_at and self.transport == "udp":
                 self.send(cancel, self.dest)
                 interval *= 2
                 retransmit_at = time.monotonic() + interval

@@ -23,7 +23,26 @@ class SipSettings(BaseModel):
         "'direct': only listen, peers send INVITEs straight to bind_ip:bind_port.",
     )
     server: str = Field("127.0.0.1", description="Registrar/proxy host (register mode).")
-    port: int = Field(5060, ge=1, le=65535, description="Registrar/proxy UDP port.")
+    port: int = Field(5060, ge=1, le=65535, description="Registrar/proxy port.")
+    transport: Literal["udp", "tcp"] = Field(
+        "udp",
+        description="How we REGISTER and what our Contact says: 'tcp' makes the registrar send calls "
+        "to us over TCP (TCP-only trunks, INVITEs too large for UDP). Requests arriving over either "
+        "are served in both cases.",
+    )
+    tcp: bool = Field(True, description="Listen for SIP over TCP on bind_ip:bind_port besides UDP.")
+    register_expires_s: int = Field(
+        300, ge=10, description="Registration lifetime we ask for; the registrar's grant is what counts."
+    )
+    register_retry_max_s: float = Field(
+        30.0, gt=0, description="Longest back-off between failed REGISTERs (the first retry is immediate)."
+    )
+    keepalive_s: float = Field(
+        5.0,
+        ge=0,
+        description="Every this many seconds an OPTIONS to our own number goes through the registrar: "
+        "a registrar that restarted and forgot us is noticed within this time (0 = off).",
+    )
     username: str = Field("hotline", min_length=1, description="User part we register as.")
     password: str = Field("", description="Digest password; empty if the registrar does not ask.")
     outbound_proxy: str = Field(
@@ -32,7 +51,13 @@ class SipSettings(BaseModel):
         "empty = server:port. Register mode always dials through server:port.",
     )
     bind_ip: str = Field("127.0.0.1", description="Local address of the SIP and RTP sockets.")
-    bind_port: int = Field(5080, ge=1, le=65535, description="Local SIP UDP port.")
+    bind_port: int = Field(5080, ge=1, le=65535, description="Local SIP port (UDP and TCP).")
+    bind_ip6: str = Field(
+        "",
+        description="Local IPv6 address for media: callers offering IPv6 audio (c=IN IP6) are served "
+        "from it. Empty: such offers are refused with 488 (logged as a missed call), never answered "
+        "with silence.",
+    )
     rtp_port_low: int = Field(10000, ge=1024, le=65535, description="Lowest local RTP port.")
     rtp_port_high: int = Field(20000, ge=1024, le=65535, description="Highest local RTP port.")
     instance_id: str = Field(
@@ -49,7 +74,13 @@ class SipSettings(BaseModel):
         description="One ring cadence. China's ringback is 1 s on / 4 s off, so one ring = 5 s.",
     )
     rtp_timeout_s: float = Field(
-        15.0, gt=0, description="End an answered call when no RTP arrives for this long."
+        15.0,
+        gt=0,
+        description="End an answered call when neither RTP nor RTCP arrives for this long (a caller "
+        "with silence suppression still sends RTCP or comfort noise). Not applied while on hold.",
+    )
+    hold_timeout_s: float = Field(
+        1800.0, gt=0, description="End a call that stays on hold (a=sendonly/inactive) longer than this."
     )
     max_calls: int = Field(20, ge=1, description="Concurrent calls; more get 486 Busy Here.")
     codecs: list[Literal["PCMU", "PCMA"]] = Field(
@@ -71,6 +102,19 @@ class SipSettings(BaseModel):
         host, sep, port = value.rpartition(":")
         if value and not (sep and host and port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"outbound_proxy must be host:port, got {value!r}")
+        return value
+
+    @field_validator("bind_ip6")
+    @classmethod
+    def _ipv6(cls, value: str) -> str:
+        if value:
+            import ipaddress
+
+            try:
+                if ipaddress.ip_address(value).version != 6:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"bind_ip6 must be an IPv6 address, got {value!r}") from None
         return value
 
     @model_validator(mode="after")

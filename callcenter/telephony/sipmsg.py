@@ -211,16 +211,18 @@ REASONS = {
     415: "Unsupported Media Type",
     416: "Unsupported URI Scheme",
     420: "Bad Extension",
+    423: "Interval Too Brief",
     480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist",
     486: "Busy Here",
     487: "Request Terminated",
     488: "Not Acceptable Here",
+    491: "Request Pending",
     500: "Server Internal Error",
     501: "Not Implemented",
     505: "Version Not Supported",
 }
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 
 
 def build_response(
@@ -262,6 +264,19 @@ def uri_hostport(uri: str, default_port: int = 5060) -> tuple[str, int] | None:
     if not match:
         return None
     return match.group(1).strip("[]"), int(match.group(2) or default_port)
+
+
+_TRANSPORT_PARAM = re.compile(r";\s*transport=([A-Za-z]+)", re.IGNORECASE)
+
+
+def uri_transport(uri: str, default: str = "udp") -> str:
+    """The transport a SIP URI asks for (its transport parameter), lower case."""
+    match = _TRANSPORT_PARAM.search(uri.split("?", 1)[0])
+    return match.group(1).lower() if match else default
+
+
+def reason_phrase(status: int) -> str:
+    return REASONS.get(status, "Unknown")
 
 
 def addr_spec(name_addr: str) -> str:

@@ -83,9 +83,15 @@ class Corpus:
 
 
 def tap(agent: PyVoipAgent, corpus: Corpus) -> None:
-    sip = agent._sip  # the capture needs the live socket; nothing else of the agent is touched
-    assert sip is not None
-    sip.s = SocketTap(sip.s, corpus.record)  # type: ignore[assignment]
+    transport = agent._transport  # the capture needs what arrives; nothing else of the agent is touched
+    assert transport is not None
+    deliver = transport.on_message
+
+    def record(data: bytes, peer: Any) -> None:
+        corpus.record(data, (peer[0], peer[1]))
+        deliver(data, peer)
+
+    transport.on_message = record
 
 
 def make_agent(kam: Kamailio, username: str, **overrides: Any) -> tuple[PyVoipAgent, SipSettings, ScriptedHandler]:
@@ -149,9 +155,10 @@ def capture(outdir: Path) -> int:
             for a in (agent, auth_agent):
                 tap(a, corpus)
             corpus.label = "register"
-            assert agent._sip is not None and auth_agent._sip is not None
-            agent._sip.register()  # REGISTER responses (200) ...
-            auth_agent._sip.register()  # ... and a digest challenge (401) then 200
+            assert agent._registration is not None and auth_agent._registration is not None
+            agent._registration.kick()  # REGISTER responses (200) ...
+            auth_agent._registration.kick()  # ... and a digest challenge (401) then 200
+            time.sleep(1.0)
             runs = [
                 ("sipp-proxy-call", "call_pcap_bye.xml", kam.port, {"duration_ms": 500}),
                 ("sipp-direct-call", "call_pcap_bye.xml", s.bind_port, {"duration_ms": 500}),

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 CORPUS = Path(__file__).parent / "corpus"
 NONE: frozenset[int] = frozenset()  # no reply at all
 ACCEPT = 180  # pseudo-status: the INVITE starts ringing (100 + 180, or 486 when full)
-KNOWN_NOT_ALLOWED = ("REGISTER", "UPDATE", "PRACK", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH")
-SERVED = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO")
+KNOWN_NOT_ALLOWED = ("REGISTER", "PRACK", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH")
+SERVED = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")  # UPDATE: RFC 3311, in a dialog
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
            "c": "content-type", "k": "supported", "s": "subject", "e": "content-encoding"}
 LONG = {v: k for k, v in COMPACT.items()}

@@ -116,7 +116,8 @@ def test_agent_keeps_answering_under_sip_and_rtp_fuzzing(pipeline_factory, tmp_p
         _check_recording(p, number)
     assert wait_until(lambda: agent.active_calls() == 0 and agent.rtp_ports_in_use == 0, 10), (
         agent.active_calls(), agent.rtp_ports_in_use)
-    sip = agent._sip  # the receive loop and housekeeping threads are still the original ones
+    sip = agent._transport  # the receive loop and housekeeping threads are still the original ones
     assert sip is not None and sip._thread is not None and sip._thread.is_alive()
+    assert agent._timers is not None and agent._timers.is_alive()
     assert agent._housekeeper is not None and agent._housekeeper.is_alive()
     assert agent.registered

@@ -71,6 +71,24 @@ def loud_seconds(x: np.ndarray, threshold: float = 500.0, window: int = 160) -> 
     return float((np.sqrt((frames**2).mean(axis=1)) > threshold).sum() * window / RATE_HZ)
 
 
+def write_rtp_pcap_packets(path: Path, packets: list[tuple[float, int, bytes]]) -> Path:
+    """A pcap of RTP packets at chosen times: (seconds from the start, payload type, payload).
+    For callers with silence suppression: a few packets (speech or comfort noise) far apart."""
+    import struct
+
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i, (at_s, pt, payload) in enumerate(packets):
+        rtp = struct.pack("!BBHII", 0x80, pt, i & 0xFFFF, int(at_s * RATE_HZ) & 0xFFFFFFFF, 0x4321) + payload
+        udp = struct.pack("!HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+        frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
+        usec = int(at_s * 1_000_000)
+        out += struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame
+    path.write_bytes(bytes(out))
+    return path
+
+
 def write_rtp_pcap(path: Path, pcm16: bytes, codec: str = "PCMA", ptime_ms: int = 20) -> Path:
     """A pcap of one RTP stream (Ethernet/IPv4/UDP) for SIPp's play_pcap_audio.
 

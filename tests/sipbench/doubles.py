@@ -16,6 +16,7 @@ class CallRecord:
     info: CallInfo
     on_call_at_s: float
     caller_audio: list[tuple[bytes, int]] = field(default_factory=list)
+    caller_arrivals: list[float] = field(default_factory=list)  # monotonic time of each caller chunk
     agent_audio: list[bytes] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     play_result: bool | None = None
@@ -27,6 +28,12 @@ class CallRecord:
     # AudioSink
     def on_caller_audio(self, pcm16: bytes, rtp_timestamp: int) -> None:
         self.caller_audio.append((pcm16, rtp_timestamp))
+        self.caller_arrivals.append(time.monotonic())
+
+    def caller_pcm_between(self, start_s: float, end_s: float) -> bytes:
+        """Caller audio that arrived between two monotonic times."""
+        return b"".join(chunk for (chunk, _), at in zip(self.caller_audio, self.caller_arrivals, strict=False)
+                        if start_s <= at <= end_s)
 
     def on_agent_audio(self, pcm16: bytes) -> None:
         self.agent_audio.append(pcm16)

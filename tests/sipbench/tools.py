@@ -21,10 +21,22 @@ def require_tool(name: str, package: str) -> str:
 
 
 def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that is free now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that is free now for UDP and for TCP (the kernel picks it): SIP
+    listeners (the agent, kamailio with tcp) take both."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = sock.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
+
+
+free_tcp_udp_port = free_udp_port
 
 
 def _ephemeral_range() -> tuple[int, int]:

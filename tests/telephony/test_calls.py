@@ -223,7 +223,9 @@ def test_invite_without_sdp_gets_488_and_agent_survives(
     _, settings = agent_factory(handler)
     result = run_sipp("nosdp.xml", kamailio.port, bench_dir / "nosdp", service=settings.username)
     assert result.returncode == 0, result.explain()
-    assert handler.wait_for(lambda h: [r for _, r in h.missed] == ["error"], 5)
+    # Logged as a refused call with the reason (it was "error" and no reason before).
+    assert handler.wait_for(lambda h: [r for _, r in h.missed] == ["refused_488"], 5)
+    assert handler.missed[0][0].refusal.startswith("488 Not Acceptable Here: INVITE without SDP")
     result = run_sipp(
         "call_pcap_bye.xml", kamailio.port, bench_dir / "after", service=settings.username, duration_ms=300
     )

@@ -75,6 +75,10 @@ class SystemStatus(BaseModel):
     agents: list[AgentLoad] = Field(description="agent processes reporting (other roles than all)")
     warn_at: int
     warn: bool
+    sip: dict[str, Any] | None = Field(
+        None, description="this process's SIP registration (role all/agent): state registered / registering / "
+        "unregistered / direct / stopped, registrar, status, reason, expires_s, since; other agents send the "
+        "event sip.registration")
 
 
 @router.get("/api/system/status", response_model=SystemStatus, responses=refusals(503))
