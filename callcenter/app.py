@@ -163,7 +163,8 @@ class Application:
         (GET /api/system/status)."""
         status = self.backlog.status()
         registration = getattr(self.agent, "registration_state", None)
-        status["sip"] = registration() if registration is not None and self.role in ("all", "agent") else None
+        status["sip"] = {**registration(), "node": self.origin, "line": self.settings.sip.username} \
+            if registration is not None and self.role in ("all", "agent") else None
         return status
 
     def transcribe_call(self, sip_call_id: str, last_attempt: bool = True) -> str:

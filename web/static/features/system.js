@@ -17,6 +17,7 @@ async function loadBacklog() {
     chip.hidden = false;
     chip.textContent = `转写积压 ${s.backlog}` + (s.failed ? ` · 失败 ${s.failed}` : "");
     chip.classList.toggle("warn", !!s.warn);
+    if (s.sip) sipState(s.sip);
     const q = s.queue ? `；队列 待处理 ${s.queue.todo}，处理中 ${s.queue.doing}` : "";
     chip.title = `排队 ${s.transcripts.queued}，无模型 ${s.transcripts.unavailable}，失败 ${s.failed}；` +
       `实时识别 ${s.live_streams}/${s.live_streams_max}，录音待转写 ${s.files_pending}${q}`;
@@ -24,6 +25,20 @@ async function loadBacklog() {
   backlogTimer = setTimeout(loadBacklog, BACKLOG_POLL_MS);
 }
 function backlogChanged() { clearTimeout(backlogSoon); backlogSoon = setTimeout(loadBacklog, 500); }
+
+// The SIP registration of each agent (this process's in the status, the others' by event): a
+// red chip while a line is not registered, since calls to it cannot arrive.
+const lines = new Map();
+function sipState(d) {
+  const down = !["registered", "direct"].includes(d.state);
+  const key = `${d.node}|${d.line ?? ""}`;
+  if (down) lines.set(key, d); else lines.delete(key);
+  const chip = $("#sip-state"), all = [...lines.values()];
+  chip.hidden = all.length === 0;
+  chip.textContent = all.length ? `线路未注册（${all.length}）：来电无法接入` : "";
+  chip.title = all.map((x) => [x.line, x.registrar, x.status, x.reason].filter(Boolean).join(" ")).join("；");
+}
+events.on("sip.registration", sipState);
 
 const alarms = new Map();
 function systemAlarm(d) {
