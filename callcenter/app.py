@@ -36,10 +36,10 @@ from callcenter.calls.hotline import HotlineHandler
 from callcenter.calls.transcription import CallTranscription, agent_words
 from callcenter.clock import Clock, SystemClock
 from callcenter.config import Settings, load_site_terms
-from callcenter.drafting.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.drafting.rules import DraftingRules
 from callcenter.drafting.serving import ModelProvider
 from callcenter.events import DraftModelAlarm, EventBus, SipRegistration
+from callcenter.learning.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.ledger import db
 from callcenter.ledger.outbox import Outbox
 from callcenter.ledger.service import LedgerService

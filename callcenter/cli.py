@@ -430,8 +430,8 @@ def drafting_train(config: ConfigOpt = None,
     beats the serving one on the newest held-back entries. --seed builds the seed model only."""
     import json
 
-    from callcenter.drafting.retrain import RetrainSettings, retrain
     from callcenter.drafting.rules import DraftingRules
+    from callcenter.learning.retrain import RetrainSettings, retrain
 
     settings, registry = _registry(config)
     if seed:

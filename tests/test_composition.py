@@ -14,14 +14,14 @@ from callcenter.config import Settings
 PACKAGE = Path(__file__).resolve().parents[1] / "callcenter"
 
 ALL = ["database", "recordings", "notifier", "workflow", "crash recovery", "call outbox", "prompts", "transcriber",
-       "transcripts owed", "site jobs", "storage jobs", "scheduler", "SIP agent"]
+       "draft model", "transcripts owed", "site jobs", "storage jobs", "scheduler", "SIP agent"]
 AGENT = ["database", "recordings", "notifier", "workflow", "agents' presence and crash recovery", "call outbox",
-         "prompts", "transcriber", "event forwarder", "no case clocks here", "storage jobs", "live load report",
+         "prompts", "transcriber", "draft model", "event forwarder", "no case clocks here", "storage jobs", "live load report",
          "scheduler", "SIP agent"]
 WEB = ["database", "recordings", "notifier", "workflow", "event listener", "call outbox", "transcriber", "site jobs",
        "scheduler"]
 WORKER = ["database", "recordings", "notifier", "workflow", "transcription queue", "call outbox", "transcriber",
-          "event forwarder"]
+          "draft model", "event forwarder"]
 
 
 def _settings(tmp_path: Path, url: str, **more: dict) -> Settings:
@@ -83,6 +83,7 @@ def _imported_by(package: str) -> dict[str, set[str]]:
     ("ledger", ("callcenter.workflow", "callcenter.web", "callcenter.calls", "callcenter.scale", "callcenter.app")),
     ("scale", ("callcenter.app", "callcenter.web")),
     ("drafting", ("callcenter.ledger", "callcenter.calls", "callcenter.web")),
+    ("learning", ("callcenter.calls", "callcenter.web", "callcenter.app", "callcenter.workflow")),
     ("recordings", ("callcenter.ledger", "callcenter.calls", "callcenter.web", "callcenter.audio")),
     ("audio", ("callcenter.recordings", "callcenter.ledger", "callcenter.calls")),
     ("workflow", ("callcenter.web", "callcenter.app", "callcenter.calls")),

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from callcenter.accounts import Accounts
 from callcenter.drafting import DraftingRules, draft_entry
-from callcenter.drafting.accuracy_report import accuracy_report
 from callcenter.drafting.registry import SEED, ModelRegistry
-from callcenter.drafting.retrain import RetrainSettings, retrain
 from callcenter.drafting.serving import ModelProvider
-from callcenter.drafting.site_data import site_examples
+from callcenter.learning.accuracy_report import accuracy_report
+from callcenter.learning.retrain import RetrainSettings, retrain
+from callcenter.learning.site_data import site_examples
 from callcenter.ledger.service import LedgerService
 
 # A site-specific kind of call the seed corpus never saw, with the site's way of filing it.

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from callcenter.accounts import Accounts
 from callcenter.clock import ManualClock
+from callcenter.drafting.serving import ModelProvider
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.scorecard import load_scorecard
@@ -35,7 +36,9 @@ def parts(engine: Engine, clock: ManualClock, tmp_path: Path):  # type: ignore[n
     qa = QaService(engine, clock, store, load_scorecard(None))
     app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus, recordings=store,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key"),
-                                 qa=qa, workflow=workflow))
+                                 qa=qa, workflow=workflow,
+                                 # an empty model folder: versions list empty, nothing trained here
+                                 draft_models=ModelProvider.for_dir(tmp_path / "draft_models")))
     accounts.add_user("admin", "admin", "admin-password")
     accounts.add_user("clerk1", "clerk", "clerk-password")
     accounts.add_user("qa1", "qa", "qa-password")

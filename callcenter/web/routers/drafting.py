@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import Principal
-from callcenter.drafting.accuracy_report import accuracy_report
 from callcenter.drafting.hazard import HAZARD_NAMES
+from callcenter.learning.accuracy_report import accuracy_report
 from callcenter.web.deps import NO_DRAFT_MODELS, Drafting, DraftModels, Ledger, available
 from callcenter.web.schemas import refusals
 from callcenter.web.security import current_principal, require

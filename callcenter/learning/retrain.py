@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from .model import ModelFileError, TextModel
-from .registry import SEED, ModelRegistry
-from .rules import DraftingRules
-from .site_data import site_examples
-from .train import Example, evaluate, seed_corpus, train
+from callcenter.drafting.model import ModelFileError, TextModel
+from callcenter.drafting.registry import SEED, ModelRegistry
+from callcenter.drafting.rules import DraftingRules
+from callcenter.drafting.train import Example, evaluate, seed_corpus, train
+from callcenter.learning.site_data import site_examples
 
 log = logging.getLogger(__name__)
 

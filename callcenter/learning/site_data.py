@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from callcenter.drafting.train import Example
 from callcenter.ledger.models import Call, Correction, Entry
-
-from .train import Example
 
 _EXCLUDED_STATUSES = ("merged", "cancelled")
 
