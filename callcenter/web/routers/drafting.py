@@ -83,11 +83,16 @@ class ModelVersion(BaseModel):
 @router.get("/api/drafting", response_model=DraftingInfo)
 def drafting_info(provider: DraftModels, settings: Drafting,
                   _: Principal = Depends(current_principal)) -> DraftingInfo:
-    """The 「请核对」 threshold (confidences are calibrated) and which model drafts."""
-    model = provider.get() if provider is not None else None
-    state = ModelState(version=str(model.meta.get("version", "")) if model is not None else "",
-                       rules_only=model is None, problem=getattr(provider, "problem", None),
-                       metrics=model.meta.get("metrics", {}) if model is not None else {})
+    """The 「请核对」 threshold (confidences are calibrated) and which model drafts. Read from the
+    model folder's metadata: answering never loads (or, on a new site, builds) a model."""
+    state = ModelState(version="", rules_only=True)
+    if provider is not None:
+        serving = next((v for v in provider.registry.versions() if v.serving), None)
+        # no metadata yet: the seed model is still being built from the corpus (rules meanwhile)
+        broken = provider.problem is not None or serving is None or not serving.created_at
+        state = ModelState(version=serving.version if serving is not None and not broken else "",
+                           rules_only=broken, problem=provider.problem,
+                           metrics=serving.metrics if serving is not None and not broken else {})
     return DraftingInfo(review_threshold=settings.review_threshold, hazards=dict(HAZARD_NAMES), model=state)
 
 
