@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from callcenter.drafting.terms import SiteTerms
+from callcenter.learning.accuracy_report import AccuracyReport, accuracy_report
 from callcenter.ledger.lifecycle import FAIRLY_SATISFIED, SATISFIED, UNSATISFIED
 from callcenter.ledger.lifecycle import LABELS as STATUS_NAMES
 from callcenter.ledger.lifecycle import label as status_label
@@ -267,7 +268,41 @@ def accuracy(engine: Engine, period: Period, now: datetime, count: int = 12, kin
         [(p.period.key, FIELD_NAMES.get(p.field, p.field), p.confirmations, p.changed,
           pct(p.changed, p.confirmations)) for p in points],
         charts.line("草稿被改动的比例（越低越准）", labels, series, percent=True) if points else None))
+    first = points[0].period if points else period
+    doc.sections.extend(_draft_sources_sections(accuracy_report(engine, since=first.start, until=period.end,
+                                                                tz=period.tz)))
     return doc
+
+
+def _draft_sources_sections(report: AccuracyReport) -> list[Section]:
+    """What a site needs to see what to teach: per week and field the draft, the rules alone and
+    the model alone against what clerks confirmed; the commonest corrections with example
+    entries; whether a stated confidence holds (bins → share right)."""
+    def right(n: int, share: float | None) -> str:
+        return "—" if not n or share is None else f"{round(share * n)}/{n}（{pct(round(share * n), n)}）"
+
+    sources = Section(
+        "规则与模型分别的准确率（按周）", ("周", "字段", "确认次数", "草稿正确", "仅规则", "仅模型"),
+        [(w["week"], FIELD_NAMES.get(w["field"], w["field"]), w["confirmed"], right(w["confirmed"], w["draft_accuracy"]),
+          right(w["rules_n"], w["rules_accuracy"]), right(w["model_n"], w["model_accuracy"])) for w in report.weeks],
+        note="「仅规则」「仅模型」：同一通来电只用规则或只用模型时的结果，用来判断每个字段该信哪一个。")
+    corrections = Section(
+        "最常见的改动", ("字段", "草稿", "客服改为", "次数", "示例台账"),
+        [(FIELD_NAMES.get(c["field"], c["field"]), _shown(c["drafted"]), _shown(c["confirmed"]), c["count"],
+          "、".join(f"#{i}" for i in c["example_entry_ids"])) for c in report.corrections],
+        note="示例台账可在台账页按编号打开，听录音、看转写，找出草稿为何判错。")
+    reliability = Section(
+        "置信度是否可信", ("字段", "置信度区间", "确认次数", "其中草稿正确"),
+        [(FIELD_NAMES.get(r["field"], r["field"]), f"{r['low']:.1f}–{r['high']:.1f}", r["n"],
+          pct(round(r["accuracy"] * r["n"]), r["n"]) if r["n"] else "—") for r in report.reliability if r["n"]],
+        note="置信度 ≥ 0.9 的字段应至少九成正确；低于「请核对」阈值的字段在面板上标为请核对。")
+    return [sources, corrections, reliability]
+
+
+def _shown(value: Any) -> str:
+    if value in (None, ""):
+        return "（空）"
+    return {"True": "紧急", "False": "不紧急", "true": "紧急", "false": "不紧急"}.get(str(value), str(value))
 
 
 BUILDERS: Mapping[str, Callable[[Engine, Period, datetime], Document]] = {

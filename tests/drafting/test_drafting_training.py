@@ -97,3 +97,27 @@ def test_site_without_entries_keeps_the_seed_model(ledger: LedgerService, rules:
     result = retrain(ledger.engine, rules, registry)
     assert not result.promoted and registry.current() == SEED
     assert result.examples["site_trained"] == 0
+
+
+def test_accuracy_report_in_the_panel_reports(ledger: LedgerService, rules: DraftingRules) -> None:
+    """The supervisors' 草稿准确率 report shows the rules and the model each against what clerks
+    confirmed, the commonest corrections with the entries to open, and the confidence bins."""
+    from callcenter.reports.documents import build
+    from callcenter.reports.periods import containing
+
+    uid = _clerk(ledger)
+    # a site that files night-time noise as suggestions: every draft's category is corrected
+    texts = [(f"{b}栋{b}单元{b}0{b} 楼道里有人吵架 大半夜的 你们管一下", "建议", "客服") for b in range(1, 7)]
+    ids = _confirmed_calls(ledger, uid, texts, rules, "quarrel")
+    assert all(ledger.get_entry(i).draft["category"] != "建议" for i in ids)  # type: ignore[index]
+    now = ledger.clock.now()
+    doc = build("accuracy-weekly", ledger.engine, containing("week", now), now)
+    by_title = {s.title: s for s in doc.sections}
+    category = [r for r in by_title["规则与模型分别的准确率（按周）"].rows if r[1] == "类别"]
+    assert len(category) == 1 and category[0][2] == 6 and category[0][3].startswith("0/6")
+    assert category[0][4].startswith("0/6")  # the rules' own answer was kept and compared
+    changed = [r for r in by_title["最常见的改动"].rows if r[0] == "类别" and r[2] == "建议"]
+    assert sum(int(r[3]) for r in changed) == 6
+    listed = "".join(str(r[4]) for r in changed)
+    assert sum(f"#{i}" in listed for i in ids) == min(6, 5 * len(changed))  # up to five examples per row
+    assert sum(int(r[2]) for r in by_title["置信度是否可信"].rows if r[0] == "类别") == 6
