@@ -36,7 +36,7 @@ from .hazard import HazardMatch, detect_hazard
 from .model import ALL_HEADS, MODEL_FIELDS, FieldHead, FieldPrediction, TextModel, features_text, gram_keys
 from .rules import DraftingRules
 
-SEED_FILES = ("train_a.tsv", "train_b.tsv", "train_c.tsv", "train_d.tsv", "train_e.tsv")
+SEED_FILES = tuple(f"train_{writer}.tsv" for writer in "abcdefg")
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 RELIABILITY_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
 _MIN_GROUP = 30
@@ -64,8 +64,12 @@ class TrainConfig:
     policy_max: int = 3000
     # Confidence tables are lowered to this many standard errors below the measured accuracy.
     wilson_z: float = 1.0
-    # Urgency: the false alarms (share of non-urgent calls) the threshold may spend on recall.
-    false_alarm_budget: float = 0.05
+    # Urgency: the false alarms (share of non-urgent calls, the rules' and the model's together on
+    # writer-held-out texts) the threshold may spend on recall. 0.03, not the target's 0.05: on new
+    # writers the rules raise more false alarms than on the corpus they were written against (round 2:
+    # 20 of 297 calm texts), while a model trained on writers a-e caught all 18 urgent texts of f and
+    # g the rules missed at budgets 0.05, 0.03 and 0.02 alike (its own alarms there: 5, 4, 4 of 297).
+    false_alarm_budget: float = 0.03
 
 
 DEFAULT_CONFIG = TrainConfig()

@@ -25,18 +25,18 @@ def test_caller_hears_the_greeting(pipeline_factory, prompt_settings, speak, tmp
     assert result.heard_wav is not None, result.output[-3000:]
     heard = audio.read_wav(result.heard_wav).astype(float)
     greeting = audio.pcm(PromptLibrary(prompt_settings).get("greeting")).astype(float)
-    # Second by second, in order: the caller's jitter buffer may stretch or conceal a late packet
-    # on a busy machine (the whole greeting then correlates a little less; a starved test box once
-    # glitched one second down to 0.67), but every second of the greeting must be there, one after
-    # the other, and all but one clean. A wrong codec or noise scores near 0 everywhere.
-    pieces = [greeting[i:i + 8000] for i in range(0, len(greeting) - 8000 + 1, 8000)]  # whole seconds
-    scores, offsets = [], []
-    for piece in pieces:
-        score, at = best_match(heard, piece)
-        scores.append(round(score, 2))
-        offsets.append(at)
-    assert min(scores) > 0.5 and sorted(scores)[1] > 0.8, f"the greeting, second by second: {scores}"
-    assert offsets == sorted(offsets), offsets
+    # Half-second by half-second, in order: the caller's jitter buffer may stretch or conceal a late
+    # packet on a busy machine (a starved CI box once glitched two seconds of five down to 0.31 and
+    # 0.48), but every piece of the greeting must be there, most of them clean, the clean ones one
+    # after the other. Measured offline: μ-law heard as A-law scores 0.60–0.78 per piece (none clean),
+    # noise about 0.08.
+    pieces = [greeting[i:i + 4000] for i in range(0, len(greeting) - 4000 + 1, 4000)]
+    found = [best_match(heard, piece) for piece in pieces]
+    scores = [round(score, 2) for score, _at in found]
+    clean = [at for score, at in found if score > 0.8]
+    assert min(scores) > 0.25 and len(clean) >= 0.75 * len(pieces), f"the greeting, piece by piece: {scores}"
+    assert clean == sorted(clean), clean
+    offsets = [at for _score, at in found]
     assert offsets[0] / 8000 < 1.0  # it is the first thing the caller hears
     calls = p.wait_drafted(1)
     assert calls[0].caller_number == "13900139000" and calls[0].recording_key

@@ -85,8 +85,9 @@ def test_real_vosk_transcribes_the_call_live(pipeline_factory, speak, tmp_path: 
     speech_ms = len(speech) // 16
     result = p.call(caller_scenario(tmp_path / "ko.xml", [("speak", speech), ("pause", speech_ms + 1500)]))
     assert result.returncode == 0, result.explain()
-    call = p.wait_drafted(1, timeout_s=60)[0]
-    assert call.transcript_status == "done", call.transcript_status
+    p.wait_drafted(1, timeout_s=60)  # drafted from the live transcript during the call
+    # then the whole recording is transcribed again (on a starved machine this trails the draft)
+    call = p.wait_for(lambda calls: bool(calls) and calls[0].transcript_status == "done", 120)[0]
     assert call.transcript_engine.startswith("vosk")
     assert call.transcript_text.strip() and call.transcript_words
     ends = [w["end_s"] for w in call.transcript_words]
