@@ -1,6 +1,6 @@
 """Leave-one-writer-out estimate of the drafting: the honest dev figure.
 
-For each writer of the seed corpus (train_a … train_g), the whole training (features, heads, and
+For each writer of the seed corpus (train_a … train_i), the whole training (features, heads, and
 inside it the policy, urgency threshold and calibration on group folds of the remaining
 writers) runs without that writer's texts; the writer's texts are then drafted as in
 production (draft_entry: rules, hazard detector, model) and scored. A new site's callers are

@@ -36,7 +36,7 @@ from .hazard import HazardMatch, detect_hazard
 from .model import ALL_HEADS, MODEL_FIELDS, FieldHead, FieldPrediction, TextModel, features_text, gram_keys
 from .rules import DraftingRules
 
-SEED_FILES = tuple(f"train_{writer}.tsv" for writer in "abcdefg")
+SEED_FILES = tuple(f"train_{writer}.tsv" for writer in "abcdefghi")
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 RELIABILITY_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
 _MIN_GROUP = 30
@@ -246,7 +246,7 @@ def policy_sample(examples: Sequence[Example], config: TrainConfig, seed: int) -
 
 
 def group_folds(groups: Sequence[str], config: TrainConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) positions: whole groups held out (leave-one-writer-out with five writers)."""
+    """(train, test) positions: whole groups held out (leave-one-writer-out: one group per writer)."""
     from sklearn.model_selection import GroupKFold, KFold
 
     index = np.arange(len(groups))

@@ -25,7 +25,8 @@ _DIGIT_OF = {
 _BUILDING = re.compile(
     rf"(?P<n>{_NUM}{{1,4}})(?:号楼|号栋|号幢|号座|栋|幢|座|(?:号|楼)(?=[，,的]?{_NUM}{{1,3}}单元))"
 )
-_ENTRANCE = re.compile(rf"(?P<n>{_NUM}{{1,3}})单元")
+# In the north an entrance is also a 门 ("二号楼两门四零一"): only with a room right after it.
+_ENTRANCE = re.compile(rf"(?P<n>{_NUM}{{1,3}})(?:单元|门(?=[的，, ]?{_NUM}{{2,8}}))")
 # A room: a number not followed by a word that makes it a floor, time, price, age, count...
 # The number is possessive ({2,8}+) so a longer number is never read in part (一百二十平米 is no room 120).
 _ROOM = re.compile(

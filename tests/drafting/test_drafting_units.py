@@ -10,6 +10,8 @@ from callcenter.drafting.units import normalize_unit, parse_dtmf_unit, parse_uni
 SPOKEN_UNITS: list[tuple[str, str]] = [
     # Arabic digits with markers
     ("4栋2单元301", "4-2-301"),
+    ("俺家是七号楼两门三零二 你们快来", "7-2-302"),  # 门: the northern word for an entrance
+    ("十 号 楼 一 门 幺 零 二", "10-1-102"),
     ("我住4栋2单元301", "4-2-301"),
     ("4号楼2单元301室", "4-2-301"),
     ("4号楼2单元301房", "4-2-301"),
@@ -93,6 +95,7 @@ SPOKEN_UNITS: list[tuple[str, str]] = [
 
 # Text with numbers that are not units: times, prices, phones, floors, dates, counts.
 NOT_UNITS: list[str] = [
+    "家里冰箱是三门的，二零二三年买的",  # a three-door fridge is no entrance
     "下午三点",
     "13800138000",
     "三百块",
