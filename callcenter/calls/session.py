@@ -54,6 +54,7 @@ class CallSession:
         self.asr_overflowed = False  # live recognition fell behind; transcribe the recording instead
         self._finishing = False  # the transcript is being finished: late audio is dropped quietly
         self._pending = b""
+        self.live_text = ""  # the live recognizer's running text so far (understanding during the call)
 
     # ----- AudioSink (RTP threads) -------------------------------------------------------
 
@@ -136,6 +137,7 @@ class CallSession:
             log.exception("call %s: live recognition failed", self.call_id)
             return
         if partial:
+            self.live_text = partial
             self._on_partial(partial)
 
     def finish_transcript(self, timeout_s: float = 30.0) -> Transcript | None:
