@@ -165,7 +165,9 @@ class Application:
                                       recordings=self.recordings, settings=self.settings.web, qa=self.qa,
                                       workflow=self.workflow, dialer=self.dialer,
                                       system_status=self.system_status, report_settings=self.settings.reports,
-                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting))
+                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting,
+                                      staff=self.staff,
+                                      takeover=self.desk if self.role in ("all", "agent") else None))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog and the SIP registration for the panel's header

@@ -141,6 +141,7 @@ class CallPerson(Payload):
     reason: str  # caller / urgent / takeover; the hazard class for 'urgent'
     number: str  # who answered (extension or roster number), "" otherwise
     username: str  # the panel user of that extension, "" if none
+    unit: str = ""  # 'urgent': the unit heard so far (the notice names it)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -139,7 +139,7 @@ class CallDesk:
     def escalate(self, hazard: str) -> None:
         unit = (self.last_view.unit if self.last_view else None) or self.known_unit or ""
         try:
-            self.writes.person(self.call_id, "urgent", hazard, number=unit, at=self.shared.now())
+            self.writes.person(self.call_id, "urgent", hazard, unit=unit, at=self.shared.now())
         except Exception:  # the conversation goes on; the final draft is urgent all the same
             log.exception("call %s: the urgent escalation could not be written", self.call_id)
 

@@ -153,7 +153,7 @@ class CallLog(LedgerCore):
             s.commit()
 
     def call_person(self, sip_call_id: str, step: str, reason: str, number: str = "", username: str = "",
-                    at: datetime | None = None) -> None:
+                    at: datetime | None = None, unit: str = "") -> None:
         """A step between the caller and the staff during the call, into the entry's audit log (who
         was rung, who answered and when) and as a `call.person` event. 'urgent' also marks the
         entry urgent; its audit row's time starts the urgent dispatch clock (workflow.clocks).
@@ -176,7 +176,7 @@ class CallLog(LedgerCore):
             s.commit()
             assert call.id is not None
             self.bus.publish(CallPerson(call_id=call.id, entry_id=call.entry_id, step=step,  # type: ignore[arg-type]
-                                        reason=reason, number=number, username=username))
+                                        reason=reason, number=number, username=username, unit=unit))
 
     def set_intake_path(self, sip_call_id: str, path: str) -> None:
         """'speech' or 'keypad': how the agent took the call (never silently less)."""

@@ -248,7 +248,8 @@ class CallWrites:
             a["sip_call_id"], a["caller_number"], a["own_entry_id"], decode_transcript(a["transcript"]),
             a["dtmf"], a.get("facts")))
         outbox.register("call_person", lambda a: led.call_person(
-            a["sip_call_id"], a["step"], a["reason"], a.get("number", ""), a.get("username", ""), _at(a["at"])))
+            a["sip_call_id"], a["step"], a["reason"], a.get("number", ""), a.get("username", ""), _at(a["at"]),
+            a.get("unit", "")))
         outbox.register("intake_path", lambda a: led.set_intake_path(a["sip_call_id"], a["path"]))
 
     def ringing(self, sip_call_id: str, caller_number: str, caller_display: str, called_number: str,
@@ -287,9 +288,10 @@ class CallWrites:
                                      "dtmf": dtmf, "facts": facts})
 
     def person(self, sip_call_id: str, step: str, reason: str, number: str = "", username: str = "",
-               at: datetime | None = None) -> None:
+               at: datetime | None = None, unit: str = "") -> None:
         self.outbox.submit("call_person", {"sip_call_id": sip_call_id, "step": step, "reason": reason,
-                                           "number": number, "username": username, "at": _when(at)})
+                                           "number": number, "username": username, "at": _when(at),
+                                           "unit": unit})
 
     def intake_path(self, sip_call_id: str, path: str) -> None:
         self.outbox.submit("intake_path", {"sip_call_id": sip_call_id, "path": path})

@@ -124,7 +124,7 @@ class CaseWorkflow:
         """Urgency heard during the call: the notice now. Nobody took a caller who asked for a
         person (or the urgent call): a callback task on the missed-call clock."""
         if step.step == "urgent":
-            self._urgent(entry_id, step.reason, step.number)
+            self._urgent(entry_id, step.reason, step.unit)
         elif step.step in ("unanswered", "nobody"):
             task = self.callbacks.on_missed(entry_id)
             if task is not None:

@@ -45,7 +45,9 @@ function entryRow(e, call) {
     <div class="sum">${e.summary || "（无摘要）"}</div>${linkable ? html`<button type="button" class="link" data-link="${e.id}">关联此单</button>` : ""}</li>`;
 }
 
-const SLOTS = ["head", "alarm", "linked", "pop", "recent", "partial", "draft", "open-box"];
+const SLOTS = ["head", "alarm", "person", "linked", "pop", "recent", "partial", "draft", "open-box"];
+const PERSON_STEPS = { urgent: "已识别紧急情况，正在通知值班人员", answered: "已接通", unanswered: "转人工无人接听，已建回拨任务",
+  nobody: "无人在岗，已建回拨任务", ended: "人工通话结束" };
 
 function renderCall(call) {
   const li = document.getElementById(`call-${call.id}`);
@@ -70,10 +72,12 @@ function renderCall(call) {
     recent: recent.length ? html`<details><summary>近期记录 ${recent.length} 条</summary><ul>${recent.map((e) => entryRow(e, null))}</ul></details>` : "",
     partial: call.partial ? html`${call.partial}` : "",
     draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
-    "open-box": call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : "",
+    person: call.person ? html`${PERSON_STEPS[call.person.step] || call.person.step}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
+    "open-box": html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
+      ${call.phase === "通话中" && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}`,
   };
   if (!li.firstChild) {
-    render(li, html`<div class="head"></div><div class="alarm"></div><div class="ok linked"></div><div class="pop"></div>
+    render(li, html`<div class="head"></div><div class="alarm"></div><div class="person"></div><div class="ok linked"></div><div class="pop"></div>
       <div class="recent"></div><div class="partial"></div><div class="draft"></div><div class="open-box"></div><span class="link-msg error"></span>`);
   }
   for (const name of SLOTS) {
@@ -105,6 +109,12 @@ $("#live").addEventListener("click", async (ev) => {
     if (id && session.canEdit()) post(`/api/entries/${id}/acknowledge`).catch((err) => { $(".link-msg", li).textContent = `知悉未记录：${err.message}`; });
     return;
   }
+  if (ev.target.matches("button.take")) {  // 「接听」: the agent rings my extension and bridges the caller
+    ev.target.disabled = true;
+    try { const r = await post(`/api/calls/${call.id}/take`, {}); $(".link-msg", li).textContent = `正在呼叫分机 ${r.extension}…`; }
+    catch (err) { ev.target.disabled = false; $(".link-msg", li).textContent = `接听失败：${err.message}`; }
+    return;
+  }
   const target = ev.target.dataset?.link;
   if (!target) return;
   try {
@@ -129,6 +139,11 @@ events.on("call.answered", (d) => {
   refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: "通话中" }));
 });
 events.on("call.partial_transcript", (d) => { liveCall(d.call_id, { partial: d.text }); });
+events.on("call.person", (d) => {
+  const patch = { person: d, entryId: d.entry_id ?? calls.get(d.call_id)?.entryId ?? null };
+  if (d.step === "urgent") Object.assign(patch, { urgent: true, unit: d.unit || calls.get(d.call_id)?.unit || "" });
+  liveCall(d.call_id, patch);
+});
 events.on("call.ended", (d) => {
   liveCall(d.call_id, { phase: `已结束 · ${vocab.label("end_reasons", d.reason)}`, ended: true });
   const ended = [...calls.values()].filter((c) => c.ended);
