@@ -54,7 +54,10 @@ from tests.sipbench.sipp import SippResult, run_sipp, start_sipp
 # Short prompts keep each test call to a few seconds; the wording of real prompts is tested in tests/audio.
 SHORT_PROMPTS = {"greeting": "您好，{estate}物业，本次通话将被录音。", "ask_unit": "请说房号。",
                  "ask_problem": "请说问题。", "readback": "编号", "anything_else": "还有其他需要吗？",
-                 "thanks": "谢谢，再见。"}
+                 "thanks": "谢谢，再见。", "press_zero": "人工按零。", "ask_unit_keypad": "请按键输入房号。",
+                 "transfer_wait": "请稍候。", "transfer_failed": "无人接听，请留言。", "unit_is": "房号是",
+                 "unit_confirm": "对吗？", "category_menu": "请选类别。", "urgent_connecting": "正在接通。",
+                 "urgent_next": "已通知。"}
 
 
 @pytest.fixture(scope="session")
