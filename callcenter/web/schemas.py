@@ -328,6 +328,7 @@ class Vocab(BaseModel):
     evidence_kinds: list[Term] = Field(description="what a QA pre-score's evidence span is")
     presence: list[Term] = Field(description="a user's state for the ring group: 在岗/离开/通话中")
     intake_paths: list[Term] = Field(description="how the agent took a call: speech or keypad")
+    person_steps: list[Term] = Field(description="转人工 and urgent escalation during a call (call.person steps)")
     entry_defaults: dict[str, str] = Field(description="category and department of an entry not yet classified")
 
 

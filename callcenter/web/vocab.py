@@ -64,5 +64,6 @@ def vocabulary(site: SiteTerms) -> Vocab:
         evidence_kinds=_terms(SPAN_KINDS),
         presence=_terms(PRESENCE),
         intake_paths=_terms(ledger_terms.INTAKE_PATHS),
+        person_steps=_terms(ledger_terms.PERSON_STEPS),
         entry_defaults={"category": site.fallback_category, "department": site.desk_department},
     )

@@ -52,20 +52,20 @@ def _set(staff: Staff, user_id: int, body: LineIn) -> LineOut:
         raise HTTPException(400, str(exc)) from exc
 
 
-@router.get("/staff/lines", response_model=list[LineOut])
+@router.get("/staff/lines", response_model=list[LineOut], responses=refusals(503))
 def list_lines(staff: Staff, _: Principal = Depends(current_principal)) -> list[LineOut]:
     """Who is on duty at which extension (the ring group rings those 在岗)."""
     return [LineOut.of(line) for line in available(staff, NO_STAFF).lines()]
 
 
-@router.get("/staff/me", response_model=LineOut)
+@router.get("/staff/me", response_model=LineOut, responses=refusals(404, 503))
 def my_line(staff: Staff, who: Principal = Depends(current_principal)) -> LineOut:
     if who.user_id is None:
         raise HTTPException(404, "此身份没有分机 / no user behind this token")
     return LineOut.of(available(staff, NO_STAFF).line(who.user_id))
 
 
-@router.put("/staff/me", response_model=LineOut, responses=refusals(400))
+@router.put("/staff/me", response_model=LineOut, responses=refusals(400, 403, 404, 503))
 def set_my_line(body: LineIn, staff: Staff, who: Principal = Depends(require("edit_entries"))) -> LineOut:
     """A clerk sets their own extension and state (在岗/离开)."""
     if who.user_id is None:
@@ -73,7 +73,7 @@ def set_my_line(body: LineIn, staff: Staff, who: Principal = Depends(require("ed
     return _set(staff, who.user_id, body)
 
 
-@router.put("/staff/lines/{user_id}", response_model=LineOut, responses=refusals(400, 403))
+@router.put("/staff/lines/{user_id}", response_model=LineOut, responses=refusals(400, 403, 503))
 def set_line(user_id: RowId, body: LineIn, staff: Staff, _: Principal = Depends(require("admin"))) -> LineOut:
     """An administrator assigns extensions."""
     return _set(staff, user_id, body)

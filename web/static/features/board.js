@@ -10,12 +10,13 @@ import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
 
 const calls = new Map();  // call id -> the card's state
+const inCall = () => vocab.label("presence", "on_call");  // an answered call's phase: the same words
 const KEEP_ENDED = 30;  // finished calls kept on the board
 
 async function loadLiveCalls() {
-  for (const [status, phase] of [["ringing", "振铃中"], ["answered", "通话中"]]) {
+  for (const [status, phase] of [["ringing", "振铃中"], ["answered", inCall()]]) {
     for (const c of await api(`/api/calls?status=${status}&limit=20`)) {
-      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase });
+      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase, answered: status === "answered" });
       if (!call.history) refreshHistory(call);
     }
   }
@@ -46,8 +47,7 @@ function entryRow(e, call) {
 }
 
 const SLOTS = ["head", "alarm", "person", "linked", "pop", "recent", "partial", "draft", "open-box"];
-const PERSON_STEPS = { urgent: "已识别紧急情况，正在通知值班人员", answered: "已接通", unanswered: "转人工无人接听，已建回拨任务",
-  nobody: "无人在岗，已建回拨任务", ended: "人工通话结束" };
+
 
 function renderCall(call) {
   const li = document.getElementById(`call-${call.id}`);
@@ -72,9 +72,9 @@ function renderCall(call) {
     recent: recent.length ? html`<details><summary>近期记录 ${recent.length} 条</summary><ul>${recent.map((e) => entryRow(e, null))}</ul></details>` : "",
     partial: call.partial ? html`${call.partial}` : "",
     draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
-    person: call.person ? html`${PERSON_STEPS[call.person.step] || call.person.step}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
+    person: call.person ? html`${vocab.label("person_steps", call.person.step)}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
     "open-box": html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
-      ${call.phase === "通话中" && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}`,
+      ${call.answered && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}`,
   };
   if (!li.firstChild) {
     render(li, html`<div class="head"></div><div class="alarm"></div><div class="person"></div><div class="ok linked"></div><div class="pop"></div>
@@ -136,7 +136,7 @@ events.on("call.ringing", (d) => {
   refreshHistory(liveCall(d.call_id, { number: d.caller_number, unit: d.unit || "", phase: "振铃中" }));
 });
 events.on("call.answered", (d) => {
-  refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: "通话中" }));
+  refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: inCall(), answered: true }));
 });
 events.on("call.partial_transcript", (d) => { liveCall(d.call_id, { partial: d.text }); });
 events.on("call.person", (d) => {

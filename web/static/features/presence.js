@@ -1,4 +1,4 @@
-// 我的分机 in the header: the user's extension and state (在岗/离开/通话中), which the ring group
+// 我的分机 in the header: the user's extension and state (presence vocabulary), which the ring group
 // uses for 转人工; and what happens between callers and staff during calls (call.person events):
 // a clerk whose phone answered a transfer gets the call's entry opened with the draft so far.
 import { api, send } from "../core/api.js";
