@@ -146,7 +146,7 @@ class CallDesk:
     def take_over_requested(self) -> bool:
         return self.shared.takeover_for(self.call_id, pop=False) is not None
 
-    def ring_staff(self, reason: str, hazard: str | None = None) -> str:
+    def ring_staff(self, reason: str, hazard: str | None = None, announce: str = "") -> str:
         shared, settings = self.shared, self.shared.transfer
         if reason == "takeover":
             extension = shared.takeover_for(self.call_id, pop=True)
@@ -158,7 +158,7 @@ class CallDesk:
         if shared.agent is None or not numbers:
             self._person("nobody", reason)
             return "nobody"
-        hold = _HoldMusic(self.call, self.prompts)
+        hold = _HoldMusic(self.call, self.prompts, announce)
         result = ring_group(shared.agent, numbers, strategy=settings.strategy,
                             timeout_s=settings.ring_timeout_s, each_s=settings.ring_each_s,
                             caller_gone=lambda: not self.call.is_active(), while_ringing=hold.play_some)
@@ -216,15 +216,21 @@ class CallDesk:
 
 
 class _HoldMusic:
-    """Plays the hold music to the caller a bit at a time while the group rings."""
+    """While the group rings: the announcement once, then hold music a bit at a time."""
 
-    def __init__(self, call: ActiveCall, prompts: Prompts) -> None:
+    def __init__(self, call: ActiveCall, prompts: Prompts, announce: str = "") -> None:
         self.call = call
-        self.music = prompts.get(HOLD_MUSIC)
+        self.prompts = prompts
+        self.announce = announce
         self.pos = 0
 
     def play_some(self) -> None:
-        chunk = self.music[self.pos:self.pos + _HOLD_CHUNK_BYTES]
-        self.pos = (self.pos + _HOLD_CHUNK_BYTES) % max(len(self.music), 1)
+        if self.announce:
+            key, self.announce = self.announce, ""
+            self.call.play(self.prompts.get(key))
+            return
+        music = self.prompts.get(HOLD_MUSIC)
+        chunk = music[self.pos:self.pos + _HOLD_CHUNK_BYTES]
+        self.pos = (self.pos + _HOLD_CHUNK_BYTES) % max(len(music), 1)
         if chunk:
             self.call.play(chunk)

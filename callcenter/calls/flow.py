@@ -98,9 +98,10 @@ class Desk(Protocol):
     def escalate(self, hazard: str) -> None:
         """Urgent: notice, clock and audit now (never blocks long)."""
 
-    def ring_staff(self, reason: str, hazard: str | None = None) -> str:
-        """Ring the people who can take the caller (clerks, or the duty roster): 'bridged' (the
-        call with the person is over), 'unanswered', 'nobody' (no one to ring) or 'ended'."""
+    def ring_staff(self, reason: str, hazard: str | None = None, announce: str = "") -> str:
+        """Ring the people who can take the caller (clerks, or the duty roster) while the caller
+        hears the `announce` prompt and then hold music: 'bridged' (the call with the person is
+        over), 'unanswered', 'nobody' (no one to ring) or 'ended'."""
 
     def take_over_requested(self) -> bool:
         """A clerk pressed 「接听」 in the panel for this call."""
@@ -216,9 +217,10 @@ class Conversation:
 
     def _to_person(self, reason: str, hazard: str | None = None) -> bool:
         assert self.desk is not None
-        if not self._say("urgent_connecting" if reason == "urgent" else "transfer_wait"):
-            return False
-        outcome = self.desk.ring_staff(reason, hazard)
+        # The phones ring from the first moment; the caller hears 「正在为您转接客服，请稍候」 meanwhile.
+        announce = "urgent_connecting" if reason == "urgent" else "transfer_wait"
+        self.steps.append(announce)
+        outcome = self.desk.ring_staff(reason, hazard, announce)
         self.steps.append(f"transfer:{reason}:{outcome}")
         if outcome in ("bridged", "ended") or not self.call.is_active():
             self.transferred = outcome == "bridged"

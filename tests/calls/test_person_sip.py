@@ -90,7 +90,8 @@ def test_key_zero_first_clerk_wins_the_other_gets_cancel_and_the_caller_hears_th
     second, loser = clerk_phone(kamailio, tmp_path / "clerk-b", "uas_ring_cancel.xml", CLERK_HZ)
     with_desk(p, (first, second))
     # the caller says back what it hears: the clerk's tone returns on the recording's left channel
-    caller = p.start_call(SCENARIOS / "person_zero_wait_bye.xml", extra=("-rtp_echo",), timeout_s=60)
+    caller = p.start_call(SCENARIOS / "person_zero_wait_bye.xml", extra=("-rtp_echo",), timeout_s=60,
+                          duration_ms=1000)
     rc_a, out_a = finish(winner, 60)
     rc_b, out_b = finish(loser, 60)
     rc_c, out_c = finish(caller, 60)
@@ -150,7 +151,7 @@ def test_nobody_answers_the_caller_goes_back_to_message_taking(
     clerk, phone = clerk_phone(kamailio, tmp_path / "clerk", "uas_ring_cancel.xml", CLERK_HZ)
     with_desk(p, (clerk,), ring_timeout_s=3.0)
     started = time.monotonic()
-    caller = p.start_call(SCENARIOS / "person_zero_wait_bye.xml", timeout_s=60)
+    caller = p.start_call(SCENARIOS / "person_zero_wait_bye.xml", timeout_s=60, duration_ms=1000)
     rc_a, out_a = finish(phone, 60)
     assert rc_a == 0, out_a  # rang 3 s, then CANCEL
     rc_c, out_c = finish(caller, 90)
