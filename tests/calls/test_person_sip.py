@@ -20,9 +20,11 @@ from callcenter.calls.desk import StaffDesk
 from callcenter.calls.understanding import Understanding
 from callcenter.drafting.rules import DraftingRules
 from callcenter.ledger.models import AuditLog
-from callcenter.staffing.settings import TransferSettings
+from callcenter.staffing.settings import RosterMember, TransferSettings
 from callcenter.workflow.settings import WorkflowSettings
+from tests.calls.callers import caller_scenario
 from tests.calls.conftest import Pipeline
+from tests.doubles import ScriptedFactoryDouble
 from tests.sipbench import audio
 from tests.sipbench.kamailio import Kamailio
 from tests.sipbench.sipp import finish, start_sipp, start_uas
@@ -161,3 +163,45 @@ def test_nobody_answers_the_caller_goes_back_to_message_taking(
     assert "person_unanswered" in actions and "person_answered" not in actions
     assert call.intake_path == "keypad"  # no model in this pipeline: the keypad path, and it says so
     assert time.monotonic() - started > 3.0
+
+
+
+def test_urgent_speech_rings_the_duty_phone_and_the_notice_goes_out_first(
+        pipeline_factory, kamailio: Kamailio, speak, tmp_path: Path) -> None:
+    """Synthesized Mandarin through the named Mandarin double: gas heard → the urgent step (the
+    notice's trigger: its event and audit row) before the duty phone's INVITE; the caller is bridged."""
+    text = "我家燃气漏了，屋里全是味，赶紧派人来"
+    p: Pipeline = pipeline_factory(recognizer=ScriptedFactoryDouble([text]))
+    duty, phone = clerk_phone(kamailio, tmp_path / "duty", "uas_answer_bye.xml", CLERK_HZ, tone_s=1.0,
+                              duration_ms=2000)
+    desk = with_desk(p, ())
+    desk.transfer = TransferSettings(ring_timeout_s=8, duty_roster=(RosterMember(name="保安室", number=duty),))
+    seen: list[tuple[str, float]] = []
+    p.ledger.bus.add_listener(lambda e: seen.append((e.data["step"], time.monotonic()))
+                              if e.type == "call.person" else None)
+    send = p.agent._send
+
+    def timed_send(data: bytes, peer):  # type: ignore[no-untyped-def]
+        if data.startswith(f"INVITE sip:{duty}".encode()):
+            seen.append(("invite", time.monotonic()))
+        return send(data, peer)
+
+    p.agent._send = timed_send  # InviteClient takes the agent's _send when dialling
+    speech = speak(text)
+    scenario = caller_scenario(tmp_path / "gas.xml", [("speak", speech), ("pause", len(speech) // 16 + 500)],
+                               hang_up="agent")
+    # the caller says back what it hears once its speech is over: its RTP keeps flowing (a phone
+    # sends RTP all call long; a silent SIPp would be timed out while the safety prompt plays)
+    caller = p.start_call(scenario, timeout_s=60, extra=("-rtp_echo",))
+    rc_phone, out_phone = finish(phone, 60)
+    rc_caller, out_caller = finish(caller, 60)
+    assert rc_phone == 0, out_phone  # the duty phone rang, answered, hung up
+    assert rc_caller == 0, out_caller  # the caller was bridged, then got our BYE
+    [call] = p.wait_for(lambda cs: bool(cs) and cs[0].status == "ended")
+    rows = [(a.action, a.new, a.at) for a in audit_rows(p, call.id) if a.action.startswith("person_")]
+    assert [r[0] for r in rows] == ["person_urgent", "person_answered", "person_ended"]
+    assert rows[0][1] == "gas" and rows[1][1] == f"urgent|{duty}"
+    assert rows[0][2] <= rows[1][2]
+    # the urgent step (its notice) before the duty phone's INVITE left the agent
+    assert [kind for kind, _ in seen][:3] == ["urgent", "invite", "answered"], seen
+    assert p.ledger.get_entry(call.entry_id).urgent
