@@ -137,7 +137,7 @@ class CallPerson(Payload):
     TYPE: ClassVar[EventType] = "call.person"
     call_id: int
     entry_id: int | None
-    step: Literal["urgent", "answered", "unanswered", "nobody", "ended"]
+    step: Literal["urgent", "answered", "unanswered", "nobody", "ended", "listening"]
     reason: str  # caller / urgent / takeover; the hazard class for 'urgent'
     number: str  # who answered (extension or roster number), "" otherwise
     username: str  # the panel user of that extension, "" if none

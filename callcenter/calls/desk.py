@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from callcenter.audio.prompts import HOLD_MUSIC
 from callcenter.calls.bridge import bridge_calls
 from callcenter.calls.flow import Prompts
+from callcenter.calls.listen import ListenTap
 from callcenter.calls.session import CallSession
 from callcenter.calls.transfer import KeyWaiter, RingResult, ask_to_connect, ring_group
 from callcenter.calls.understanding import CallerFacts, TurnView, Understanding
@@ -59,6 +61,16 @@ class StaffDesk:
                 return False
             self._takeovers[sip_call_id] = extension
             return True
+
+    def request_listen(self, sip_call_id: str, extension: str, username: str = "") -> bool:
+        """监听: ring `extension` and let it hear the call, silently. False: no such live call here."""
+        with self._lock:
+            desk = self._live.get(sip_call_id)
+        if desk is None or self.agent is None:
+            return False
+        threading.Thread(target=desk.listen_in, args=(extension, username), name=f"listen-{extension}",
+                         daemon=True).start()
+        return True
 
     def live_calls(self) -> list[str]:
         with self._lock:
@@ -174,6 +186,30 @@ class CallDesk:
             self._person("unanswered", reason)
             return "unanswered"
         return self._bridge(leg, result.number, reason)
+
+    def listen_in(self, extension: str, username: str = "") -> None:
+        """Ring the supervisor's phone; once answered, it hears both sides until either hangs up."""
+        agent = self.shared.agent
+        assert agent is not None
+        try:
+            # end_reason() only reads (is_active() may act on the call): this is not the call's thread
+            leg = agent.dial(extension, KeyWaiter(), self.shared.transfer.ring_timeout_s,
+                             abort=lambda: bool(self.call.end_reason()))
+        except Exception as exc:
+            log.info("call %s: listen-in by %s not connected: %s", self.call_id, extension, exc)
+            return
+        tap = ListenTap(leg)
+        self.session.add_tap(tap)
+        tap.thread.start()
+        self._person("listening", "listen", extension, username)
+        try:
+            while leg.is_active() and not self.call.end_reason():
+                time.sleep(0.05)
+        finally:
+            self.session.remove_tap(tap)
+            tap.stop()
+            leg.hangup()
+            tap.thread.join(timeout=2)
 
     # ----- steps ---------------------------------------------------------------------------
 

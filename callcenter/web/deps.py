@@ -40,6 +40,8 @@ class TakeOver(Protocol):
 
     def request_takeover(self, sip_call_id: str, extension: str) -> bool: ...
 
+    def request_listen(self, sip_call_id: str, extension: str, username: str = "") -> bool: ...
+
 
 @dataclass
 class WebServices:

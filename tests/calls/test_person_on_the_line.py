@@ -7,6 +7,7 @@ The wire (kamailio, SIPp/baresip phones, CANCEL, audio across the bridge) is in 
 
 from __future__ import annotations
 
+import time
 import wave
 from datetime import UTC, datetime
 from datetime import time as day_time
@@ -87,7 +88,7 @@ def test_urgent_speech_gets_the_safety_prompt_the_notice_at_detection_and_the_du
                                       phones={"8001": PhoneDouble(answer_after_s=0.05, hangup_after_s=0.3)})
     workflow_on(h)
     seen: list[tuple[str, float]] = []
-    h.ledger.bus.add_listener(lambda e: seen.append((e.type, __import__("time").monotonic()))
+    h.ledger.bus.add_listener(lambda e: seen.append((e.type, time.monotonic()))
                               if e.type in ("call.person", "notification") else None)
     call = h.call({"ask_unit": [[Say(speak(GAS))]]})
     # what the caller heard: the safety prompt for gas, what happens next, the duty person
@@ -303,3 +304,32 @@ def test_staff_lines_refuse_bad_input(hotline_double):
     other = Accounts(h.ledger.engine, SystemClock()).add_user("qian", "clerk", "pw-qianqianqian")
     with pytest.raises(StaffLineError, match="已分配"):
         h.staff.set_line(other, extension="8001")
+
+
+def test_a_supervisor_listens_in_silently(hotline_double, speak):
+    h: HotlineDouble = hotline_double(recognizer=ScriptedFactoryDouble(["楼道灯坏了，麻烦派人看看"]),
+                                      phones={"8900": PhoneDouble(answer_after_s=0.0, hangup_after_s=60)})
+    assert h.desk is not None
+    desk = h.desk
+
+    def supervisor_presses_listen() -> None:
+        call_id = desk.live_calls()[0]
+        assert desk.request_listen(call_id, "8900", "boss")
+        deadline = time.monotonic() + 5
+        while not desk._live[call_id].session._taps:  # the phone answered, the tap is on
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    call = h.call({"ask_problem": [[Act(supervisor_presses_listen), Say(speak("楼道灯坏了，麻烦派人看看"))]]})
+    assert h.dialer is not None
+    [leg] = h.dialer.legs
+    deadline = time.monotonic() + 5
+    while leg.reason == "" and time.monotonic() < deadline:  # hung up when the call ended
+        time.sleep(0.01)
+    assert leg.reason == "agent_hangup"
+    heard = np.frombuffer(bytes(leg.heard), dtype="<i2").astype(float)
+    windows = heard[: len(heard) // 160 * 160].reshape(-1, 160)
+    assert (np.sqrt((windows ** 2).mean(axis=1)) > 300).sum() * 0.02 > 1.0  # the caller's speech and the prompts
+    rows = [a for a in audit(h, h.logged(call).entry_id) if a.action == "person_listening"]
+    assert [(r.new, r.actor) for r in rows] == [("listen|8900|boss", "boss")]
+    assert call.heard[-1] == "thanks"  # the conversation went on as if nobody listened

@@ -4,6 +4,7 @@ desk of the process that holds the call."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,3 +101,29 @@ def test_meta_serves_presence_and_intake_paths(staffed) -> None:  # type: ignore
     assert {t["code"]: t["label"] for t in vocab["presence"]} == {"on_duty": "在岗", "away": "离开",
                                                                   "on_call": "通话中"}
     assert {t["code"] for t in vocab["intake_paths"]} == {"speech", "keypad"}
+
+
+def test_only_supervisors_listen_in(staffed) -> None:  # type: ignore[no-untyped-def]
+    from tests.doubles import DialerDouble, PhoneDouble
+
+    ledger = staffed.ledger
+    staffed.accounts.add_user("boss", "supervisor", "boss-password")
+    pk = ledger.call_ringing("sip-live-2", "13800138000", "", "hotline", datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
+    ledger.call_answered("sip-live-2")
+    staffed.desk.agent = DialerDouble({"8200": PhoneDouble(fails="busy")})
+    live = SimpleNamespace(info=SimpleNamespace(call_id="sip-live-2"), end_reason=lambda: "")
+    staffed.desk.open(None, live, None, None, live=True, known_unit=None, entry_id=None)
+    c = staffed.client("clerk1")
+    c.put("/api/staff/me", json={"extension": "8101"})
+    r = c.post(f"/api/calls/{pk}/listen", json={})
+    assert r.status_code == 403 and "主管" in r.json()["detail"]
+    boss = staffed.client("boss")
+    assert boss.post(f"/api/calls/{pk}/listen", json={}).status_code == 400  # no extension yet
+    r = boss.post(f"/api/calls/{pk}/listen", json={"extension": "8200"})
+    assert r.status_code == 202 and r.json()["extension"] == "8200"
+    deadline = time.monotonic() + 5
+    while not staffed.desk.agent.dialled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [n for n, _ in staffed.desk.agent.dialled] == ["8200"]  # the supervisor's phone was rung
+    staffed.desk.close("sip-live-2")
+    assert boss.post(f"/api/calls/{pk}/listen", json={"extension": "8200"}).status_code == 409

@@ -1,5 +1,6 @@
-"""Extensions and presence (在岗/离开/通话中) of the panel's users, and 「接听」 on a live call:
-the agent rings the clerk's own extension and bridges the caller to it (calls/desk.py)."""
+"""Extensions and presence (在岗/离开/通话中) of the panel's users, 「接听」 on a live call (the agent
+rings the clerk's own extension and bridges the caller to it) and 「监听」 (a supervisor's phone
+hears the call silently); calls/desk.py does the dialling."""
 
 from __future__ import annotations
 
@@ -97,5 +98,32 @@ def take_call(call_id: RowId, body: TakeIn, ledger: Ledger, staff: Staff, takeov
     if not extension:
         raise HTTPException(400, "请先在“我的分机”中设置分机号 / set your extension first")
     if not desk.request_takeover(call.sip_call_id, extension):
+        raise HTTPException(409, "该通话不在本机或已结束 / the call is not live in this process")
+    return {"call_id": call_id, "extension": extension, "status": "ringing"}
+
+
+LISTENERS = ("supervisor", "admin")  # who may listen in on a live call (监听)
+
+
+@router.post("/calls/{call_id}/listen", status_code=202, responses=refusals(400, 403, 404, 409, 503))
+def listen_to_call(call_id: RowId, body: TakeIn, ledger: Ledger, staff: Staff, takeover: TakeOvers,
+                   who: Principal = Depends(current_principal)) -> dict[str, object]:
+    """监听: the agent rings the supervisor's extension, which hears the caller and the agent (or the
+    clerk) silently; the caller hears nothing of it. Supervisors and administrators only."""
+    if who.role not in LISTENERS:
+        raise HTTPException(403, "只有主管可以监听 / only supervisors may listen in")
+    desk = available(takeover, NO_TAKEOVER)
+    try:
+        call = ledger.get_call(call_id)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个通话 / no such call") from exc
+    if call.status != "answered":
+        raise HTTPException(409, "通话不在进行中 / the call is not in progress")
+    extension = body.extension
+    if not extension and staff is not None and who.user_id is not None:
+        extension = staff.line(who.user_id).extension
+    if not extension:
+        raise HTTPException(400, "请先在“我的分机”中设置分机号 / set your extension first")
+    if not desk.request_listen(call.sip_call_id, extension, who.username):
         raise HTTPException(409, "该通话不在本机或已结束 / the call is not live in this process")
     return {"call_id": call_id, "extension": extension, "status": "ringing"}

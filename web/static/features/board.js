@@ -10,6 +10,7 @@ import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
 
 const calls = new Map();  // call id -> the card's state
+const LISTENERS = ["supervisor", "admin"];  // who may listen in (the API checks it too)
 const inCall = () => vocab.label("presence", "on_call");  // an answered call's phase: the same words
 const KEEP_ENDED = 30;  // finished calls kept on the board
 
@@ -74,7 +75,8 @@ function renderCall(call) {
     draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
     person: call.person ? html`${vocab.label("person_steps", call.person.step)}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
     "open-box": html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
-      ${call.answered && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}`,
+      ${call.answered && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}
+      ${call.answered && !call.ended && LISTENERS.includes(session.current()?.role) ? html` <button type="button" class="listen">监听</button>` : ""}`,
   };
   if (!li.firstChild) {
     render(li, html`<div class="head"></div><div class="alarm"></div><div class="person"></div><div class="ok linked"></div><div class="pop"></div>
@@ -113,6 +115,12 @@ $("#live").addEventListener("click", async (ev) => {
     ev.target.disabled = true;
     try { const r = await post(`/api/calls/${call.id}/take`, {}); $(".link-msg", li).textContent = `正在呼叫分机 ${r.extension}…`; }
     catch (err) { ev.target.disabled = false; $(".link-msg", li).textContent = `接听失败：${err.message}`; }
+    return;
+  }
+  if (ev.target.matches("button.listen")) {  // 「监听」: the agent rings my extension, which hears the call silently
+    ev.target.disabled = true;
+    try { const r = await post(`/api/calls/${call.id}/listen`, {}); $(".link-msg", li).textContent = `正在呼叫分机 ${r.extension} 监听…`; }
+    catch (err) { ev.target.disabled = false; $(".link-msg", li).textContent = `监听失败：${err.message}`; }
     return;
   }
   const target = ev.target.dataset?.link;
