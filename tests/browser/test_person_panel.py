@@ -5,6 +5,7 @@ clerk's panel opens the call's entry, and the audit log says who took the call."
 
 from __future__ import annotations
 
+import time
 from datetime import time as day_time
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def test_take_over_a_live_call_from_the_panel(pipeline_factory, chromium, artifa
         page.press("#my-extension", "Tab")
         page.wait_for_function(f"document.querySelector('#my-extension')?.value === '{extension}'")
         page.select_option("#my-presence", "on_duty")
-        page.wait_for_function("document.querySelector('#my-presence')?.value === 'on_duty'")
+        deadline = time.monotonic() + 10  # the PUT reaches the server
+        while staff.on_duty_extensions() != [extension] and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert staff.on_duty_extensions() == [extension]
         caller = p.start_call(scenario, timeout_s=90)
         page.wait_for_selector("li.call button.take", timeout=20_000)
