@@ -220,6 +220,7 @@ class Application:
         if self.handler.outbox.pending():  # first what the last run could not write, in order
             log.warning("replayed %d call record(s) kept in the outbox", self.handler.outbox.drain())
         self.handler.relink_unlogged_recordings()
+        self.staff.release_on_call()  # clerks left 通话中 by a bridge the crash cut
         repaired = self.recordings.recover()
         count = self.ledger.recover_interrupted(repaired)
         if count:

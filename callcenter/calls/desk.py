@@ -127,6 +127,7 @@ class CallDesk:
         self.session = session
         self.prompts = prompts
         self.live = live
+        self.offers_person = shared.transfer.enabled
         self.known_unit = known_unit
         self.entry_id = entry_id
         self.facts = CallerFacts(intake_path="speech" if live else "keypad")

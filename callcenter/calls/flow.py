@@ -91,6 +91,7 @@ class Desk(Protocol):
     what the call so far says, the urgent escalation, and the people who can take over."""
 
     live: bool  # a live recognizer listens (else the keypad path)
+    offers_person: bool  # callers may ask for a person (transfer.enabled): 「人工服务请按零」 is said
     known_unit: str | None  # the directory's unit for this caller
 
     def understand(self, dtmf_unit: str | None) -> TurnView: ...
@@ -168,7 +169,7 @@ class Conversation:
     def _run_with_desk(self, desk: Desk) -> None:
         keypad = not desk.live
         self.facts.steps = self.steps
-        if not self._say("press_zero"):
+        if desk.offers_person and not self._say("press_zero"):
             return
         ask_unit = self.settings.ask_unit and (not self.known_caller or self.settings.ask_unit_for_known_callers)
         if ask_unit:
@@ -211,7 +212,7 @@ class Conversation:
             if not self._say(safety_prompt_key(view.hazard)) or not self._say("urgent"):
                 return False
             return self._to_person("urgent", view.hazard)
-        if heard.person or view.wants_person:
+        if (heard.person or view.wants_person) and desk.offers_person:
             return self._to_person("caller")
         return True
 
@@ -334,7 +335,8 @@ class Conversation:
                 self.session.drain_listen_queue()
             try:
                 digit = self.session.dtmf_queue.get_nowait()
-                if self.desk is not None and not keys and digit == self.settings.person_key:
+                if self.desk is not None and self.desk.offers_person and not keys \
+                        and digit == self.settings.person_key:
                     self.steps.append("listen:person_key")
                     return Heard(spoke, digit, False, person=True)
                 if dtmf_ends and digit == "#":

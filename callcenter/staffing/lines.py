@@ -96,6 +96,16 @@ class StaffLines:
             user = s.get(User, row.user_id)
             return _line(user, row) if user is not None else None
 
+    def release_on_call(self) -> int:
+        """After a crash: whoever was 通话中 is 在岗 again (no call can still be bridged)."""
+        with Session(self.engine) as s:
+            rows = list(s.exec(select(StaffLine).where(StaffLine.presence == ON_CALL)).all())
+            for row in rows:
+                row.presence, row.updated_at = ON_DUTY, self.clock.now()
+                s.add(row)
+            s.commit()
+        return len(rows)
+
     def mark(self, extension: str, presence: str) -> None:
         """通话中 while bridged, back to 在岗 after: a clerk on a call is not rung again."""
         with Session(self.engine) as s:

@@ -333,3 +333,22 @@ def test_a_supervisor_listens_in_silently(hotline_double, speak):
     rows = [a for a in audit(h, h.logged(call).entry_id) if a.action == "person_listening"]
     assert [(r.new, r.actor) for r in rows] == [("listen|8900|boss", "boss")]
     assert call.heard[-1] == "thanks"  # the conversation went on as if nobody listened
+
+
+def test_without_transfer_nobody_is_offered_and_zero_is_just_a_key(hotline_double, speak):
+    h: HotlineDouble = hotline_double(recognizer=ScriptedFactoryDouble(["楼道灯坏了"]), phones={},
+                                      transfer=TransferSettings(enabled=False, ring_timeout_s=3))
+    clerk(h, "wang", "8101")
+    call = h.call({"ask_unit": [[Keys("0")]]})
+    assert "press_zero" not in call.heard and "transfer_wait" not in call.heard
+    assert h.dialer is not None and h.dialer.dialled == []
+
+
+def test_clerks_left_on_a_call_by_a_crash_are_on_duty_again(hotline_double):
+    h: HotlineDouble = hotline_double(phones={})
+    assert h.staff is not None
+    clerk(h, "wang", "8101")
+    h.staff.mark("8101", "on_call")
+    assert h.staff.on_duty_extensions() == []
+    assert h.staff.release_on_call() == 1
+    assert h.staff.on_duty_extensions() == ["8101"]
