@@ -31,9 +31,11 @@ from callcenter.accounts import Accounts
 from callcenter.asr.pool import TranscriptionPool
 from callcenter.audio.prompts import PromptLibrary
 from callcenter.calls.callback_dialer import CallbackDialer
+from callcenter.calls.desk import StaffDesk
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.hotline import HotlineHandler
 from callcenter.calls.transcription import CallTranscription, agent_words
+from callcenter.calls.understanding import Understanding
 from callcenter.clock import Clock, SystemClock
 from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.rules import DraftingRules
@@ -54,6 +56,7 @@ from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
 from callcenter.scale.backlog import LOAD_EVERY_S, AgentLoads, Backlog, LoadReporter
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
+from callcenter.staffing.lines import StaffLines
 from callcenter.telephony.agent import PyVoipAgent
 from callcenter.telephony.interface import TelephonyAgent
 from callcenter.web.app import WebServices, create_app
@@ -106,16 +109,22 @@ class Application:
         # process that takes calls owns the outbox (the others get an unused in-memory one).
         self.outbox = Outbox(settings.database.outbox_dir, self.bus, settings.database.outbox_drain_interval_s) \
             if role in ("all", "agent") else None
+        # Understanding during the call, 转人工, urgent escalation and the panel's 「接听」; the agent
+        # that dials the staff is set once it is built (it needs the handler first).
+        self.staff = StaffLines(self.engine, self.clock)
+        self.desk = StaffDesk(Understanding(self.rules, self.draft_models, settings.flow.person_words),
+                              settings.transfer, settings.workflow, self.staff, now=self.clock.now)
         self.handler = HotlineHandler(ledger=self.ledger, recordings=self.recordings,
                                       transcriber=roles.call_transcriber(self.transcriber, self.queue,
                                                                          self.ledger),
                                       prompts=self.prompts,
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
-                                      clock=self.clock, outbox=self.outbox)
+                                      clock=self.clock, outbox=self.outbox, desk=self.desk)
         self.transcription = CallTranscription(
             self.ledger, self.recordings, self.transcriber, self.drafter, self.handler.transcribe_recording,
             queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None)
         self.agent: TelephonyAgent = agent or PyVoipAgent(settings.sip, self.handler)
+        self.desk.agent = self.agent
         # Case clocks and handovers live in the database (they survive restarts); the rest is
         # re-registered at every start.
         self.scheduler = BackgroundScheduler(timezone=UTC, jobstores={
@@ -156,7 +165,9 @@ class Application:
                                       recordings=self.recordings, settings=self.settings.web, qa=self.qa,
                                       workflow=self.workflow, dialer=self.dialer,
                                       system_status=self.system_status, report_settings=self.settings.reports,
-                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting))
+                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting,
+                                      staff=self.staff,
+                                      takeover=self.desk if self.role in ("all", "agent") else None))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog and the SIP registration for the panel's header
@@ -209,6 +220,7 @@ class Application:
         if self.handler.outbox.pending():  # first what the last run could not write, in order
             log.warning("replayed %d call record(s) kept in the outbox", self.handler.outbox.drain())
         self.handler.relink_unlogged_recordings()
+        self.staff.release_on_call()  # clerks left 通话中 by a bridge the crash cut
         repaired = self.recordings.recover()
         count = self.ledger.recover_interrupted(repaired)
         if count:

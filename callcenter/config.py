@@ -25,6 +25,7 @@ from callcenter.notify.settings import NotifySettings
 from callcenter.qa.settings import QaSettings
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.reports.settings import ReportSettings
+from callcenter.staffing.settings import TransferSettings
 from callcenter.telephony.settings import SipSettings
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.settings import WorkflowSettings
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     prompts: PromptSettings = PromptSettings()
     vad: VadSettings = VadSettings()
     flow: FlowSettings = FlowSettings()
+    transfer: TransferSettings = TransferSettings()
     drafting: DraftingSettings = DraftingSettings()
     workflow: WorkflowSettings = WorkflowSettings()
     notify: NotifySettings = NotifySettings()
@@ -100,6 +102,10 @@ def load_site_terms(settings: Settings) -> SiteTerms:
         if unknown:
             raise ConfigError(f"workflow.callback_rates.by_category: unknown category {', '.join(unknown)}; "
                               f"the categories of {terms.source} are {', '.join(terms.categories)}")
+    menu = [c for c in settings.flow.category_keys.values() if c not in terms.categories]
+    if menu:
+        raise ConfigError(f"flow.category_keys: unknown category {', '.join(menu)}; "
+                          f"the categories of {terms.source} are {', '.join(terms.categories)}")
     return terms
 
 

@@ -25,6 +25,7 @@ EventType = Literal[
     "call.partial_transcript",
     "call.ended",
     "call.missed",
+    "call.person",  # 转人工 / urgent escalation / take-over during a call: who was rung, who answered
     "entry.draft_ready",
     "entry.updated",
     "system.alarm",
@@ -125,6 +126,22 @@ class CallEnded(Payload):
     entry_id: int | None
     reason: str
     duration_ms: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallPerson(Payload):
+    """Something happened between the caller and the staff during the call: urgency detected
+    ('urgent'), a ring group rung and its outcome ('answered' — the clerk's panel opens the entry —,
+    'unanswered', 'nobody'), or the bridge ended ('ended')."""
+
+    TYPE: ClassVar[EventType] = "call.person"
+    call_id: int
+    entry_id: int | None
+    step: Literal["urgent", "answered", "unanswered", "nobody", "ended", "listening"]
+    reason: str  # caller / urgent / takeover; the hazard class for 'urgent'
+    number: str  # who answered (extension or roster number), "" otherwise
+    username: str  # the panel user of that extension, "" if none
+    unit: str = ""  # 'urgent': the unit heard so far (the notice names it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,7 +301,7 @@ class HandoverCreated(Payload):
 
 # Every payload kind by event type; where a type has several, the first that fits the data wins.
 PAYLOADS: dict[str, tuple[type[Payload], ...]] = {}
-for _kind in (CallRinging, CallAnswered, PartialTranscript, CallEnded, CallMissed, DraftReady, EntryUpdated,
+for _kind in (CallRinging, CallAnswered, PartialTranscript, CallEnded, CallMissed, CallPerson, DraftReady, EntryUpdated,
               DatabaseAlarm, DiskAlarm, AsrLoad, NoticeAcknowledged, NoticePosted, WorkOrderUpdated,
               CallbackUpdated, HandoverCreated):
     PAYLOADS[_kind.TYPE] = (*PAYLOADS.get(_kind.TYPE, ()), _kind)

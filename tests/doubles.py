@@ -9,6 +9,8 @@ the audio arrives. Every call path also has a test on the real Vosk engine (Kore
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +98,14 @@ class HangUp:
     pass
 
 
-CallerAction = Say | Keys | Silence | HangUp
+@dataclass(frozen=True)
+class Act:
+    """Something happens elsewhere at this point of the call (a clerk presses 「接听」 in the panel)."""
+
+    do: Callable[[], object]
+
+
+CallerAction = Say | Keys | Silence | HangUp | Act
 
 
 class KeyedPromptsDouble:
@@ -169,7 +178,9 @@ class CallDouble:
             self.sink.on_agent_audio(pcm16)
         self.clock.advance(len(pcm16))
         turns = self.script.get(key)
-        self._pending = turns.pop(0) if turns else [Silence(self.silence_ms)]
+        # While hold music plays (a bit at a time) the caller waits quietly for as long as it lasts.
+        quiet = [Silence(len(pcm16) // 32)] if key == "hold_music" else [Silence(self.silence_ms)]
+        self._pending = turns.pop(0) if turns else quiet
         return True
 
     def is_active(self) -> bool:
@@ -193,6 +204,8 @@ class CallDouble:
         assert self.sink is not None
         if isinstance(action, HangUp):
             self.reason = "caller_hangup"
+        elif isinstance(action, Act):
+            action.do()
         elif isinstance(action, Keys):
             for digit in action.digits:
                 self.sink.on_dtmf(digit)
@@ -260,3 +273,121 @@ class TranscriberDouble:
         done: Future[Transcript] = Future()
         done.set_result(recognizer.finish())
         return done
+
+
+# ----- staff phones behind the agent (转人工, urgent escalation, 「接听」) ------------------------
+
+@dataclass
+class PhoneDouble:
+    """How a clerk's or duty phone behaves when the agent dials it: answers after `answer_after_s`
+    (None: rings until the agent gives up or cancels), or fails at once with `fails` (a DialError
+    reason: busy, unreachable, rejected); once answered, says `talk` (8 kHz PCM16), presses
+    `press` after it hears something, and hangs up after `hangup_after_s`."""
+
+    answer_after_s: float | None = 0.05
+    fails: str = ""
+    talk: bytes = b""
+    press: str = ""
+    hangup_after_s: float = 0.4
+
+
+class PhoneLegDouble:
+    """An answered staff phone (implements ActiveCall): records what it hears."""
+
+    def __init__(self, number: str, behaviour: PhoneDouble) -> None:
+        from datetime import UTC, datetime
+
+        from callcenter.telephony.interface import CallInfo
+
+        self.info = CallInfo(call_id=f"leg-{number}-{time.monotonic_ns()}", caller_number="hotline",
+                             caller_display="", called_number=number, remote_addr="127.0.0.1:5060",
+                             received_at=datetime.now(UTC), codec="PCMU", direction="outbound")
+        self.number = number
+        self.behaviour = behaviour
+        self.sink = None
+        self.heard = bytearray()
+        self.answered_at = time.monotonic()
+        self.reason = ""
+        self._pressed = False
+
+    def attach(self, sink) -> None:  # type: ignore[no-untyped-def]
+        self.sink = sink
+        if self.behaviour.talk and sink is not None and hasattr(sink, "relay"):  # the bridge's leg sink
+            pcm = self.behaviour.talk
+            for start in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
+                sink.on_caller_audio(pcm[start:start + FRAME_BYTES], start // 2)
+
+    def answer(self) -> None:
+        pass
+
+    def play(self, pcm16: bytes) -> bool:
+        if not self.is_active():
+            return False
+        self.heard += pcm16
+        if self.behaviour.press and not self._pressed and self.sink is not None:
+            self._pressed = True
+            for digit in self.behaviour.press:
+                self.sink.on_dtmf(digit)
+        return True
+
+    def is_active(self) -> bool:
+        if not self.reason and time.monotonic() - self.answered_at > self.behaviour.hangup_after_s:
+            self.reason = "caller_hangup"  # the remote party (the clerk) hung up
+        return not self.reason
+
+    def hangup(self) -> None:
+        if not self.reason:
+            self.reason = "agent_hangup"
+
+    def end_reason(self) -> str:
+        return self.reason
+
+    def held(self) -> bool:
+        return False
+
+    def hold_time_s(self) -> float:
+        return 0.0
+
+
+class DialerDouble:
+    """The agent's outbound side in-process (TelephonyAgent.dial): each number behaves as its
+    PhoneDouble says; an unknown number is unreachable. Records every dial, answer and CANCEL."""
+
+    def __init__(self, phones: dict[str, PhoneDouble]) -> None:
+        self.phones = phones
+        self.dialled: list[tuple[str, float]] = []
+        self.cancelled: list[str] = []
+        self.legs: list[PhoneLegDouble] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def dial(self, number: str, sink=None, timeout_s: float = 30.0, abort=None):  # type: ignore[no-untyped-def]
+        from callcenter.telephony.interface import DialError
+
+        started = time.monotonic()
+        with self._lock:
+            self.dialled.append((number, started))
+        phone = self.phones.get(number)
+        if phone is None:
+            raise DialError("unreachable", 404, detail=f"{number} not registered (double)")
+        if phone.fails:
+            raise DialError(phone.fails, 486 if phone.fails == "busy" else 603)
+        while True:
+            elapsed = time.monotonic() - started
+            if abort is not None and abort():
+                with self._lock:
+                    self.cancelled.append(number)
+                raise DialError("cancelled", 487)
+            if phone.answer_after_s is not None and elapsed >= phone.answer_after_s:
+                leg = PhoneLegDouble(number, phone)
+                if sink is not None:
+                    leg.attach(sink)
+                with self._lock:
+                    self.legs.append(leg)
+                return leg
+            if elapsed >= timeout_s:
+                raise DialError("no_answer", 408)
+            time.sleep(0.005)

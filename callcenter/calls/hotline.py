@@ -19,6 +19,7 @@ from typing import Protocol
 
 from callcenter.asr.interface import Transcript
 from callcenter.audio.settings import VadSettings
+from callcenter.calls.desk import CallDesk, StaffDesk
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
 from callcenter.calls.session import CallSession, LiveStream
@@ -41,7 +42,7 @@ class Transcriber(Protocol):
 class HotlineHandler:
     def __init__(self, *, ledger: LedgerService, recordings: RecordingStore, transcriber: Transcriber,
                  prompts: Prompts, drafter: CallDrafter, vad: VadSettings, flow: FlowSettings,
-                 clock: Clock, outbox: Outbox | None = None) -> None:
+                 clock: Clock, outbox: Outbox | None = None, desk: StaffDesk | None = None) -> None:
         self.ledger = ledger
         # Without a durable outbox (tests, tools) an in-memory one still carries calls through
         # a database outage, though not through a crash.
@@ -54,6 +55,8 @@ class HotlineHandler:
         self.vad = vad
         self.flow = flow
         self.clock = clock
+        # Understanding during the call, 转人工, urgent escalation and 「接听」; None: the fixed script.
+        self.desk = desk
 
     # ----- CallHandler -------------------------------------------------------------------
 
@@ -79,6 +82,7 @@ class HotlineHandler:
         call.answer()
         answered_at = self.clock.now()
         conversation: Conversation | None = None
+        desk: CallDesk | None = None
         entry_id: int | None = None  # None while the database is away: the outbox has the call
         reason = ""
         try:
@@ -88,18 +92,26 @@ class HotlineHandler:
             answered = self.writes.answered(info.call_id, answered_at)
             entry_id = answered.entry_id if answered is not None else None
             self.writes.transcript(info.call_id, None, "live" if stream else "queued")
-            known = self.writes.resident_for_number(info.caller_number) is not None
+            resident = self.writes.resident_for_number(info.caller_number)
+            known = resident is not None
             # No entry number to read back while the database is away; the rest goes on as usual.
             flow = self.flow if entry_id is not None else self.flow.model_copy(
                 update={"read_back_entry_number": False})
+            if self.desk is not None and flow.understand_during_call:
+                desk = self.desk.open(self.writes, call, session, self.prompts, live=stream is not None,
+                                      known_unit=resident.unit if resident else None, entry_id=entry_id)
+                # Never silently less: the call says whether a recognizer listened or the keypad took it.
+                self.writes.intake_path(info.call_id, desk.facts.intake_path)
             conversation = Conversation(call, session, self.prompts, self.vad, flow,
-                                        entry_number=str(entry_id or ""), known_caller=known)
+                                        entry_number=str(entry_id or ""), known_caller=known, desk=desk)
             conversation.run()
         except Exception:
             log.exception("call %s: the call failed midway; hanging up", info.call_id)
             reason = "error"
         finally:
             call.hangup()
+            if desk is not None and self.desk is not None:
+                self.desk.close(info.call_id)
             ended_at = self.clock.now()
             recording = self._close_recording(info.call_id, recorder)
             reason = reason or call.end_reason() or "agent_hangup"
@@ -122,15 +134,16 @@ class HotlineHandler:
             self.writes.transcript(info.call_id, transcript, "done")
         # Draft at once from what we have (keypad, directory); a transcript from the recording
         # refines it when it arrives.
-        self.writes.draft(info.call_id, info.caller_number, entry_id, transcript, session.dtmf_digits)
+        facts = conversation.facts.as_dict() if desk is not None else None
+        self.writes.draft(info.call_id, info.caller_number, entry_id, transcript, session.dtmf_digits, facts)
         if transcript is None and recording is not None:
             self.transcribe_recording(info.call_id, recording.key, info.caller_number,
-                                      entry_id, session.dtmf_digits)
+                                      entry_id, session.dtmf_digits, facts)
 
     # ----- helpers -----------------------------------------------------------------------
 
     def transcribe_recording(self, sip_call_id: str, key: str, caller_number: str,
-                             entry_id: int | None, dtmf: str) -> bool:
+                             entry_id: int | None, dtmf: str, facts: dict[str, object] | None = None) -> bool:
         """Queue transcription of a stored recording; False when no model is available yet."""
         enqueue = getattr(self.transcriber, "enqueue_call", None)
         if enqueue is not None:  # asr.mode queue: a worker process transcribes and drafts (callcenter/scale)
@@ -151,7 +164,7 @@ class HotlineHandler:
                 self.writes.transcript(sip_call_id, None, "failed")
                 return
             self.writes.transcript(sip_call_id, transcript, "done")
-            self.writes.draft(sip_call_id, caller_number, entry_id, transcript, dtmf)
+            self.writes.draft(sip_call_id, caller_number, entry_id, transcript, dtmf, facts)
 
         future.add_done_callback(done)
         return True

@@ -37,6 +37,14 @@ class LiveStream(Protocol):
     def backlog(self) -> int: ...
 
 
+class AudioTap(Protocol):
+    """A listener on the call's two directions (监听): called on RTP threads, must not block."""
+
+    def caller(self, pcm16: bytes) -> None: ...
+
+    def agent(self, pcm16: bytes) -> None: ...
+
+
 class CallSession:
     def __init__(self, call_id: str, recorder: CallRecorder) -> None:
         self.call_id = call_id
@@ -54,6 +62,8 @@ class CallSession:
         self.asr_overflowed = False  # live recognition fell behind; transcribe the recording instead
         self._finishing = False  # the transcript is being finished: late audio is dropped quietly
         self._pending = b""
+        self.live_text = ""  # the live recognizer's running text so far (understanding during the call)
+        self._taps: tuple[AudioTap, ...] = ()  # supervisors listening in (replaced whole: no lock on the RTP path)
 
     # ----- AudioSink (RTP threads) -------------------------------------------------------
 
@@ -65,6 +75,8 @@ class CallSession:
                 self.recording_error = exc
                 log.error("call %s: recording failed: %s", self.call_id, exc)
         self._feed_recognizer(pcm16)
+        for tap in self._taps:
+            tap.caller(pcm16)
         self._pending += pcm16
         while len(self._pending) >= FRAME_BYTES:
             frame, self._pending = self._pending[:FRAME_BYTES], self._pending[FRAME_BYTES:]
@@ -78,6 +90,8 @@ class CallSession:
                     pass
 
     def on_agent_audio(self, pcm16: bytes) -> None:
+        for tap in self._taps:
+            tap.agent(pcm16)
         if self.recording_error is None:
             try:
                 self._recorder.write_agent(pcm16)
@@ -88,6 +102,12 @@ class CallSession:
     def on_dtmf(self, digit: str) -> None:
         self.dtmf_digits += digit
         self.dtmf_queue.put(digit)
+
+    def add_tap(self, tap: AudioTap) -> None:
+        self._taps = (*self._taps, tap)
+
+    def remove_tap(self, tap: AudioTap) -> None:
+        self._taps = tuple(t for t in self._taps if t is not tap)
 
     # ----- the conversation's side -------------------------------------------------------
 
@@ -136,6 +156,7 @@ class CallSession:
             log.exception("call %s: live recognition failed", self.call_id)
             return
         if partial:
+            self.live_text = partial
             self._on_partial(partial)
 
     def finish_transcript(self, timeout_s: float = 30.0) -> Transcript | None:

@@ -15,7 +15,15 @@ from sqlmodel import Session, col, select
 
 from callcenter.asr.interface import Transcript
 from callcenter.drafting.draft import Draft
-from callcenter.events import CallAnswered, CallEnded, CallMissed, CallRinging, DraftReady, PartialTranscript
+from callcenter.events import (
+    CallAnswered,
+    CallEnded,
+    CallMissed,
+    CallPerson,
+    CallRinging,
+    DraftReady,
+    PartialTranscript,
+)
 from callcenter.ledger.core import (
     LedgerCore,
     LedgerError,
@@ -141,6 +149,40 @@ class CallLog(LedgerCore):
         with self.call_session() as s:
             call = call_of(s, sip_call_id)
             call.dtmf = digits[-64:]
+            s.add(call)
+            s.commit()
+
+    def call_person(self, sip_call_id: str, step: str, reason: str, number: str = "", username: str = "",
+                    at: datetime | None = None, unit: str = "") -> None:
+        """A step between the caller and the staff during the call, into the entry's audit log (who
+        was rung, who answered and when) and as a `call.person` event. 'urgent' also marks the
+        entry urgent; its audit row's time starts the urgent dispatch clock (workflow.clocks).
+        Replays of the same step (outbox) add nothing."""
+        at = at or self.clock.now()
+        action = f"person_{step}"
+        detail = f"{reason}|{number}|{username}".rstrip("|")
+        with self.call_session() as s:
+            call = call_of(s, sip_call_id)
+            if s.exec(select(AuditLog).where(AuditLog.call_id == call.id, AuditLog.action == action,
+                                             AuditLog.new == detail, AuditLog.at == at)).first() is not None:
+                return
+            entry = s.get(Entry, call.entry_id) if call.entry_id is not None else None
+            if step == "urgent" and entry is not None and not entry.urgent:
+                entry.urgent = True
+                entry.updated_at = at
+                s.add(entry)
+            s.add(AuditLog(at=at, actor=username or "system", entry_id=call.entry_id, call_id=call.id,
+                           action=action, field="", old="", new=detail))
+            s.commit()
+            assert call.id is not None
+            self.bus.publish(CallPerson(call_id=call.id, entry_id=call.entry_id, step=step,  # type: ignore[arg-type]
+                                        reason=reason, number=number, username=username, unit=unit))
+
+    def set_intake_path(self, sip_call_id: str, path: str) -> None:
+        """'speech' or 'keypad': how the agent took the call (never silently less)."""
+        with self.call_session() as s:
+            call = call_of(s, sip_call_id)
+            call.intake_path = path
             s.add(call)
             s.commit()
 

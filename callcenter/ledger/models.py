@@ -144,6 +144,8 @@ class Call(SQLModel, table=True):
     hold_ms: int = 0
     # Calls the agent refused: the SIP answer and why ("488 Not Acceptable Here: IPv6 media ...").
     sip_detail: str = Field(default="", max_length=255)
+    # How the agent took the call: 'speech' (a live recognizer listened) or 'keypad' (none was free).
+    intake_path: str = Field(default="", max_length=16)
 
 
 class AuditLog(SQLModel, table=True):
@@ -308,3 +310,12 @@ class TrainingItem(SQLModel, table=True):
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     added_by: str = Field(max_length=64)
     added_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class StaffLine(SQLModel, table=True):
+    """A user's phone extension and presence (在岗/离开/通话中): who the ring group rings."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    extension: str = Field(default="", max_length=32, index=True)
+    presence: str = Field(default="away", max_length=16)
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))

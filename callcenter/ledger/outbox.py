@@ -195,7 +195,8 @@ class Outbox:
 
 # ----- the call pipeline's writes ----------------------------------------------------------
 
-Drafter = Callable[[str, str, int | None, Transcript | None, str], int]
+# (sip_call_id, caller_number, own_entry_id, transcript, dtmf[, facts]) -> entry id
+Drafter = Callable[..., int]
 
 
 def _when(value: datetime | None) -> str | None:
@@ -245,7 +246,11 @@ class CallWrites:
             a["sip_call_id"], decode_transcript(a["transcript"]), a["status"]))
         outbox.register("draft", lambda a: draft(
             a["sip_call_id"], a["caller_number"], a["own_entry_id"], decode_transcript(a["transcript"]),
-            a["dtmf"]))
+            a["dtmf"], a.get("facts")))
+        outbox.register("call_person", lambda a: led.call_person(
+            a["sip_call_id"], a["step"], a["reason"], a.get("number", ""), a.get("username", ""), _at(a["at"]),
+            a.get("unit", "")))
+        outbox.register("intake_path", lambda a: led.set_intake_path(a["sip_call_id"], a["path"]))
 
     def ringing(self, sip_call_id: str, caller_number: str, caller_display: str, called_number: str,
                 received_at: datetime) -> int | None:
@@ -276,10 +281,20 @@ class CallWrites:
                                               "transcript": encode_transcript(transcript)})
 
     def draft(self, sip_call_id: str, caller_number: str, own_entry_id: int | None,
-              transcript: Transcript | None, dtmf: str) -> None:
+              transcript: Transcript | None, dtmf: str, facts: dict[str, Any] | None = None) -> None:
+        """`facts`: what the caller confirmed on the keypad during the call (calls.understanding)."""
         self.outbox.submit("draft", {"sip_call_id": sip_call_id, "caller_number": caller_number,
                                      "own_entry_id": own_entry_id, "transcript": encode_transcript(transcript),
-                                     "dtmf": dtmf})
+                                     "dtmf": dtmf, "facts": facts})
+
+    def person(self, sip_call_id: str, step: str, reason: str, number: str = "", username: str = "",
+               at: datetime | None = None, unit: str = "") -> None:
+        self.outbox.submit("call_person", {"sip_call_id": sip_call_id, "step": step, "reason": reason,
+                                           "number": number, "username": username, "at": _when(at),
+                                           "unit": unit})
+
+    def intake_path(self, sip_call_id: str, path: str) -> None:
+        self.outbox.submit("intake_path", {"sip_call_id": sip_call_id, "path": path})
 
     def partial_transcript(self, call_pk: int | None, sip_call_id: str, text: str) -> None:
         """Only an event for the panel; the call's pk is unknown while the database is away."""

@@ -50,7 +50,16 @@ AUDIT_ACTIONS: Mapping[str, str] = {
     "work_order": "派工单", "callback_task": "回访任务", "callback_attempt": "回访记录", "handover_ack": "确认交接",
     "qa_auto": "自动预评分", "qa_override": "质检改判", "qa_reviewed": "质检复核", "training_added": "加入训练集",
     "training_export": "导出训练片段",
+    "person_urgent": "通话中识别紧急", "person_answered": "转人工接通", "person_unanswered": "转人工无人接听",
+    "person_nobody": "转人工无人在岗", "person_ended": "转人工通话结束", "person_listening": "监听",
 }
+# What happened between a caller and the staff during the call (call.person events' step).
+PERSON_STEPS: Mapping[str, str] = {"urgent": "已识别紧急情况，正在通知值班人员", "answered": "已接通",
+                                   "unanswered": "转人工无人接听，已建回拨任务", "nobody": "无人在岗，已建回拨任务",
+                                   "ended": "人工通话结束", "listening": "主管监听中"}
+URGENT_DETECTED = "person_urgent"  # the audit row of urgency heard during the call: the urgent clock's start
+# How the agent took a call (Call.intake_path): it says so when no live recognizer was free.
+INTAKE_PATHS: Mapping[str, str] = {"speech": "语音识别", "keypad": "按键"}
 
 
 def label_of(labels: Mapping[str, str], code: str) -> str:

@@ -27,6 +27,7 @@ from callcenter.web.routers import (
     qa,
     residents,
     session,
+    staff,
     workflow,
 )
 from callcenter.web.routers import reports as reports_routes
@@ -57,7 +58,7 @@ def create_app(services: WebServices) -> FastAPI:
                                                      services.settings.session_max_age_s), LoginLimiter())
     # meta before residents: /api/residents/units is a GET beside the admin-only import
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
-              events.router, workflow.router, drafting.router, reports_routes.router):
+              events.router, workflow.router, drafting.router, reports_routes.router, staff.router):
         # meta and drafting before reports: /api/reports/draft-accuracy[/weekly] are theirs
         app.include_router(r)
     app.include_router(qa.router)  # answers 503 where QA is not configured

@@ -22,6 +22,7 @@ from callcenter.ledger.service import LedgerService
 from callcenter.qa.service import QaService
 from callcenter.recordings.interface import RecordingStore
 from callcenter.reports.settings import ReportSettings
+from callcenter.staffing.lines import StaffLines
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.sessions import SessionSigner
 from callcenter.web.settings import WebSettings
@@ -32,6 +33,14 @@ class CallbackDialer(Protocol):
     """Places a callback through the SIP agent (calls.callback_dialer.CallbackDialer)."""
 
     def place(self, task_id: int, extension: str, actor: str, actor_id: int | None) -> object: ...
+
+
+class TakeOver(Protocol):
+    """The panel's 「接听」 (calls.desk.StaffDesk): ring the clerk's extension, bridge the caller."""
+
+    def request_takeover(self, sip_call_id: str, extension: str) -> bool: ...
+
+    def request_listen(self, sip_call_id: str, extension: str, username: str = "") -> bool: ...
 
 
 @dataclass
@@ -50,6 +59,8 @@ class WebServices:
     report_settings: ReportSettings | None = None  # the site's `reports:`; the defaults without it
     draft_models: ModelProvider | None = None  # the serving draft model; /api/drafting/models 503 without it
     drafting_settings: DraftingSettings | None = None  # the 「请核对」 threshold; the defaults without it
+    staff: StaffLines | None = None  # users' extensions and presence; /api/staff 503 without it
+    takeover: TakeOver | None = None  # 「接听」 on live calls of this process; 503 without it
 
 
 @dataclass
@@ -106,6 +117,14 @@ def _dialer(conn: HTTPConnection) -> CallbackDialer | None:
     return _services(conn).dialer
 
 
+def _staff(conn: HTTPConnection) -> StaffLines | None:
+    return _services(conn).staff
+
+
+def _takeover(conn: HTTPConnection) -> TakeOver | None:
+    return _services(conn).takeover
+
+
 def _system_status(conn: HTTPConnection) -> Callable[[], dict[str, Any]] | None:
     return _services(conn).system_status
 
@@ -125,6 +144,8 @@ NO_WORKFLOW = "工作流未启用 / the workflow is not running in this process"
 NO_QA = "质检服务未启用"
 NO_DIALER = "本机未启用外呼 / outbound calling is not available in this process"
 NO_DRAFT_MODELS = "草稿模型未配置"
+NO_STAFF = "分机与在岗状态不可用"
+NO_TAKEOVER = "本机不接听来电，无法接听转接 / this process takes no calls"
 NO_STATUS = "系统状态不可用"  # an app built without the composition root (tests of single routers)
 
 
@@ -153,6 +174,8 @@ Reports = Annotated[ReportSettings, Depends(_report_settings)]
 Workflow = Annotated[CaseWorkflow | None, Depends(_workflow)]
 Qa = Annotated[QaService | None, Depends(_qa)]
 Dialer = Annotated[CallbackDialer | None, Depends(_dialer)]
+Staff = Annotated[StaffLines | None, Depends(_staff)]
+TakeOvers = Annotated[TakeOver | None, Depends(_takeover)]
 SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
 DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
 Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]

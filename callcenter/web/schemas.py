@@ -91,6 +91,7 @@ class CallOut(BaseModel):
     transcript: str
     transcript_words: list[dict[str, Any]] | None = None
     transcript_engine: str
+    intake_path: str = ""  # speech / keypad (vocab intake_paths); "" for calls before it was recorded
 
     @classmethod
     def of(cls, c: Call, *, words: bool = False, mask: bool = False) -> CallOut:
@@ -109,7 +110,7 @@ class CallOut(BaseModel):
                    recording_deleted=c.recording_deleted_at is not None,
                    transcript_status=c.transcript_status, transcript=text,
                    transcript_words=(mask_words(c.transcript_words) if mask else c.transcript_words) if words else None,
-                   transcript_engine=c.transcript_engine)
+                   transcript_engine=c.transcript_engine, intake_path=c.intake_path)
 
 
 def _playable(c: Call) -> bool:
@@ -325,6 +326,9 @@ class Vocab(BaseModel):
     roles: list[Term]
     transcript_statuses: list[Term]
     evidence_kinds: list[Term] = Field(description="what a QA pre-score's evidence span is")
+    presence: list[Term] = Field(description="a user's state for the ring group: 在岗/离开/通话中")
+    intake_paths: list[Term] = Field(description="how the agent took a call: speech or keypad")
+    person_steps: list[Term] = Field(description="转人工 and urgent escalation during a call (call.person steps)")
     entry_defaults: dict[str, str] = Field(description="category and department of an entry not yet classified")
 
 

@@ -18,6 +18,7 @@ from callcenter.notify.message import SEVERITY_LABELS
 from callcenter.qa.checks import VERDICT_LABELS
 from callcenter.qa.evidence import SPAN_KINDS
 from callcenter.reports.periods import PERIOD_HINTS
+from callcenter.staffing.lines import PRESENCE
 from callcenter.web.schemas import Term, Vocab
 from callcenter.workflow import callback_tasks, work_orders
 from callcenter.workflow.clocks import CLOCK_LABELS
@@ -61,5 +62,8 @@ def vocabulary(site: SiteTerms) -> Vocab:
         roles=_terms(ROLE_LABELS),
         transcript_statuses=_terms(ledger_terms.TRANSCRIPT_STATUSES),
         evidence_kinds=_terms(SPAN_KINDS),
+        presence=_terms(PRESENCE),
+        intake_paths=_terms(ledger_terms.INTAKE_PATHS),
+        person_steps=_terms(ledger_terms.PERSON_STEPS),
         entry_defaults={"category": site.fallback_category, "department": site.desk_department},
     )

@@ -16,10 +16,12 @@ from datetime import time
 from apscheduler.schedulers.base import BaseScheduler
 
 from callcenter.clock import Clock
+from callcenter.drafting.hazard import HAZARD_NAMES
 from callcenter.events import (
     CallAnswered,
     CallbackUpdated,
     CallMissed,
+    CallPerson,
     DraftReady,
     EntryUpdated,
     Event,
@@ -36,7 +38,7 @@ from callcenter.workflow.work_orders import WorkOrders
 
 log = logging.getLogger(__name__)
 
-_EVENTS = {t.TYPE for t in (CallAnswered, CallMissed, DraftReady, EntryUpdated, CallbackUpdated)}
+_EVENTS = {t.TYPE for t in (CallAnswered, CallMissed, DraftReady, EntryUpdated, CallbackUpdated, CallPerson)}
 _handovers: Handovers | None = None
 
 
@@ -87,6 +89,8 @@ class CaseWorkflow:
                                   audience=("clerk",), entry_id=entry_id)
         elif isinstance(payload, DraftReady) and payload.urgent:
             self._urgent(entry_id)
+        elif isinstance(payload, CallPerson):
+            self._person_step(entry_id, payload)
         elif isinstance(payload, EntryUpdated) and payload.status != payload.old_status:
             self._status_changed(entry_id, str(payload.status or ""), str(payload.actor or "system"))
         self.clocks.sync(entry_id)
@@ -99,15 +103,34 @@ class CaseWorkflow:
         elif status in TERMINAL:
             self.callbacks.close_for_entry(entry_id, actor, f"台账已{status}")
 
-    def _urgent(self, entry_id: int) -> None:
+    def _urgent(self, entry_id: int, hazard: str = "", unit: str = "") -> None:
         """Important items go at once to the supervisor and the project head (DOMAIN.md). Once per
-        entry: a draft is ready again after a transcript worker or an outbox replay redrafts it."""
+        entry: a draft is ready again after a transcript worker or an outbox replay redrafts it,
+        and an urgency heard during the call was announced at that moment already."""
         if self.notices.posted("urgent", entry_id):
             return
         entry = self.ledger.get_entry(entry_id)
+        if hazard:  # heard during the call: the entry is not drafted yet
+            name = HAZARD_NAMES.get(hazard, "紧急情况")
+            self.notices.post("urgent", f"紧急来电（通话中）：台账 {entry_id} {unit or entry.unit or '房号未知'} {name}",
+                              f"来电号码 {entry.caller_number or '未显示'}，正在通话，已转值班人员", severity="critical",
+                              audience=("clerk", "supervisor", "project_head"), entry_id=entry_id)
+            return
         self.notices.post("urgent", f"紧急来电：台账 {entry_id} {entry.unit or '房号未知'}",
                           f"{entry.category}｜{entry.department}｜{entry.summary}", severity="critical",
                           audience=("clerk", "supervisor", "project_head"), entry_id=entry_id)
+
+    def _person_step(self, entry_id: int, step: CallPerson) -> None:
+        """Urgency heard during the call: the notice now. Nobody took a caller who asked for a
+        person (or the urgent call): a callback task on the missed-call clock."""
+        if step.step == "urgent":
+            self._urgent(entry_id, step.reason, step.unit)
+        elif step.step in ("unanswered", "nobody"):
+            task = self.callbacks.on_missed(entry_id)
+            if task is not None:
+                self.notices.post("missed_call", f"转人工未接通：{task.number or '号码未显示'}",
+                                  f"请于 {task.due_at.astimezone(self.settings.zone):%H:%M} 前回拨。",
+                                  audience=("clerk",), entry_id=entry_id)
 
     # ----- running ----------------------------------------------------------------------
 

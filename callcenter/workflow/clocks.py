@@ -27,9 +27,9 @@ from sqlmodel import col, select
 
 from callcenter.clock import Clock
 from callcenter.ledger.lifecycle import DRAFT, REGISTERED
-from callcenter.ledger.models import CallbackTask, ClockAlert, Entry
+from callcenter.ledger.models import AuditLog, CallbackTask, ClockAlert, Entry
 from callcenter.ledger.service import LedgerService
-from callcenter.ledger.vocabulary import CALL, MISSED_CALL
+from callcenter.ledger.vocabulary import CALL, MISSED_CALL, URGENT_DETECTED
 from callcenter.workflow.deadlines import Due, clock_state, dispatch_due, register_due
 from callcenter.workflow.notices import NoticeBoard
 from callcenter.workflow.settings import WorkflowSettings
@@ -55,15 +55,21 @@ class RunningClock:
         return self.due.due_at + extra
 
 
-def entry_clocks(entry: Entry, tasks: list[CallbackTask], settings: WorkflowSettings) -> list[RunningClock]:
-    """The clocks running for one entry now, from its state alone (pure)."""
+def entry_clocks(entry: Entry, tasks: list[CallbackTask], settings: WorkflowSettings,
+                 urgent_detected_at: datetime | None = None) -> list[RunningClock]:
+    """The clocks running for one entry now, from its state alone (pure). `urgent_detected_at`:
+    when the agent heard the hazard during the call (its audit row), if it did."""
     assert entry.id is not None
     subject = f"entry:{entry.id}"
     running: list[RunningClock] = []
     if entry.kind == CALL and entry.status == DRAFT:
         running.append(RunningClock(subject, "register", entry.id, register_due(entry.created_at, settings,
                                                                                  entry.urgent), entry.urgent))
-    if entry.status == REGISTERED and entry.kind != MISSED_CALL and entry.confirmed_at is not None:
+    if entry.urgent and urgent_detected_at is not None and entry.status in (DRAFT, REGISTERED):
+        # Urgency heard during the call: the urgent dispatch clock runs from that moment.
+        running.append(RunningClock(subject, "dispatch", entry.id, dispatch_due(urgent_detected_at, settings,
+                                                                                 True), True))
+    elif entry.status == REGISTERED and entry.kind != MISSED_CALL and entry.confirmed_at is not None:
         running.append(RunningClock(subject, "dispatch", entry.id, dispatch_due(entry.confirmed_at, settings,
                                                                                  entry.urgent), entry.urgent))
     for task in tasks:
@@ -98,17 +104,20 @@ class ClockKeeper:
 
     # ----- state ------------------------------------------------------------------------
 
-    def _entry_and_tasks(self, entry_id: int) -> tuple[Entry, list[CallbackTask]] | None:
+    def _entry_and_tasks(self, entry_id: int) -> tuple[Entry, list[CallbackTask], datetime | None] | None:
         with self.ledger.session() as s:
             entry = s.get(Entry, entry_id)
             if entry is None:
                 return None
             tasks = list(s.exec(select(CallbackTask).where(CallbackTask.entry_id == entry_id)).all())
-            return entry, tasks
+            urgent_at = s.exec(select(AuditLog.at).where(AuditLog.entry_id == entry_id,
+                                                         AuditLog.action == URGENT_DETECTED)
+                               .order_by(col(AuditLog.at))).first() if entry.urgent else None
+            return entry, tasks, urgent_at
 
     def running(self, entry_id: int) -> list[RunningClock]:
         found = self._entry_and_tasks(entry_id)
-        return entry_clocks(*found, self.settings) if found else []
+        return entry_clocks(*found[:2], self.settings, found[2]) if found else []
 
     def _running_clock(self, subject: str, clock: str) -> RunningClock | None:
         kind, _, raw_id = subject.partition(":")
@@ -165,12 +174,20 @@ class ClockKeeper:
             entries = list(s.exec(select(Entry).where(or_(col(Entry.status).in_((DRAFT, REGISTERED)),
                                                           col(Entry.id).in_(task_entries)))).all())
             reached = set(s.exec(select(ClockAlert.subject, ClockAlert.clock, ClockAlert.level)).all())
+            urgent_ids = [e.id for e in entries if e.urgent]
+            urgent_at: dict[int, datetime] = {}
+            for entry_id, at in s.exec(select(AuditLog.entry_id, AuditLog.at).where(
+                    AuditLog.action == URGENT_DETECTED, col(AuditLog.entry_id).in_(urgent_ids))
+                    .order_by(col(AuditLog.at).desc())).all():
+                if entry_id is not None:
+                    urgent_at[entry_id] = at  # the earliest wins (descending order)
         tasks_of: dict[int, list[CallbackTask]] = {}
         for t in tasks:
             tasks_of.setdefault(t.entry_id, []).append(t)
         fired = 0
         for entry in entries:
-            for r in entry_clocks(entry, tasks_of.get(entry.id or 0, []), self.settings):
+            for r in entry_clocks(entry, tasks_of.get(entry.id or 0, []), self.settings,
+                                  urgent_at.get(entry.id or 0)):
                 for level in LEVELS:
                     if ((r.subject, r.clock, level) not in reached
                             and r.level_at(level, self.settings.escalate_after_s) <= now + _LATE_TOLERANCE):
@@ -202,9 +219,9 @@ class ClockKeeper:
         found = self._entry_and_tasks(entry_id)
         if found is None:
             return
-        entry, tasks = found
+        entry, tasks, urgent_detected_at = found
         wanted = {}
-        for r in entry_clocks(entry, tasks, self.settings):
+        for r in entry_clocks(entry, tasks, self.settings, urgent_detected_at):
             for level in LEVELS:
                 if level == "escalated" and r.urgent:
                     continue

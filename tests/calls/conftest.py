@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from callcenter.asr.settings import AsrSettings
 from callcenter.audio.prompt_build import build_default_prompts, synthesize
 from callcenter.audio.prompts import PromptLibrary
 from callcenter.audio.settings import PromptSettings, VadSettings
+from callcenter.calls.desk import StaffDesk
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import FlowSettings
 from callcenter.calls.hotline import HotlineHandler
+from callcenter.calls.understanding import Understanding
 from callcenter.clock import SystemClock
 from callcenter.drafting.rules import DraftingRules
 from callcenter.events import EventBus
@@ -30,13 +33,18 @@ from callcenter.ledger.models import Call
 from callcenter.ledger.service import LedgerService
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import WavRecordingStore
+from callcenter.staffing.lines import StaffLines
+from callcenter.staffing.settings import TransferSettings
 from callcenter.telephony.interface import CallInfo
 from callcenter.telephony.settings import SipSettings
+from callcenter.workflow.settings import WorkflowSettings
 from tests.doubles import (
     CallDouble,
     CallDoubleClock,
     CallerAction,
+    DialerDouble,
     KeyedPromptsDouble,
+    PhoneDouble,
     ScriptedFactoryDouble,
     TranscriberDouble,
     scripted_builder,
@@ -46,7 +54,10 @@ from tests.sipbench.sipp import SippResult, run_sipp, start_sipp
 # Short prompts keep each test call to a few seconds; the wording of real prompts is tested in tests/audio.
 SHORT_PROMPTS = {"greeting": "您好，{estate}物业，本次通话将被录音。", "ask_unit": "请说房号。",
                  "ask_problem": "请说问题。", "readback": "编号", "anything_else": "还有其他需要吗？",
-                 "thanks": "谢谢，再见。"}
+                 "thanks": "谢谢，再见。", "press_zero": "人工按零。", "ask_unit_keypad": "请按键输入房号。",
+                 "transfer_wait": "请稍候。", "transfer_failed": "无人接听，请留言。", "unit_is": "房号是",
+                 "unit_confirm": "对吗？", "category_menu": "请选类别。", "urgent_connecting": "正在接通。",
+                 "urgent_next": "已通知。"}
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +170,9 @@ class HotlineDouble:
     prompts: KeyedPromptsDouble
     transcriber: TranscriberDouble
     clock: CallDoubleClock
+    desk: StaffDesk | None = None
+    dialer: DialerDouble | None = None
+    staff: StaffLines | None = None
 
     def info(self, caller: str = "13800138000", called: str = "hotline") -> CallInfo:
         return CallInfo(call_id=f"{uuid.uuid4().hex}@double", caller_number=caller, caller_display="",
@@ -185,19 +199,31 @@ def hotline_double(prompt_settings: PromptSettings, tmp_path: Path,
     stores: list[WavRecordingStore] = []
 
     def make(*, recognizer: ScriptedFactoryDouble | None = None, live_slots: int = 100,
-             vad: VadSettings | None = None, flow: FlowSettings | None = None) -> HotlineDouble:
+             vad: VadSettings | None = None, flow: FlowSettings | None = None,
+             phones: dict[str, PhoneDouble] | None = None, transfer: TransferSettings | None = None,
+             hours: WorkflowSettings | None = None) -> HotlineDouble:
+        """`phones` given: the desk is on (understanding during the call, 转人工, escalation),
+        its staff phones dialled through a DialerDouble."""
         ledger = LedgerService(db.make_engine(db_url), SystemClock(), EventBus())
         clock = CallDoubleClock()
         store = WavRecordingStore(RecordingSettings(root=tmp_path / "recordings"), monotonic=clock)
         stores.append(store)
         prompts = KeyedPromptsDouble(PromptLibrary(prompt_settings))
         transcriber = TranscriberDouble(recognizer, live_slots)
+        desk = dialer = staff = None
+        if phones is not None:
+            dialer = DialerDouble(phones)
+            staff = StaffLines(ledger.engine, SystemClock())
+            # Business hours around the clock unless a test says otherwise: clerks, not the roster.
+            desk = StaffDesk(Understanding(DraftingRules.load()), transfer or TransferSettings(ring_timeout_s=3),
+                             hours or WorkflowSettings(business_open=day_time(0, 0), business_close=day_time(23, 59, 59)),
+                             staff, agent=dialer)  # type: ignore[arg-type]
         handler = HotlineHandler(
             ledger=ledger, recordings=store, transcriber=transcriber, prompts=prompts,
             drafter=CallDrafter(ledger, DraftingRules.load()),
             vad=vad or VadSettings(no_input_timeout_s=2.0, end_silence_ms=600),
-            flow=flow or FlowSettings(), clock=SystemClock())
-        return HotlineDouble(ledger, store, handler, prompts, transcriber, clock)
+            flow=flow or FlowSettings(), clock=SystemClock(), desk=desk)
+        return HotlineDouble(ledger, store, handler, prompts, transcriber, clock, desk, dialer, staff)
 
     yield make
     for store in stores:

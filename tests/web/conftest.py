@@ -17,6 +17,7 @@ from callcenter.qa.scorecard import load_scorecard
 from callcenter.qa.service import QaService
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import WavRecordingStore
+from callcenter.staffing.lines import StaffLines
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
@@ -38,7 +39,8 @@ def parts(engine: Engine, clock: ManualClock, tmp_path: Path):  # type: ignore[n
                                  settings=WebSettings(secret_file=tmp_path / "secret.key"),
                                  qa=qa, workflow=workflow,
                                  # an empty model folder: versions list empty, nothing trained here
-                                 draft_models=ModelProvider.for_dir(tmp_path / "draft_models")))
+                                 draft_models=ModelProvider.for_dir(tmp_path / "draft_models"),
+                                 staff=StaffLines(engine, clock)))
     accounts.add_user("admin", "admin", "admin-password")
     accounts.add_user("clerk1", "clerk", "clerk-password")
     accounts.add_user("qa1", "qa", "qa-password")

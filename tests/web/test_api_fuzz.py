@@ -157,8 +157,10 @@ def tally() -> Iterator[Tally]:
 
 
 # Answers that are right in this process and say so: the fixture app has no SIP agent to dial
-# through, and no composition root reporting the system status (both 503 by design).
-NOT_HERE = ["/api/callbacks/{task_id}/dial", "/api/system/status"]
+# through or to take a live call over, and no composition root reporting the system status
+# (503 by design).
+NOT_HERE = ["/api/callbacks/{task_id}/dial", "/api/system/status", "/api/calls/{call_id}/take",
+            "/api/calls/{call_id}/listen"]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import "./features/ledger.js";
 import "./features/manual.js";
 import "./features/units.js";
 import "./features/system.js";
+import "./features/presence.js";
 import "./features/board.js";
 import "./features/workflow.js";
 import "./features/notifications.js";

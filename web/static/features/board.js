@@ -10,12 +10,14 @@ import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
 
 const calls = new Map();  // call id -> the card's state
+const LISTENERS = ["supervisor", "admin"];  // who may listen in (the API checks it too)
+const inCall = () => vocab.label("presence", "on_call");  // an answered call's phase: the same words
 const KEEP_ENDED = 30;  // finished calls kept on the board
 
 async function loadLiveCalls() {
-  for (const [status, phase] of [["ringing", "振铃中"], ["answered", "通话中"]]) {
+  for (const [status, phase] of [["ringing", "振铃中"], ["answered", inCall()]]) {
     for (const c of await api(`/api/calls?status=${status}&limit=20`)) {
-      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase });
+      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase, answered: status === "answered" });
       if (!call.history) refreshHistory(call);
     }
   }
@@ -45,7 +47,8 @@ function entryRow(e, call) {
     <div class="sum">${e.summary || "（无摘要）"}</div>${linkable ? html`<button type="button" class="link" data-link="${e.id}">关联此单</button>` : ""}</li>`;
 }
 
-const SLOTS = ["head", "alarm", "linked", "pop", "recent", "partial", "draft", "open-box"];
+const SLOTS = ["head", "alarm", "person", "linked", "pop", "recent", "partial", "draft", "open-box"];
+
 
 function renderCall(call) {
   const li = document.getElementById(`call-${call.id}`);
@@ -70,10 +73,13 @@ function renderCall(call) {
     recent: recent.length ? html`<details><summary>近期记录 ${recent.length} 条</summary><ul>${recent.map((e) => entryRow(e, null))}</ul></details>` : "",
     partial: call.partial ? html`${call.partial}` : "",
     draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
-    "open-box": call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : "",
+    person: call.person ? html`${vocab.label("person_steps", call.person.step)}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
+    "open-box": html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
+      ${call.answered && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}
+      ${call.answered && !call.ended && LISTENERS.includes(session.current()?.role) ? html` <button type="button" class="listen">监听</button>` : ""}`,
   };
   if (!li.firstChild) {
-    render(li, html`<div class="head"></div><div class="alarm"></div><div class="ok linked"></div><div class="pop"></div>
+    render(li, html`<div class="head"></div><div class="alarm"></div><div class="person"></div><div class="ok linked"></div><div class="pop"></div>
       <div class="recent"></div><div class="partial"></div><div class="draft"></div><div class="open-box"></div><span class="link-msg error"></span>`);
   }
   for (const name of SLOTS) {
@@ -105,6 +111,18 @@ $("#live").addEventListener("click", async (ev) => {
     if (id && session.canEdit()) post(`/api/entries/${id}/acknowledge`).catch((err) => { $(".link-msg", li).textContent = `知悉未记录：${err.message}`; });
     return;
   }
+  if (ev.target.matches("button.take")) {  // 「接听」: the agent rings my extension and bridges the caller
+    ev.target.disabled = true;
+    try { const r = await post(`/api/calls/${call.id}/take`, {}); $(".link-msg", li).textContent = `正在呼叫分机 ${r.extension}…`; }
+    catch (err) { ev.target.disabled = false; $(".link-msg", li).textContent = `接听失败：${err.message}`; }
+    return;
+  }
+  if (ev.target.matches("button.listen")) {  // 「监听」: the agent rings my extension, which hears the call silently
+    ev.target.disabled = true;
+    try { const r = await post(`/api/calls/${call.id}/listen`, {}); $(".link-msg", li).textContent = `正在呼叫分机 ${r.extension} 监听…`; }
+    catch (err) { ev.target.disabled = false; $(".link-msg", li).textContent = `监听失败：${err.message}`; }
+    return;
+  }
   const target = ev.target.dataset?.link;
   if (!target) return;
   try {
@@ -126,9 +144,14 @@ events.on("call.ringing", (d) => {
   refreshHistory(liveCall(d.call_id, { number: d.caller_number, unit: d.unit || "", phase: "振铃中" }));
 });
 events.on("call.answered", (d) => {
-  refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: "通话中" }));
+  refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: inCall(), answered: true }));
 });
 events.on("call.partial_transcript", (d) => { liveCall(d.call_id, { partial: d.text }); });
+events.on("call.person", (d) => {
+  const patch = { person: d, entryId: d.entry_id ?? calls.get(d.call_id)?.entryId ?? null };
+  if (d.step === "urgent") Object.assign(patch, { urgent: true, unit: d.unit || calls.get(d.call_id)?.unit || "" });
+  liveCall(d.call_id, patch);
+});
 events.on("call.ended", (d) => {
   liveCall(d.call_id, { phase: `已结束 · ${vocab.label("end_reasons", d.reason)}`, ended: true });
   const ended = [...calls.values()].filter((c) => c.ended);

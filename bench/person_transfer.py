@@ -1,0 +1,222 @@
+"""转人工 latency and the bridge's cost, on loopback through kamailio.
+
+Run from the repository root:
+
+    .venv/bin/python bench/person_transfer.py [--calls 10]
+
+Each round: a SIPp clerk phone registers at a private kamailio (answers after one 180 and
+300 ms, plays a tone, hangs up after 4 s); a SIPp caller calls the real hotline (PyVoipAgent,
+HotlineHandler with the staff desk, recorder, ledger on a temporary SQLite), waits until the
+agent is listening (9 s, past the short prompts), presses 0 (RFC 4733) and then says back
+what it hears (-rtp_echo), so audio flows caller -> clerk across the bridge.
+
+Printed per run:
+- key 0 -> first clerk INVITE sent: from the agent receiving the RFC 4733 event (CallSession.on_dtmf)
+  to the INVITE's datagram leaving the agent's SIP socket (median, p99, max);
+- bridge relay delay, caller -> clerk: from a caller frame reaching the bridge to the chunk holding
+  it being handed to the clerk leg's RTP sender (median, p99; each frame of every bridged call);
+- CPU per bridged call: this process's CPU time during the bridged seconds / those seconds
+  (100 % = one core; SIPp and kamailio are other processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:  # noqa: PLR0915 - one linear script
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=10)
+    args = parser.parse_args()
+
+    from datetime import time as day_time
+
+    from callcenter.asr.pool import TranscriptionPool
+    from callcenter.asr.settings import AsrSettings
+    from callcenter.audio.prompt_build import build_default_prompts
+    from callcenter.audio.prompts import PromptLibrary
+    from callcenter.audio.settings import PromptSettings, VadSettings
+    from callcenter.calls import bridge
+    from callcenter.calls.desk import StaffDesk
+    from callcenter.calls.drafter import CallDrafter
+    from callcenter.calls.flow import FlowSettings
+    from callcenter.calls.hotline import HotlineHandler
+    from callcenter.calls.session import CallSession
+    from callcenter.calls.understanding import Understanding
+    from callcenter.clock import SystemClock
+    from callcenter.drafting.rules import DraftingRules
+    from callcenter.events import EventBus
+    from callcenter.ledger import db
+    from callcenter.ledger.service import LedgerService
+    from callcenter.recordings.settings import RecordingSettings
+    from callcenter.recordings.store import WavRecordingStore
+    from callcenter.staffing.settings import TransferSettings
+    from callcenter.telephony.agent import PyVoipAgent
+    from callcenter.telephony.settings import SipSettings
+    from callcenter.workflow.settings import WorkflowSettings
+    from tests.calls.conftest import SHORT_PROMPTS
+    from tests.sipbench import audio
+    from tests.sipbench.kamailio import Kamailio
+    from tests.sipbench.sipp import finish, start_sipp, start_uas
+    from tests.sipbench.tools import free_udp_block, free_udp_port
+
+    work = Path(tempfile.mkdtemp(prefix="person_transfer_"))
+    print(f"work dir {work}")
+    prompts = PromptSettings(dir=work / "prompts", estate_name="测试花园", texts=SHORT_PROMPTS)
+    build_default_prompts(prompts, workers=2)
+
+    # ----- the hooks that time it --------------------------------------------------------------
+    keyed: dict[str, float] = {}  # call id -> when its 0 arrived
+    invites: list[tuple[float, bytes]] = []
+    relay_ms: list[float] = []
+    bridged: list[tuple[float, float, float, float]] = []  # wall start/end, cpu start/end
+
+    original_dtmf = CallSession.on_dtmf
+
+    def on_dtmf(self: CallSession, digit: str) -> None:
+        if digit == "0" and self.call_id not in keyed:
+            keyed[self.call_id] = time.monotonic()
+        original_dtmf(self, digit)
+
+    CallSession.on_dtmf = on_dtmf  # type: ignore[method-assign]
+
+    class TimedRelay(bridge._Relay):
+        """The bridge's relay, noting when each frame came in and when it was handed on."""
+
+        def __init__(self, to, name):  # type: ignore[no-untyped-def]
+            super().__init__(to, name)
+            self.arrived: list[float] = []
+
+        def push(self, pcm16: bytes) -> None:
+            with self.cond:
+                if len(self.arrived) == self.frames.maxlen:
+                    self.arrived.pop(0)  # dropped with the oldest frame
+                self.arrived.append(time.monotonic())
+            super().push(pcm16)
+
+        def _run(self) -> None:
+            while True:
+                with self.cond:
+                    while not self.frames and not self.stopped:
+                        self.cond.wait(0.2)
+                    if self.stopped:
+                        return
+                    chunk = b"".join(self.frames)
+                    self.frames.clear()
+                    stamps, self.arrived = self.arrived, []
+                now = time.monotonic()
+                if self.name_ == "bridge->clerk":
+                    relay_ms.extend((now - t) * 1000 for t in stamps)
+                if not self.to.play(chunk):
+                    return
+
+    original_init = TimedRelay.__init__
+
+    def init(self, to, name):  # type: ignore[no-untyped-def]
+        original_init(self, to, name)
+        self.name_ = name
+
+    TimedRelay.__init__ = init  # type: ignore[method-assign]
+    bridge._Relay = TimedRelay  # type: ignore[misc]
+    original_bridge = bridge.bridge_calls
+
+    def timed_bridge(clerk, resident, sink):  # type: ignore[no-untyped-def]
+        w0, c0 = time.monotonic(), time.process_time()
+        try:
+            return original_bridge(clerk, resident, sink)
+        finally:
+            bridged.append((w0, time.monotonic(), c0, time.process_time()))
+
+    import callcenter.calls.desk as desk_module
+
+    desk_module.bridge_calls = timed_bridge  # type: ignore[assignment]
+
+    with Kamailio(work / "kamailio") as proxy:
+        url = f"sqlite:///{work / 'ledger.db'}"
+        db.upgrade(url)
+        ledger = LedgerService(db.make_engine(url), SystemClock(), EventBus())
+        store = WavRecordingStore(RecordingSettings(root=work / "recordings"))
+        pool = TranscriptionPool(AsrSettings(model_dir=work / "no-model", max_live_streams=2, workers=1))
+        pool.start()
+        desk = StaffDesk(Understanding(DraftingRules.load()), TransferSettings(ring_timeout_s=10),
+                         WorkflowSettings(business_open=day_time(0, 0), business_close=day_time(23, 59, 59)))
+        handler = HotlineHandler(ledger=ledger, recordings=store, transcriber=pool, prompts=PromptLibrary(prompts),
+                                 drafter=CallDrafter(ledger, DraftingRules.load()),
+                                 vad=VadSettings(no_input_timeout_s=6.0, end_silence_ms=600), flow=FlowSettings(),
+                                 clock=SystemClock(), desk=desk)
+        rtp_low = free_udp_block(60)
+        settings = SipSettings(server="127.0.0.1", port=proxy.port, username="hotline-bench", bind_ip="127.0.0.1",
+                               bind_port=free_udp_port(), rtp_port_low=rtp_low, rtp_port_high=rtp_low + 59,
+                               answer_after_rings=1, ring_period_s=0.3)
+        agent = PyVoipAgent(settings, handler)
+        desk.agent = agent
+        send = agent._send
+
+        def timed_send(data: bytes, peer):  # type: ignore[no-untyped-def]
+            if data.startswith(b"INVITE sip:87"):
+                invites.append((time.monotonic(), data))
+            return send(data, peer)
+
+        agent._send = timed_send  # type: ignore[method-assign]
+        agent.start()
+        lock = threading.Lock()
+        key_to_invite: list[float] = []
+        try:
+            for i in range(args.calls):
+                clerk = f"87{i:03d}"
+                desk.transfer = TransferSettings(ring_timeout_s=10, extensions=(clerk,))
+                cw = work / f"clerk{i}"
+                cw.mkdir()
+                audio.write_rtp_pcap(cw / "uas.pcap", audio.tone(1100, 3.0), codec="PCMU")
+                phone, _ = start_uas("uas_answer_bye.xml", proxy.port, cw, clerk, duration_ms=4000)
+                before = len(invites)
+                caller = start_sipp(str(REPO / "tests/sipbench/scenarios/person_zero_wait_bye.xml"), proxy.port,
+                                    work / f"caller{i}", service=settings.username, duration_ms=9000, timeout_s=60,
+                                    extra=("-rtp_echo",))  # says back the clerk: audio caller -> clerk
+                rc_phone, out_phone = finish(phone, 60)
+                rc_caller, out_caller = finish(caller, 60)
+                if rc_phone or rc_caller:
+                    print(f"round {i}: clerk rc={rc_phone} caller rc={rc_caller}\n{out_phone}\n{out_caller}",
+                          file=sys.stderr)
+                with lock:
+                    ours = invites[before:]
+                    key_at = max(keyed.values()) if keyed else None
+                if ours and key_at is not None:
+                    key_to_invite.append((ours[0][0] - key_at) * 1000)
+                    print(f"round {i}: key 0 -> INVITE {key_to_invite[-1]:.1f} ms")
+        finally:
+            agent.stop()
+            pool.shutdown(wait=False)
+            store.shutdown()
+
+    print()
+    if key_to_invite:
+        print(f"key 0 -> first clerk INVITE: n={len(key_to_invite)} median {statistics.median(key_to_invite):.1f} ms, "
+              f"p99 {_pct(key_to_invite, 0.99):.1f} ms, max {max(key_to_invite):.1f} ms")
+    if relay_ms:
+        print(f"bridge relay delay caller -> clerk: n={len(relay_ms)} frames, median {statistics.median(relay_ms):.2f} ms, "
+              f"p99 {_pct(relay_ms, 0.99):.2f} ms")
+    if bridged:
+        wall = sum(w1 - w0 for w0, w1, _, _ in bridged)
+        cpu = sum(c1 - c0 for _, _, c0, c1 in bridged)
+        print(f"CPU per bridged call: {100 * cpu / wall:.1f} % of one core over {wall:.1f} bridged seconds "
+              f"({len(bridged)} calls, one at a time)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
