@@ -93,7 +93,7 @@ class Application:
         self.bus = EventBus()
         self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
                                     call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
-        self.accounts = Accounts(self.engine, self.clock)
+        self.accounts = Accounts(self.engine, self.clock, settings.web.password_min_length)
         self.recordings = WavRecordingStore(settings.recording)
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue

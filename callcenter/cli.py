@@ -64,7 +64,7 @@ def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
     engine = db.make_engine(settings.database.url)
     clock = SystemClock()
     ledger = LedgerService(engine, clock, EventBus(), callbacks=settings.workflow.callback_sampling, terms=terms)
-    return settings, ledger, Accounts(engine, clock)
+    return settings, ledger, Accounts(engine, clock, settings.web.password_min_length)
 
 
 RoleOpt = Annotated[str, typer.Option("--role", help="all: everything in one process (default). With "
@@ -221,7 +221,68 @@ def users_passwd(name: str, config: ConfigOpt = None) -> None:
         accounts.set_password(name, password)
     except AccountError as exc:
         _fail(str(exc))
-    typer.echo("password changed")
+    typer.echo("password changed (the user's sessions and API tokens were ended)")
+
+
+@users_app.command("disable")
+def users_disable(name: str, config: ConfigOpt = None) -> None:
+    """Disable a user: no more logins; their panel sessions, live connections and API tokens end now."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        ended = accounts.disable_user(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {name} disabled ({ended} open session(s) ended, API tokens revoked)")
+
+
+@users_app.command("enable")
+def users_enable(name: str, config: ConfigOpt = None) -> None:
+    """Let a disabled user log in again (their old sessions and tokens stay ended)."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        accounts.enable_user(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {name} enabled")
+
+
+@users_app.command("logout")
+def users_logout(name: str, config: ConfigOpt = None) -> None:
+    """End every panel session of a user (a lost or shared computer); API tokens stay."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        ended = accounts.end_sessions_of(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"{ended} session(s) of {name} ended")
+
+
+@token_app.command("list")
+def token_list(config: ConfigOpt = None) -> None:
+    """API tokens: id, user, label, created, and whether revoked (the tokens themselves are not kept)."""
+    _, _, accounts = _ledger_parts(config)
+    for tid, user, label, created, revoked in accounts.tokens():
+        typer.echo(f"{tid}\t{user}\t{label or '-'}\t{created}\t{'revoked' if revoked else 'active'}")
+
+
+@token_app.command("revoke")
+def token_revoke(token: Annotated[str, typer.Argument(help="The token's id (from `token list`) or the token")],
+                 config: ConfigOpt = None) -> None:
+    """Revoke an API token: requests and live connections using it are refused from now on."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        tid = accounts.revoke_token(token)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"token {tid} revoked")
 
 
 @token_app.command("create")

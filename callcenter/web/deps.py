@@ -23,7 +23,7 @@ from callcenter.qa.service import QaService
 from callcenter.recordings.interface import RecordingStore
 from callcenter.reports.settings import ReportSettings
 from callcenter.web.ratelimit import LoginLimiter
-from callcenter.web.sessions import SessionSigner
+from callcenter.web.sessions import LiveConnections
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 
@@ -57,8 +57,8 @@ class WebState:
     """Everything a request may need: the services, and the web layer's own parts."""
 
     services: WebServices
-    signer: SessionSigner
     login_limiter: LoginLimiter
+    live: LiveConnections  # the websockets of each session, closed when it ends
 
 
 def web_state(conn: HTTPConnection) -> WebState:
@@ -134,8 +134,8 @@ def available(service: T | None, refusal: str) -> T:
     return service
 
 
-def _signer(conn: HTTPConnection) -> SessionSigner:
-    return web_state(conn).signer
+def _live(conn: HTTPConnection) -> LiveConnections:
+    return web_state(conn).live
 
 
 def _login_limiter(conn: HTTPConnection) -> LoginLimiter:
@@ -156,5 +156,5 @@ Dialer = Annotated[CallbackDialer | None, Depends(_dialer)]
 SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
 DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
 Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]
-Signer = Annotated[SessionSigner, Depends(_signer)]
+Live = Annotated[LiveConnections, Depends(_live)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

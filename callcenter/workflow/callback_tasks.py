@@ -25,6 +25,7 @@ from callcenter.ledger.lifecycle import (
 )
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.ledger.versions import StaleWrite, claim
 from callcenter.ledger.vocabulary import label_of
 from callcenter.workflow.deadlines import callback_due, due_after
 from callcenter.workflow.notices import NoticeBoard
@@ -81,11 +82,14 @@ class CallbackTasks:
     # ----- results ----------------------------------------------------------------------
 
     def log_result(self, task_id: int, outcome: str, actor: str, *, satisfaction: str = "", notes: str = "",
-                   method: str = "manual", call_id: int | None = None) -> CallbackTask:
-        """What came of one attempt. Connected callbacks need the resident's satisfaction."""
+                   method: str = "manual", call_id: int | None = None, based_on: int | None = None) -> CallbackTask:
+        """What came of one attempt. Connected callbacks need the resident's satisfaction.
+        `based_on`: the task's version the clerk saw; a newer one refuses (versions.StaleWrite)."""
         if outcome not in OUTCOMES:
             raise LedgerError(f"outcome must be one of {', '.join(OUTCOMES)}")
         task = self.get(task_id)
+        if based_on is not None and task.version != based_on:  # before the entry moves
+            raise StaleWrite("callbacktask", task_id, based_on, task.version)
         if task.status != "open":
             raise LedgerError(f"回访任务 {task_id} {label_of(STATUSES, task.status)} / task {task_id} "
                               f"is {task.status}")
@@ -103,6 +107,7 @@ class CallbackTasks:
         with self.ledger.session() as s:
             row = s.get(CallbackTask, task_id)
             assert row is not None
+            claim(s, row, None)  # the version now: the entry move above may have touched the task
             # the result of a call the agent placed and already counted is not a new attempt
             if not (row.method == "sip" and row.outcome == "connected" and outcome == "connected"):
                 row.attempts += 1
