@@ -82,12 +82,14 @@ def test_two_clerks_confirming_at_the_same_instant(parts) -> None:  # type: igno
         start = threading.Barrier(len(clerks))
         answers: list[tuple[int, str]] = []
 
-        def confirm(client: TestClient, i: int) -> None:
+        def confirm(client: TestClient, i: int, entry_id: int, start: threading.Barrier,
+                    answers: list[tuple[int, str]]) -> None:
             start.wait()
             r = client.post(f"/api/entries/{entry_id}/confirm", json={"summary": f"客服{i}的摘要"})
             answers.append((r.status_code, r.text))
 
-        threads = [threading.Thread(target=confirm, args=(c, i)) for i, c in enumerate(clerks)]
+        threads = [threading.Thread(target=confirm, args=(c, i, entry_id, start, answers))
+                   for i, c in enumerate(clerks)]
         for t in threads:
             t.start()
         for t in threads:
