@@ -10,7 +10,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
 from callcenter.ledger.models import ApiToken, User, WebSession
@@ -233,7 +233,7 @@ class Accounts:
         """(id, username, label, created, revoked) of every API token, for `callcenter token list`."""
         with Session(self.engine) as s:
             rows = s.exec(select(ApiToken, User).join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-                          .order_by(ApiToken.id)).all()
+                          .order_by(col(ApiToken.id))).all()
             return [(t.id or 0, u.username, t.label, t.created_at.isoformat(timespec="seconds"), t.revoked)
                     for t, u in rows]
 

@@ -3,7 +3,6 @@ All need `score_calls`; calls and items are addressed by id only, never by a pat
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -15,30 +14,16 @@ from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
 from callcenter.web.deps import NO_QA, Qa, available
-from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words, must_mask
+from callcenter.web.masking import mask_phone, mask_text, mask_words, must_mask
 from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
 
 router = APIRouter(prefix="/api/qa", tags=["qa"], responses=refusals(401, 403, 422, 503))
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# Transcripts and summaries say phone numbers too, in any format: masked as in the number column.
+_mask_text = mask_text
+_mask_words = mask_words
 
 
-def _mask_text(text: str) -> str:
-    """Transcripts say phone numbers too: 13800138000 -> 138****8000, as in the number column."""
-    return _MOBILE.sub(r"\1****\2", mask_id_numbers(text))
-
-
-def _mask_words(words: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """The same on timed words; masking keeps the length, so the text cuts back into the words."""
-    words = mask_words(words)
-    if not words:
-        return words
-    texts = [str(w.get("text", "")) for w in words]
-    masked, out, pos = _mask_text("".join(texts)), [], 0
-    for w, t in zip(words, texts, strict=True):
-        out.append({**w, "text": masked[pos:pos + len(t)]})
-        pos += len(t)
-    return out
 SCORE = require("score_calls")
 MAX_DURATION_S = 86_400.0  # no call lasts a day; larger bounds would overflow the ms columns
 

@@ -292,14 +292,16 @@ def update_work_order(order_id: RowId, body: WorkOrderPatch,
 
 
 @router.get("/work-orders/{order_id}/slip", response_class=HTMLResponse, responses=refusals(404))
-def work_order_slip(order_id: RowId, _: Principal = Depends(current_principal), *, wf: Workflow) -> HTMLResponse:
-    """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree."""
+def work_order_slip(order_id: RowId, who: Principal = Depends(current_principal), *, wf: Workflow) -> HTMLResponse:
+    """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree. For a
+    role that may not see phone numbers, every number on it is masked (caller, summary, notes)."""
     wf = available(wf, NO_WORKFLOW)
     with _refusals("派工单"):
         order = wf.work_orders.get(order_id)
         done = [t for t in wf.callbacks.list(status="done", entry_id=order.entry_id, kind="callback")]
         callback_at = f"{done[-1].done_at.astimezone(wf.settings.zone):%Y-%m-%d %H:%M}" if done and done[-1].done_at else ""
-        return HTMLResponse(wf.work_orders.slip_html(order_id, callback_at=callback_at))
+        slip = wf.work_orders.slip_html(order_id, callback_at=callback_at)
+        return HTMLResponse(mask_text(slip) if must_mask(who) else slip)
 
 
 # ----- callbacks --------------------------------------------------------------------------
