@@ -61,6 +61,9 @@ def two_clerks(chromium, desk):  # type: ignore[no-untyped-def]
         page.set_default_timeout(10_000)
         errors: list[str] = []
         page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        # the panel runs under its strict CSP (no inline script, no eval): any violation is an error
+        page.on("console", lambda m, errors=errors: errors.append(m.text) if "Content Security Policy" in m.text
+                else None)
         page.errors = errors
         page.drop_events = False  # a network blip: live events to this page are lost while True
 

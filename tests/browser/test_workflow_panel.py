@@ -73,7 +73,8 @@ def _status(page, label: str) -> None:  # type: ignore[no-untyped-def]
 
 def test_complaint_from_work_order_to_closed(desk: Desk, chromium, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     entry_id = desk.registered("wf-1")
-    page = chromium.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN",
+                             bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     login(page, desk.server.url, "clerk1", "clerk-password")
@@ -162,7 +163,8 @@ def test_complaint_from_work_order_to_closed(desk: Desk, chromium, artifacts: Pa
 
 def test_bell_handover_and_callback_tasks(desk: Desk, chromium, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     entry_id = desk.registered("wf-2", category="报修", department="工程", summary="厨房水管漏水")
-    page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN",
+                             bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     login(page, desk.server.url, "clerk1", "clerk-password")
@@ -244,7 +246,8 @@ def test_panel_without_a_workflow_stays_quiet(engine: Engine, chromium, artifact
                                                               background_flush=False),
                                  settings=WebSettings(secret_file=tmp_path / "secret.key")))
     with PanelServer(app) as server:
-        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN",
+                             bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         login(page, server.url, "clerk1", "clerk-password")
