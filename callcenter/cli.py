@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +28,7 @@ for sub, name in ((users_app, "users"), (token_app, "token"), (models_app, "mode
                   (config_app, "config"), (reports_app, "reports"), (drafting_app, "drafting")):
     app.add_typer(sub, name=name)
 
+OWNER_ONLY_UMASK = 0o077
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml "
                                                                          "or $CALLCENTER_CONFIG)")]
 
@@ -93,6 +95,10 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
     from callcenter.logs import configure_logging
 
     configure_logging(settings.logging)
+    from callcenter.files import looser_than_owner_only
+
+    for warning in looser_than_owner_only(settings):
+        logging.getLogger("callcenter").warning(warning)
     try:
         application = Application(settings, role=role)  # type: ignore[arg-type]
     except (RoleError, ConfigError, DraftingRulesError) as exc:  # explained for the administrator
@@ -105,8 +111,9 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
     _stop_on_sigterm()
     try:
         if role in ("all", "web"):
+            # timeout_graceful_shutdown: SIGTERM stops the panel within seconds, whatever is open
             uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
-                        log_level=settings.logging.level.lower())
+                        log_level=settings.logging.level.lower(), timeout_graceful_shutdown=3)
         elif role == "worker":
             application.run_worker()  # until SIGTERM; running jobs finish first
         else:
@@ -550,6 +557,9 @@ def drafting_promote(version: str, config: ConfigOpt = None) -> None:
 
 
 def main() -> None:
+    """Everything the service creates (database, outbox, recordings, keys, reports) is the service
+    user's alone: phone numbers and password hashes are not for other local users."""
+    os.umask(OWNER_ONLY_UMASK)
     logging.basicConfig(level=logging.INFO)
     app()
 

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 
 from callcenter.accounts import Principal
 from callcenter.web.deps import WebServices, WebState
@@ -37,6 +38,13 @@ from callcenter.web.sessions import LiveConnections, load_or_create_secret
 
 __all__ = ["WebServices", "create_app"]
 
+DB_BUSY = "数据库忙，请稍后重试 / the database is busy, please retry"
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text or "lock timeout" in text
+
 PANEL_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
@@ -60,6 +68,15 @@ def create_app(services: WebServices) -> FastAPI:
     app.add_middleware(BodyLimit, default_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
                        limits={"/api/auth/login": LOGIN_MAX_BYTES, "/api/residents/import": settings.max_import_bytes})
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)  # type: ignore[arg-type]
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        """A locked (SQLite) or lock-waiting database: nothing was written; say so at once and let
+        the panel retry (x-db-busy), instead of a 500 「Internal Server Error」."""
+        if not _is_busy(exc):
+            raise exc
+        return JSONResponse(status_code=503, content={"detail": DB_BUSY},
+                            headers={"Retry-After": "1", "x-db-busy": "1"})
     # meta before residents: /api/residents/units is a GET beside the admin-only import
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
               events.router, workflow.router, drafting.router, reports_routes.router):

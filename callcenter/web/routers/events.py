@@ -33,6 +33,9 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
     queue = bus.subscribe()
     ended = live.open(principal.user_id, principal.session_id)
     ended_wait = asyncio.ensure_future(ended.wait())
+    # The client never sends anything; reading tells us at once when it leaves or the server shuts
+    # down (uvicorn closes websockets on SIGTERM and waits for their handlers to return).
+    gone = asyncio.ensure_future(_until_disconnected(ws))
     loop = asyncio.get_running_loop()
     who: Principal | None = principal
     checked_at = loop.time()
@@ -40,7 +43,11 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
         while who is not None:
             getter = asyncio.ensure_future(queue.get())
             wait_s = max(0.0, checked_at + settings.session_check_s - loop.time())
-            done, _ = await asyncio.wait({getter, ended_wait}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({getter, ended_wait, gone}, timeout=wait_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:  # the browser left, or the server is stopping
+                getter.cancel()
+                return
             if ended_wait in done:  # logged out (or the password changed) in this process
                 getter.cancel()
                 break
@@ -56,8 +63,16 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
         pass
     finally:
         ended_wait.cancel()
+        gone.cancel()
         live.close(ended)
         bus.unsubscribe(queue)
+
+
+async def _until_disconnected(ws: WebSocket) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
 
 
 async def _send(ws: WebSocket, event: Event, who: Principal) -> None:
