@@ -22,7 +22,9 @@ from callcenter.ledger.lifecycle import (
     REGISTERED,
     SATISFACTIONS,
     UNSATISFIED,
+    allowed_targets,
 )
+from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
 from callcenter.ledger.versions import StaleWrite, claim
@@ -60,6 +62,21 @@ class CallbackTasks:
         entry = self.ledger.get_entry(entry_id)
         due = due_after(entry.created_at, self.settings.missed_call_within_s, self.settings).due_at
         return self._open_once(entry, "missed_call", due)
+
+    def record_unplanned(self, entry_id: int, actor: str, satisfaction: str, notes: str = "") -> CallbackTask:
+        """A callback the clerk made although the sampling had not asked for one (「记录回访」 on an
+        entry without an open task): it becomes a task done at once, so its satisfaction is kept,
+        counted in the callback report, and 不满意 reopens and escalates like any other."""
+        entry = self.ledger.get_entry(entry_id)
+        if satisfaction not in SATISFACTIONS:
+            raise LedgerError(f"回访须记录业户满意度（{'/'.join(SATISFACTIONS)}）/ a callback needs the "
+                              f"resident's satisfaction: one of {', '.join(SATISFACTIONS)}")
+        if "called_back" not in allowed_targets(entry.status):  # refused before any task is made
+            raise LedgerError(f"台账 {entry_id} 为「{entry_label(entry.status)}」，不能记录回访 / entry "
+                              f"{entry_id} is {entry.status}: it cannot be called back yet")
+        task = self._open_once(entry, "callback", self.clock.now())
+        assert task.id is not None
+        return self.log_result(task.id, "connected", actor, satisfaction=satisfaction, notes=notes)
 
     def _open_once(self, entry: Entry, kind: str, due_at: datetime) -> CallbackTask:
         """One open task per entry and kind: a repeated event does not create a second one."""

@@ -250,6 +250,9 @@ def transition(entry_id: RowId, body: TransitionIn,
             # one path for a callback's result: the task records it and moves the entry
             wf.callbacks.log_result(open_callbacks[0].id or 0, "connected", who.username,
                                     satisfaction=body.satisfaction or "", notes=body.note)
+        elif body.to_status == "called_back":
+            # a callback nobody had asked for: the same path (kept, counted, 不满意 reopens and escalates)
+            wf.callbacks.record_unplanned(entry_id, who.username, body.satisfaction or "", notes=body.note)
         else:
             wf.ledger.transition(entry_id, body.to_status, who.username, note=body.note,
                                  satisfaction=body.satisfaction)
