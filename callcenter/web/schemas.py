@@ -329,6 +329,7 @@ class Vocab(BaseModel):
     work_order_kinds: list[Term]
     work_order_statuses: list[Term]
     work_order_moves: list[Term] = Field(description="button labels of the moves")
+    work_order_fields: list[Term] = Field(default_factory=list, description="a work order's fields, as audited")
     work_order_transitions: dict[str, list[str]]
     task_kinds: list[Term]
     task_statuses: list[Term]

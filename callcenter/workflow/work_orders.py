@@ -33,6 +33,8 @@ MOVES = {"open": ("accepted", "in_progress", "done", "cancelled"), "accepted": (
 # The moves as the buttons that make them read (接单, 完成...).
 MOVE_LABELS = {"accepted": "接单", "in_progress": "处理中", "done": "完成", "cancelled": "取消"}
 EDITABLE = ("assignee", "description", "location", "paid", "fee", "result")
+FIELD_LABELS = {"status": "状态", "assignee": "维修人员", "description": "派工内容", "location": "地点",
+                "paid": "有偿服务", "fee": "费用", "result": "处理结果"}
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(["html"]))
 

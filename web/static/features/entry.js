@@ -320,7 +320,15 @@ document.addEventListener("keydown", (ev) => {
 // ----- status timeline and audit trail ----------------------------------------------------------
 
 const URGENT_VALUE = { True: "是", False: "否" };
+// A work order's change is audited on its entry as field "<number>.<field>" (work_orders.py).
+const orderField = (a) => (a.action === "work_order" && a.field.includes(".") ? a.field.split(".") : null);
+function auditField(a) {
+  const wo = orderField(a);
+  if (wo) return `${wo[0]} ${vocab.label("work_order_fields", wo[1])}`;
+  return a.field ? field(a.field) : "";
+}
 function auditValue(a, v) {
+  if (orderField(a)?.[1] === "status") return vocab.label("work_order_statuses", v);
   if (a.field === "status") return statusLabel(v);
   if (a.field === "source") return sourceLabel(v);
   if (a.field === "urgent") return URGENT_VALUE[v] || v;
@@ -342,7 +350,7 @@ async function loadAudit(id) {
   const rows = await api(`/api/entries/${id}/audit`);
   renderStatusHistory(rows);
   render($("#e-audit"), html`${rows.map((a) => html`<tr><td>${time(a.at)}</td><td>${actorName(a.actor)}</td>
-    <td>${vocab.label("audit_actions", a.action)}</td><td>${a.field ? field(a.field) : ""}</td><td>${auditValue(a, a.old)}${a.old || a.new ? " → " : ""}${auditValue(a, a.new)}</td></tr>`)}`);
+    <td>${vocab.label("audit_actions", a.action)}</td><td>${auditField(a)}</td><td>${auditValue(a, a.old)}${a.old || a.new ? " → " : ""}${auditValue(a, a.new)}</td></tr>`)}`);
 }
 
 session.onStart(() => {
