@@ -159,6 +159,14 @@ def config_check(config: ConfigOpt = None) -> None:
     typer.echo(settings.model_dump_json(indent=2))
     typer.echo(f"categories ({terms.source}): {'、'.join(terms.categories)}")
     typer.echo(f"departments: {'、'.join(terms.departments)}")
+    from callcenter.asr.models import ModelUnavailable, check_model
+
+    try:
+        check_model(settings.asr.model_dir)
+    except ModelUnavailable as exc:  # calls are still answered; transcription waits for the model
+        typer.secho(f"配置有效，但语音模型不可用：{exc}\n  安装：callcenter models fetch（通话照常接听与录音，"
+                    f"转写排队等待模型）/ valid, but the speech model is missing", fg=typer.colors.YELLOW)
+        return
     typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
 
 
