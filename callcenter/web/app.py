@@ -18,6 +18,7 @@ from callcenter.accounts import Principal
 from callcenter.web.deps import WebServices, WebState
 from callcenter.web.edge import LOGIN_MAX_BYTES, BodyLimit, SecurityHeaders
 from callcenter.web.guards import refuse_nul
+from callcenter.web.presence import EditingPresence
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.routers import (
     callers,
@@ -64,7 +65,8 @@ def create_app(services: WebServices) -> FastAPI:
     load_or_create_secret(settings.secret_file)  # the site's key, created owner-only on first start
     app.state.web = WebState(services, LoginLimiter(settings.login_attempts_per_address,
                                                     settings.login_failures_per_user,
-                                                    settings.login_failures_per_account), live)
+                                                    settings.login_failures_per_account), live,
+                             EditingPresence())
     app.add_middleware(BodyLimit, default_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
                        limits={"/api/auth/login": LOGIN_MAX_BYTES, "/api/residents/import": settings.max_import_bytes})
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from callcenter.ledger.service import LedgerService
 from callcenter.qa.service import QaService
 from callcenter.recordings.interface import RecordingStore
 from callcenter.reports.settings import ReportSettings
+from callcenter.web.presence import EditingPresence
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.sessions import LiveConnections
 from callcenter.web.settings import WebSettings
@@ -59,6 +60,7 @@ class WebState:
     services: WebServices
     login_limiter: LoginLimiter
     live: LiveConnections  # the websockets of each session, closed when it ends
+    presence: EditingPresence  # who has which entry open (「正在编辑」)
 
 
 def web_state(conn: HTTPConnection) -> WebState:
@@ -157,4 +159,11 @@ SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_st
 DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
 Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]
 Live = Annotated[LiveConnections, Depends(_live)]
+
+
+def _presence(conn: HTTPConnection) -> EditingPresence:
+    return web_state(conn).presence
+
+
+Presence = Annotated[EditingPresence, Depends(_presence)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

@@ -87,6 +87,9 @@ def test_double_confirm_is_refused_with_the_first_clerks_name(desk, chromium, ar
     entry_id = draft(desk)
     open_entry(wang, desk, entry_id)
     open_entry(li, desk, entry_id)
+    # each sees that the other has the entry open
+    wang.wait_for_selector("#e-editors:has-text('李强 正在编辑')", timeout=15_000)  # her next beat
+    li.wait_for_selector("#e-editors:has-text('王芳 正在编辑')")
     wang.select_option("#f-category", "报修")
     li.select_option("#f-category", "投诉")
     wang.click("#e-confirm")

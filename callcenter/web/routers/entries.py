@@ -14,7 +14,7 @@ from callcenter.ledger.service import LedgerError, LedgerService, NotFound
 from callcenter.ledger.versions import StaleWrite
 from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web import export
-from callcenter.web.deps import AccountBook, Ledger
+from callcenter.web.deps import AccountBook, Ledger, Presence
 from callcenter.web.masking import mask_phone, mask_text, must_mask
 from callcenter.web.schemas import (
     AuditOut,
@@ -200,6 +200,20 @@ def confirm_entry(entry_id: RowId, body: ConfirmIn, ledger: Ledger, accounts: Ac
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
     return _entry_out(ledger, entry_id, who, words=True)
+
+
+@router.post("/{entry_id}/editing", responses=refusals(403, 404))
+def editing(entry_id: RowId, ledger: Ledger, accounts: AccountBook, presence: Presence,
+            who: Principal = Depends(require("edit_entries"))) -> dict[str, list[str]]:
+    """The entry page has this entry open (sent every few seconds): who else has it open, to
+    show 「李强 正在编辑」 before two clerks save over each other."""
+    _must_exist(ledger, entry_id)
+    return {"editors": presence.touch(entry_id, who.username, _display_name(accounts, who.username))}
+
+
+@router.delete("/{entry_id}/editing", status_code=204, responses=refusals(403))
+def stopped_editing(entry_id: RowId, presence: Presence, who: Principal = Depends(require("edit_entries"))) -> None:
+    presence.leave(entry_id, who.username)
 
 
 @router.post("/{entry_id}/acknowledge", status_code=204, responses=refusals(403, 404))

@@ -58,6 +58,7 @@ async function openEntry(id) {
   renderFacts(e);
   renderCalls(e);
   loadAudit(e.id);
+  if (confirmable) startEditing(e.id); else stopEditing();
   if (confirmable) {
     restoreUnsaved(e);
     (firstLowField() || f.unit).focus();
@@ -162,6 +163,37 @@ events.on("entry.updated", (d) => {
   if (d.actor === session.current()?.username && d.action !== "transition") return;  // my own save
   return refreshFromServer(d.actor);
 });
+
+// 「正在编辑」: while the page has an entry open for editing it says so every few seconds and
+// shows who else has the same entry open.
+const EDITING_EVERY_MS = 5_000;
+let editing = null;  // { id, timer }
+
+function stopEditing() {
+  if (!editing) return;
+  clearInterval(editing.timer);
+  send("DELETE", `/api/entries/${editing.id}/editing`).catch(() => {});
+  editing = null;
+  $("#e-editors").hidden = true;
+}
+
+function startEditing(id) {
+  if (editing?.id === id) return;
+  stopEditing();
+  const beat = async () => {
+    let r;
+    try { r = await post(`/api/entries/${id}/editing`); } catch { return; }
+    if (editing?.id !== id) return;
+    const names = r.editors || [];
+    $("#e-editors").textContent = names.length ? `${names.join("、")} 正在编辑` : "";
+    $("#e-editors").hidden = !names.length;
+  };
+  editing = { id, timer: setInterval(beat, EDITING_EVERY_MS) };
+  beat();
+}
+
+router.onRoute((name) => { if (name !== "entry") stopEditing(); });
+window.addEventListener("pagehide", stopEditing);
 
 $("#e-form").addEventListener("input", keepUnsaved);
 $("#e-form").addEventListener("change", keepUnsaved);
