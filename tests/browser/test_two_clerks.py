@@ -172,3 +172,20 @@ def test_a_login_ended_elsewhere_closes_the_live_connection(desk, chromium) -> N
     wang, _ = two_clerks(chromium, desk)
     desk.accounts.end_sessions_of("wang")  # `callcenter users logout wang`, another process
     wang.wait_for_selector("#login:not([hidden])", timeout=15_000)  # within the periodic re-check
+
+
+def test_an_ended_call_card_can_be_dismissed(desk, chromium) -> None:  # type: ignore[no-untyped-def]
+    wang, _ = two_clerks(chromium, desk)
+    ledger = desk.ledger
+    for sip_id in ("gone", "missed"):
+        pk = ledger.call_ringing(sip_id, "13800138000", "", "hotline", desk.clock.now())
+        if sip_id == "gone":
+            ledger.call_answered(sip_id)
+            ledger.call_ended(sip_id, "caller_hangup", None)
+        else:
+            ledger.call_missed(sip_id, "cancelled")
+        card = f"#call-{pk}"
+        wang.wait_for_selector(f"{card} button.dismiss")
+        wang.click(f"{card} button.dismiss")
+        wang.wait_for_selector(card, state="detached")
+    assert not wang.errors

@@ -70,7 +70,8 @@ function renderCall(call) {
     recent: recent.length ? html`<details><summary>近期记录 ${recent.length} 条</summary><ul>${recent.map((e) => entryRow(e, null))}</ul></details>` : "",
     partial: call.partial ? html`${call.partial}` : "",
     draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
-    "open-box": call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : "",
+    "open-box": call.entryId || call.ended ? html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
+      ${call.ended ? html` <button type="button" class="dismiss" title="从看板移除（台账不受影响）">移除</button>` : ""}` : "",
   };
   if (!li.firstChild) {
     render(li, html`<div class="head"></div><div class="alarm"></div><div class="ok linked"></div><div class="pop"></div>
@@ -99,6 +100,7 @@ async function refreshHistory(call) {
 $("#live").addEventListener("click", async (ev) => {
   const li = ev.target.closest("li.call"); if (!li) return;
   const call = calls.get(Number(li.id.slice(5)));
+  if (ev.target.matches("button.dismiss")) { dropCall(call.id); return; }  // an ended call's card, by hand
   if (ev.target.matches("button.ack")) {
     call.acked = true; renderCall(call);
     const id = call.linkedTo || call.entryId;
@@ -135,7 +137,8 @@ events.on("call.ended", (d) => {
   for (const c of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) dropCall(c.id);  // keep the board short
 });
 events.on("call.missed", (d) => {
-  liveCall(d.call_id, { number: d.caller_number, entryId: d.entry_id, phase: `${vocab.label("entry_kinds", "missed_call")}（需回拨）` });
+  liveCall(d.call_id, { number: d.caller_number, entryId: d.entry_id, ended: true,
+                        phase: `${vocab.label("entry_kinds", "missed_call")}（需回拨）` });
   loadDrafts();
 });
 events.on("entry.draft_ready", (d) => {
