@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from callcenter.accounts import Principal
+from callcenter.qa.jobs import ScoringJobs
 from callcenter.web.deps import WebServices, WebState
 from callcenter.web.edge import LOGIN_MAX_BYTES, BodyLimit, SecurityHeaders
 from callcenter.web.guards import refuse_nul
@@ -58,6 +59,8 @@ def create_app(services: WebServices) -> FastAPI:
         services.bus.bind_loop(asyncio.get_running_loop())
         yield
         live.end_all()  # open websockets must not hold the shutdown (SIGTERM) up
+        if app.state.web.scoring is not None:
+            app.state.web.scoring.shutdown()
 
     app = FastAPI(title="callcenter 物业客服热线", version="0.1.0", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan, dependencies=[Depends(refuse_nul)])
@@ -66,7 +69,7 @@ def create_app(services: WebServices) -> FastAPI:
     app.state.web = WebState(services, LoginLimiter(settings.login_attempts_per_address,
                                                     settings.login_failures_per_user,
                                                     settings.login_failures_per_account), live,
-                             EditingPresence())
+                             EditingPresence(), ScoringJobs(services.qa) if services.qa is not None else None)
     app.add_middleware(BodyLimit, default_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
                        limits={"/api/auth/login": LOGIN_MAX_BYTES, "/api/residents/import": settings.max_import_bytes})
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from callcenter.drafting.serving import ModelProvider
 from callcenter.drafting.settings import DraftingSettings
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.qa.jobs import ScoringJobs
 from callcenter.qa.service import QaService
 from callcenter.recordings.interface import RecordingStore
 from callcenter.reports.settings import ReportSettings
@@ -61,6 +62,7 @@ class WebState:
     login_limiter: LoginLimiter
     live: LiveConnections  # the websockets of each session, closed when it ends
     presence: EditingPresence  # who has which entry open (「正在编辑」)
+    scoring: ScoringJobs | None = None  # QA pre-scores in the background; None without QA
 
 
 def web_state(conn: HTTPConnection) -> WebState:
@@ -166,4 +168,11 @@ def _presence(conn: HTTPConnection) -> EditingPresence:
 
 
 Presence = Annotated[EditingPresence, Depends(_presence)]
+
+
+def _scoring(conn: HTTPConnection) -> ScoringJobs | None:
+    return web_state(conn).scoring
+
+
+Scoring = Annotated[ScoringJobs | None, Depends(_scoring)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

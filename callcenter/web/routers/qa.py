@@ -13,7 +13,7 @@ from callcenter.accounts import Principal
 from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
-from callcenter.web.deps import NO_QA, Qa, available
+from callcenter.web.deps import NO_QA, Qa, Scoring, available
 from callcenter.web.masking import mask_phone, mask_text, mask_words, must_mask
 from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
@@ -133,6 +133,31 @@ def pre_score(call_id: RowId, who: Principal = Depends(SCORE), *, qa: Qa) -> Rev
         return ReviewOut.of(qa.auto_review(call_id, who.username))
     except NotFound as exc:
         raise HTTPException(404, "没有这个通话") from exc
+
+
+class ScoringOut(BaseModel):
+    state: str  # none / running / done / failed
+    elapsed_s: float
+    error: str = ""
+
+
+@router.post("/calls/{call_id}/review/job", response_model=ScoringOut, status_code=202, responses=refusals(404))
+def start_pre_score(call_id: RowId, jobs: Scoring, who: Principal = Depends(SCORE), *, qa: Qa) -> ScoringOut:
+    """Start the automatic pre-score in the background (answers at once); follow it with GET."""
+    available(qa, NO_QA)
+    try:
+        state = available(jobs, NO_QA).start(call_id, who.username)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个通话") from exc
+    return ScoringOut(state=state.state, elapsed_s=state.elapsed_s, error=state.error)
+
+
+@router.get("/calls/{call_id}/review/job", response_model=ScoringOut)
+def pre_score_progress(call_id: RowId, jobs: Scoring, _: Principal = Depends(SCORE), *, qa: Qa) -> ScoringOut:
+    """How far the background pre-score is: running (with the seconds so far), done, failed, none."""
+    available(qa, NO_QA)
+    state = available(jobs, NO_QA).state(call_id)
+    return ScoringOut(state=state.state, elapsed_s=state.elapsed_s, error=state.error)
 
 
 @router.get("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))
