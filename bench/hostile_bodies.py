@@ -11,6 +11,7 @@ second thread times GET /api/auth/me (401, through the whole auth path) every 50
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import socket
 import statistics
@@ -66,10 +67,8 @@ def _send(port: int, size_mb: int, chunked: bool) -> tuple[float, int, bytes]:
                 sent += 1
             except (BlockingIOError, BrokenPipeError, ConnectionResetError):
                 pass
-            try:
+            with contextlib.suppress(BlockingIOError):
                 answer = sock.recv(200)
-            except BlockingIOError:
-                pass
         sock.setblocking(True)
         sock.settimeout(30)
         if not answer:

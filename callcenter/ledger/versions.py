@@ -19,6 +19,7 @@ from sqlmodel import Session
 from callcenter.ledger.models import CallbackTask, Entry, WorkOrder
 
 VERSIONED: tuple[type[Any], ...] = (Entry, WorkOrder, CallbackTask)
+_INT_MAX = 2**31 - 1  # the version columns are 32-bit integers in PostgreSQL
 
 
 class StaleWrite(Exception):
@@ -34,6 +35,9 @@ def claim(s: Session, row: Any, based_on: int | None) -> None:
     client saw; None: the version this session read). Bumps the version, or raises StaleWrite."""
     model = type(row)
     expected = row.version if based_on is None else based_on
+    if expected != row.version and expected >= _INT_MAX:
+        # no row gets there (a version counts writes); the bump would not fit a PostgreSQL integer
+        raise StaleWrite(model.__tablename__, row.id, based_on, row.version)
     result = s.execute(update(model).where(model.id == row.id, model.version == expected)  # type: ignore[attr-defined]
                        .values(version=expected + 1).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -114,3 +114,12 @@ def test_work_orders_and_callback_results_refuse_stale_writes(parts) -> None:  #
     r = li.patch(f"/api/work-orders/{o['id']}", json={"assignee": "刘师傅", "version": o["version"]})
     assert r.status_code == 409 and "修改" in r.json()["detail"]
     assert wang.get("/api/work-orders?status=open").json()[0]["assignee"] == "张师傅"
+
+
+def test_a_version_at_the_integer_edge_is_stale_not_a_500(parts) -> None:  # type: ignore[no-untyped-def]
+    """Found by the fuzzer on PostgreSQL: version 2**31-1 made the bump overflow the column."""
+    app, ledger, accounts, _ = parts
+    wang = _clerk(app, accounts, "wang", "王芳")
+    entry_id = _draft(ledger)
+    r = wang.patch(f"/api/entries/{entry_id}", json={"summary": "x", "version": 2**31 - 1})
+    assert r.status_code == 409, r.text
