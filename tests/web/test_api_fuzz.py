@@ -214,6 +214,8 @@ _TEXT_TYPES = ("application/json", "text/")
 def no_phone_number_for_qa(response: Any) -> None:
     """The property: a QA answer (JSON, HTML slips, CSV) holds no mobile number in full, in any
     format (13912345678, +86 139-1234-5678, 139 1234 5678)."""
+    if response.status_code >= 400:
+        return  # a refusal echoes the request's own input (a 422's "input"), no stored data
     kinds = response.headers.get("content-type") or [""]
     if not str(kinds[0]).startswith(_TEXT_TYPES):
         return  # recordings and XLSX: binary
