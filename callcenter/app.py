@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -92,11 +93,11 @@ class Application:
         self.rules = DraftingRules.load(settings.drafting.rules_file)
         self.terms = load_site_terms(settings)  # the site's categories and departments, checked
         roles.prepare_database(settings)
-        self.engine = db.make_engine(settings.database.url)
+        self.engine = db.make_engine(settings.database.url, settings.database.busy_timeout_s)
         self.bus = EventBus()
         self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
                                     call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
-        self.accounts = Accounts(self.engine, self.clock)
+        self.accounts = Accounts(self.engine, self.clock, settings.web.password_min_length)
         self.recordings = WavRecordingStore(settings.recording)
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
@@ -211,7 +212,10 @@ class Application:
         """Stop every component in reverse order, also those a failed start never reached (what
         they hold was made when the application was built; each stop is safe unstarted)."""
         for component in reversed(self.components):
+            started = time.monotonic()
             component.stop()
+            if time.monotonic() - started > 0.5:  # a slow stop holds SIGTERM up: say which
+                log.info("stopping %s took %.1f s", component, time.monotonic() - started)
 
     # ----- the steps the roles are made of ------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +28,7 @@ for sub, name in ((users_app, "users"), (token_app, "token"), (models_app, "mode
                   (config_app, "config"), (reports_app, "reports"), (drafting_app, "drafting")):
     app.add_typer(sub, name=name)
 
+OWNER_ONLY_UMASK = 0o077
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml "
                                                                          "or $CALLCENTER_CONFIG)")]
 
@@ -64,7 +66,7 @@ def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
     engine = db.make_engine(settings.database.url)
     clock = SystemClock()
     ledger = LedgerService(engine, clock, EventBus(), callbacks=settings.workflow.callback_sampling, terms=terms)
-    return settings, ledger, Accounts(engine, clock)
+    return settings, ledger, Accounts(engine, clock, settings.web.password_min_length)
 
 
 RoleOpt = Annotated[str, typer.Option("--role", help="all: everything in one process (default). With "
@@ -93,6 +95,10 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
     from callcenter.logs import configure_logging
 
     configure_logging(settings.logging)
+    from callcenter.files import looser_than_owner_only
+
+    for warning in looser_than_owner_only(settings):
+        logging.getLogger("callcenter").warning(warning)
     try:
         application = Application(settings, role=role)  # type: ignore[arg-type]
     except (RoleError, ConfigError, DraftingRulesError) as exc:  # explained for the administrator
@@ -105,8 +111,9 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
     _stop_on_sigterm()
     try:
         if role in ("all", "web"):
+            # timeout_graceful_shutdown: SIGTERM stops the panel within seconds, whatever is open
             uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,
-                        log_level=settings.logging.level.lower())
+                        log_level=settings.logging.level.lower(), timeout_graceful_shutdown=3)
         elif role == "worker":
             application.run_worker()  # until SIGTERM; running jobs finish first
         else:
@@ -152,6 +159,14 @@ def config_check(config: ConfigOpt = None) -> None:
     typer.echo(settings.model_dump_json(indent=2))
     typer.echo(f"categories ({terms.source}): {'、'.join(terms.categories)}")
     typer.echo(f"departments: {'、'.join(terms.departments)}")
+    from callcenter.asr.models import ModelUnavailable, check_model
+
+    try:
+        check_model(settings.asr.model_dir)
+    except ModelUnavailable as exc:  # calls are still answered; transcription waits for the model
+        typer.secho(f"配置有效，但语音模型不可用：{exc}\n  安装：callcenter models fetch（通话照常接听与录音，"
+                    f"转写排队等待模型）/ valid, but the speech model is missing", fg=typer.colors.YELLOW)
+        return
     typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
 
 
@@ -221,7 +236,68 @@ def users_passwd(name: str, config: ConfigOpt = None) -> None:
         accounts.set_password(name, password)
     except AccountError as exc:
         _fail(str(exc))
-    typer.echo("password changed")
+    typer.echo("password changed (the user's sessions and API tokens were ended)")
+
+
+@users_app.command("disable")
+def users_disable(name: str, config: ConfigOpt = None) -> None:
+    """Disable a user: no more logins; their panel sessions, live connections and API tokens end now."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        ended = accounts.disable_user(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {name} disabled ({ended} open session(s) ended, API tokens revoked)")
+
+
+@users_app.command("enable")
+def users_enable(name: str, config: ConfigOpt = None) -> None:
+    """Let a disabled user log in again (their old sessions and tokens stay ended)."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        accounts.enable_user(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {name} enabled")
+
+
+@users_app.command("logout")
+def users_logout(name: str, config: ConfigOpt = None) -> None:
+    """End every panel session of a user (a lost or shared computer); API tokens stay."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        ended = accounts.end_sessions_of(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"{ended} session(s) of {name} ended")
+
+
+@token_app.command("list")
+def token_list(config: ConfigOpt = None) -> None:
+    """API tokens: id, user, label, created, and whether revoked (the tokens themselves are not kept)."""
+    _, _, accounts = _ledger_parts(config)
+    for tid, user, label, created, revoked in accounts.tokens():
+        typer.echo(f"{tid}\t{user}\t{label or '-'}\t{created}\t{'revoked' if revoked else 'active'}")
+
+
+@token_app.command("revoke")
+def token_revoke(token: Annotated[str, typer.Argument(help="The token's id (from `token list`) or the token")],
+                 config: ConfigOpt = None) -> None:
+    """Revoke an API token: requests and live connections using it are refused from now on."""
+    from callcenter.accounts import AccountError
+
+    _, _, accounts = _ledger_parts(config)
+    try:
+        tid = accounts.revoke_token(token)
+    except AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"token {tid} revoked")
 
 
 @token_app.command("create")
@@ -489,6 +565,9 @@ def drafting_promote(version: str, config: ConfigOpt = None) -> None:
 
 
 def main() -> None:
+    """Everything the service creates (database, outbox, recordings, keys, reports) is the service
+    user's alone: phone numbers and password hashes are not for other local users."""
+    os.umask(OWNER_ONLY_UMASK)
     logging.basicConfig(level=logging.INFO)
     app()
 

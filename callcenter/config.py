@@ -38,6 +38,8 @@ class LoggingSettings(BaseModel):
 
     level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     json_output: bool = Field(False, description="One JSON object per line (for log collectors)")
+    mask_phone_numbers: bool = Field(True, description="Phone and ID numbers in log lines shown as 138****8000 "
+                                                       "(set false only to debug a site's number handling)")
 
 
 class Settings(BaseSettings):

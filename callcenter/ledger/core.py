@@ -23,6 +23,7 @@ from callcenter.events import EventBus
 from callcenter.ledger.callback_sampling import CallbackSampling
 from callcenter.ledger.lifecycle import OPEN
 from callcenter.ledger.models import AuditLog, Call, Entry, Resident, ResidentPhone
+from callcenter.ledger.versions import StaleWrite, claim  # noqa: F401  (also arms the version listener)
 
 
 class LedgerError(ValueError):

@@ -13,14 +13,17 @@ from sqlmodel import create_engine
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+BUSY_TIMEOUT_S = 5.0  # database.busy_timeout_s
+
+
+def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         # No pool: every call thread writes the ledger, and a bounded pool ran dry at ~60 concurrent
         # calls (bench/pipeline_load.py). SQLite connections are cheap to open; WAL serialises writers.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
                                poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
@@ -30,7 +33,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            # a locked database fails a write after a few seconds (the panel answers 503 and retries;
+            # the call path has its own shorter timeout and the outbox), never after half a minute
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.close()
 
         return engine

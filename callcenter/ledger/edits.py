@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from callcenter.drafting.terms import UnknownTerm
 from callcenter.events import EntryUpdated
-from callcenter.ledger.core import LedgerError, NotFound, digits_only, resident_of
+from callcenter.ledger.core import LedgerError, NotFound, claim, digits_only, resident_of
 from callcenter.ledger.lifecycle import DRAFT, OPEN, REGISTERED, STATES
 from callcenter.ledger.models import Call, Correction, Entry
 from callcenter.ledger.repeats import BY_CLERK, join_repeat
@@ -27,6 +27,14 @@ def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+class AlreadyConfirmed(LedgerError):
+    """A second clerk confirmed a draft the first already confirmed (the API's 409)."""
+
+    def __init__(self, entry_id: int, owner_id: int | None, confirmed_at: Any) -> None:
+        super().__init__(f"entry {entry_id} was already confirmed")
+        self.entry_id, self.owner_id, self.confirmed_at = entry_id, owner_id, confirmed_at
 
 
 class ClerkEdits(Transitions):
@@ -44,13 +52,16 @@ class ClerkEdits(Transitions):
         if "status" in changes and changes["status"] not in STATES:
             raise LedgerError(f"status must be one of {'/'.join(STATES)}")
 
-    def update_entry(self, entry_id: int, changes: dict[str, Any], actor: str) -> Entry:
+    def update_entry(self, entry_id: int, changes: dict[str, Any], actor: str, based_on: int | None = None) -> Entry:
+        """`based_on`: the entry's version the clerk's form showed; a newer one refuses the write
+        (versions.StaleWrite) instead of reverting someone else's change."""
         self._validate(changes, allowed=EDITABLE_FIELDS)
         now = self.clock.now()
         with self.session() as s:
             entry = s.get(Entry, entry_id)
             if entry is None:
                 raise NotFound(f"entry {entry_id}")
+            claim(s, entry, based_on)
             old_status = entry.status
             if "status" in changes and changes["status"] != entry.status:
                 # the other fields of the same change (a category, say) count for the rules
@@ -69,16 +80,22 @@ class ClerkEdits(Transitions):
                                           old_status=old_status, actor=actor))
             return entry
 
-    def confirm_entry(self, entry_id: int, changes: dict[str, Any], actor: str, actor_id: int) -> Entry:
+    def confirm_entry(self, entry_id: int, changes: dict[str, Any], actor: str, actor_id: int,
+                      based_on: int | None = None) -> Entry:
         """The clerk confirms the (corrected) draft: status registered, the clerk becomes the
         first-contact owner (首接人) unless someone already is, and per drafted field the draft's
-        value vs the confirmed value is kept for accuracy statistics."""
+        value vs the confirmed value is kept for accuracy statistics. An entry is confirmed once:
+        a second confirmation (two clerks on the same draft) is refused with AlreadyConfirmed,
+        also when both press at the same instant (the version claim serialises them)."""
         self._validate(changes, allowed=DRAFT_FIELDS)
         now = self.clock.now()
         with self.session() as s:
             entry = s.get(Entry, entry_id)
             if entry is None:
                 raise NotFound(f"entry {entry_id}")
+            if entry.confirmed_at is not None:
+                raise AlreadyConfirmed(entry_id, entry.owner_id, entry.confirmed_at)
+            claim(s, entry, based_on)
             if entry.status not in OPEN:
                 raise LedgerError(f"entry {entry_id} is {entry.status}; only open entries can be confirmed")
             for name, new in changes.items():

@@ -59,6 +59,21 @@ class ApiToken(SQLModel, table=True):
     revoked: bool = False
 
 
+class WebSession(SQLModel, table=True):
+    """A panel login, kept server-side so it can be ended: on logout, password change, a disabled
+    user, or `callcenter users disable`. The cookie holds a random token; only its SHA-256 is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    csrf: str = Field(max_length=64)
+    address: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    revoked_reason: str = Field(default="", max_length=32)  # logout / password / disabled / admin
+
+
 class Resident(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     unit: str = Field(index=True, max_length=32)  # canonical "4-2-301"
@@ -105,6 +120,9 @@ class Entry(SQLModel, table=True):
     completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     satisfaction: str = Field(default="", max_length=8)  # latest callback result (满意/基本满意/不满意)
+    # Optimistic concurrency (ledger/versions.py): every write bumps it; a clerk's write names the
+    # version it was based on and is refused (409) when someone else wrote in between.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class Call(SQLModel, table=True):
@@ -200,6 +218,7 @@ class WorkOrder(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
     accepted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # as Entry.version
 
 
 class CallbackTask(SQLModel, table=True):
@@ -221,6 +240,7 @@ class CallbackTask(SQLModel, table=True):
     satisfaction: str = Field(default="", max_length=8)
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     call_id: int | None = Field(default=None, foreign_key="call.id")  # the recorded callback call
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # as Entry.version
 
 
 class ClockAlert(SQLModel, table=True):

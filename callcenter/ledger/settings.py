@@ -20,6 +20,11 @@ class DatabaseSettings(BaseModel):
     outbox_drain_interval_s: float = Field(
         2.0, gt=0, le=60, description="How often the outbox retries the database while writes are pending"
     )
+    busy_timeout_s: float = Field(
+        5.0, gt=0, le=60,
+        description="How long a write waits for a locked SQLite database before giving up: the panel then "
+        "answers 503 「数据库忙，请稍后重试」 at once and retries, instead of hanging",
+    )
     call_write_timeout_s: float = Field(
         3.0, gt=0, le=30,
         description="How long a call's ledger write waits for a locked SQLite database before the "

@@ -23,8 +23,9 @@ _ENV = Environment(loader=PackageLoader("callcenter.reports", "templates"),
 
 
 def _safe(cell: object) -> object:
-    """Text starting with = + - @ would run as a formula in Excel (summaries come from callers)."""
-    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") and not re.fullmatch(r"[+-]\d+", cell):
+    """Text starting with = + - @ would run as a formula in Excel (summaries come from callers);
+    a leading tab or carriage return hides such a start from a naive check (OWASP CSV injection)."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not re.fullmatch(r"[+-]\d+", cell):
         return "'" + cell
     return cell
 

@@ -135,7 +135,7 @@ def parse_month(text: str, tz: str = DEFAULT_TZ) -> Period:
     """'2026-11' -> that month in `tz`; ValueError otherwise."""
     m = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise ValueError(f"month must look like 2026-11, not {text!r}")
+        raise ValueError(f"月份应写作 2026-11，而不是 {text!r} / month must look like 2026-11")
     ZoneInfo(tz)  # unknown zones fail here, not in the middle of a report
     return month(int(m.group(1)), int(m.group(2)), tz)
 
@@ -160,13 +160,14 @@ def parse(kind: Kind, key: str, tz: str = DEFAULT_TZ) -> Period:
     if kind == "week":
         m = re.fullmatch(r"(\d{4})-?W(\d{1,2})", text, re.IGNORECASE)
         if not m:
-            raise ValueError(f"week must look like 2026-W45, not {key!r}")
+            raise ValueError(f"周应写作 2026-W45，而不是 {key!r} / week must look like 2026-W45")
         ZoneInfo(tz)
         return iso_week(int(m.group(1)), int(m.group(2)), tz)
     if kind == "half_month":
         m = re.fullmatch(r"(\d{4}-\d{1,2})-H([12])", text, re.IGNORECASE)
         if not m:
-            raise ValueError(f"half-month must look like 2026-11-H1 or 2026-11-H2, not {key!r}")
+            raise ValueError(f"半月应写作 2026-11-H1 或 2026-11-H2，而不是 {key!r} / half-month must look like "
+                             "2026-11-H1 or 2026-11-H2")
         p = parse_month(m.group(1), tz)
         return half_month(p.first.year, p.first.month, m.group(2) == "2", tz)
     p = parse_month(text, tz)

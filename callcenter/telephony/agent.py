@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from callcenter.telephony import sdp, sipmsg
+from callcenter.telephony import nameaddr, sdp, sipmsg
 from callcenter.telephony.compat import CompatRTPClient, PortPool, require_pyvoip
 from callcenter.telephony.interface import ActiveCall, AudioSink, CallHandler, CallInfo, DialError
 from callcenter.telephony.outbound import Dialog, InviteClient
@@ -374,10 +374,13 @@ class PyVoipAgent:
 
     def _call_info(self, msg: SipMessage, peer: Peer) -> CallInfo:
         # Bounded to the ledger's column sizes: a 10 kB From must not fail the call's ledger row.
+        # The number from the URI only (RFC 3261 name-addr), P-Asserted-Identity from trusted proxies.
+        number, display = nameaddr.caller_identity(msg.get("from") or "", msg.get_all("p-asserted-identity"),
+                                                   peer.host, self.settings.trusted_proxies)
         return CallInfo(
             call_id=msg.call_id,
-            caller_number=sipmsg.user_part(msg.get("from") or "")[:32],
-            caller_display=sipmsg.display_name(msg.get("from") or "")[:64],
+            caller_number=number[:32],
+            caller_display=display[:64],
             called_number=(sipmsg.user_part(msg.uri) or sipmsg.user_part(msg.get("to") or ""))[:32],
             remote_addr=f"{peer.host}:{peer.port}",
             received_at=datetime.now(UTC),

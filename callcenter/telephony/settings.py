@@ -88,6 +88,23 @@ class SipSettings(BaseModel):
         min_length=1,
         description="Codec preference when answering an offer.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of the PBX / SBC whose P-Asserted-Identity names the caller "
+                    "(RFC 3325); from anyone else it is ignored and the caller is the From URI's number.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        return value
 
     @field_validator("answer_after_rings")
     @classmethod

@@ -8,14 +8,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 
 from callcenter.accounts import Principal
+from callcenter.qa.jobs import ScoringJobs
 from callcenter.web.deps import WebServices, WebState
+from callcenter.web.edge import LOGIN_MAX_BYTES, BodyLimit, SecurityHeaders
 from callcenter.web.guards import refuse_nul
+from callcenter.web.presence import EditingPresence
 from callcenter.web.ratelimit import LoginLimiter
 from callcenter.web.routers import (
     callers,
@@ -32,30 +36,53 @@ from callcenter.web.routers import (
 )
 from callcenter.web.routers import reports as reports_routes
 from callcenter.web.schemas import refusals
-from callcenter.web.security import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    SessionSigner,
-    current_principal,
-    load_or_create_secret,
-)
+from callcenter.web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal
+from callcenter.web.sessions import LiveConnections, load_or_create_secret
 
 __all__ = ["WebServices", "create_app"]
+
+DB_BUSY = "数据库忙，请稍后重试 / the database is busy, please retry"
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text or "lock timeout" in text
 
 PANEL_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
 def create_app(services: WebServices) -> FastAPI:
+    settings = services.settings
+    live = LiveConnections()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.bus.bind_loop(asyncio.get_running_loop())
         yield
+        live.end_all()  # open websockets must not hold the shutdown (SIGTERM) up
+        if app.state.web.scoring is not None:
+            app.state.web.scoring.shutdown()
 
     app = FastAPI(title="callcenter 物业客服热线", version="0.1.0", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan, dependencies=[Depends(refuse_nul)])
     # the one thing kept on the app's state; routers read it through web/deps.py
-    app.state.web = WebState(services, SessionSigner(load_or_create_secret(services.settings.secret_file),
-                                                     services.settings.session_max_age_s), LoginLimiter())
+    load_or_create_secret(settings.secret_file)  # the site's key, created owner-only on first start
+    app.state.web = WebState(services, LoginLimiter(settings.login_attempts_per_address,
+                                                    settings.login_failures_per_user,
+                                                    settings.login_failures_per_account), live,
+                             EditingPresence(), ScoringJobs(services.qa) if services.qa is not None else None)
+    app.add_middleware(BodyLimit, default_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
+                       limits={"/api/auth/login": LOGIN_MAX_BYTES, "/api/residents/import": settings.max_import_bytes})
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)  # type: ignore[arg-type]
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        """A locked (SQLite) or lock-waiting database: nothing was written; say so at once and let
+        the panel retry (x-db-busy), instead of a 500 「Internal Server Error」."""
+        if not _is_busy(exc):
+            raise exc
+        return JSONResponse(status_code=503, content={"detail": DB_BUSY},
+                            headers={"Retry-After": "1", "x-db-busy": "1"})
     # meta before residents: /api/residents/units is a GET beside the admin-only import
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
               events.router, workflow.router, drafting.router, reports_routes.router, staff.router):
@@ -81,6 +108,10 @@ def create_app(services: WebServices) -> FastAPI:
     def panel() -> FileResponse:
         # The page itself holds no data; it logs in and then reads the API.
         return FileResponse(PANEL_DIR / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(PANEL_DIR / "static" / "favicon.svg", media_type="image/svg+xml")
 
     return app
 

@@ -19,12 +19,14 @@ from callcenter.drafting.serving import ModelProvider
 from callcenter.drafting.settings import DraftingSettings
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
+from callcenter.qa.jobs import ScoringJobs
 from callcenter.qa.service import QaService
 from callcenter.recordings.interface import RecordingStore
 from callcenter.reports.settings import ReportSettings
 from callcenter.staffing.lines import StaffLines
+from callcenter.web.presence import EditingPresence
 from callcenter.web.ratelimit import LoginLimiter
-from callcenter.web.sessions import SessionSigner
+from callcenter.web.sessions import LiveConnections
 from callcenter.web.settings import WebSettings
 from callcenter.workflow.cases import CaseWorkflow
 
@@ -68,8 +70,10 @@ class WebState:
     """Everything a request may need: the services, and the web layer's own parts."""
 
     services: WebServices
-    signer: SessionSigner
     login_limiter: LoginLimiter
+    live: LiveConnections  # the websockets of each session, closed when it ends
+    presence: EditingPresence  # who has which entry open (「正在编辑」)
+    scoring: ScoringJobs | None = None  # QA pre-scores in the background; None without QA
 
 
 def web_state(conn: HTTPConnection) -> WebState:
@@ -155,8 +159,8 @@ def available(service: T | None, refusal: str) -> T:
     return service
 
 
-def _signer(conn: HTTPConnection) -> SessionSigner:
-    return web_state(conn).signer
+def _live(conn: HTTPConnection) -> LiveConnections:
+    return web_state(conn).live
 
 
 def _login_limiter(conn: HTTPConnection) -> LoginLimiter:
@@ -179,5 +183,19 @@ TakeOvers = Annotated[TakeOver | None, Depends(_takeover)]
 SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
 DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
 Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]
-Signer = Annotated[SessionSigner, Depends(_signer)]
+Live = Annotated[LiveConnections, Depends(_live)]
+
+
+def _presence(conn: HTTPConnection) -> EditingPresence:
+    return web_state(conn).presence
+
+
+Presence = Annotated[EditingPresence, Depends(_presence)]
+
+
+def _scoring(conn: HTTPConnection) -> ScoringJobs | None:
+    return web_state(conn).scoring
+
+
+Scoring = Annotated[ScoringJobs | None, Depends(_scoring)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

@@ -20,6 +20,11 @@ HEADER = ("编号", "登记时间", "来源", "状态", "来电号码", "来电�
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def local_time(at: datetime) -> str:
+    """An instant as the desk reads it: 12-07 13:05 in the estate's time."""
+    return at.astimezone(ZoneInfo(DISPLAY_TIMEZONE)).strftime("%m-%d %H:%M")
+
+
 def _cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 

@@ -1,34 +1,28 @@
-"""Personal data a role does not need is masked at the API edge (PIPL: minimum necessary)."""
+"""Personal data a role does not need is masked at the API edge (PIPL: minimum necessary).
+The finding and hiding is callcenter/privacy.py's (the logs use it too)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from callcenter.accounts import Principal
+from callcenter.privacy import mask_id_numbers, mask_phone, mask_phones_in_text, mask_text
 
-_ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")  # 18-digit resident ID
-
-
-def mask_phone(number: str) -> str:
-    """13800138000 -> 138****8000: first three and last four digits stay, as on Chinese receipts."""
-    if len(number) >= 8:
-        return number[:3] + "*" * (len(number) - 7) + number[-4:]
-    return "*" * max(0, len(number) - 2) + number[-2:]
-
-
-def mask_id_numbers(text: str) -> str:
-    """Resident ID numbers in transcripts: 110101********1234."""
-    return _ID_NUMBER.sub(lambda m: m.group(1) + "********" + m.group(2), text)
+__all__ = ["mask_id_numbers", "mask_phone", "mask_phones_in_text", "mask_text", "mask_words", "must_mask"]
 
 
 def mask_words(words: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """The same masking on timed words: an ID number is often one word per digit, so mask the
-    joined text and cut it back into the words (masking keeps the length)."""
+    """The same masking on timed words: a number is often one word per digit, so mask the
+    joined text and cut it back into the words (masking keeps the length of a plain run of
+    digits; where it does not — separators inside a number — the joined text is re-cut by
+    each word's length, so what remains of a word is still masked)."""
     if not words:
         return words
     texts = [str(w.get("text", "")) for w in words]
-    masked = mask_id_numbers("".join(texts))
+    joined = "".join(texts)
+    masked = mask_text(joined)
+    if len(masked) != len(joined):  # a formatted number collapsed: mask word by word as well
+        masked = "".join(mask_text(t) for t in texts)
     out, pos = [], 0
     for w, t in zip(words, texts, strict=True):
         out.append({**w, "text": masked[pos:pos + len(t)]})

@@ -13,7 +13,7 @@ from callcenter.ledger.models import Call, Correction, Entry, Resident
 from callcenter.ledger.service import CallerHistory
 from callcenter.ledger.vocabulary import MANUAL_SOURCES
 from callcenter.web.export import DISPLAY_TIMEZONE
-from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words
+from callcenter.web.masking import mask_phone, mask_phones_in_text, mask_text, mask_words
 
 # ----- ids and numbers ---------------------------------------------------------------------
 # The ledger's ids and counters are 32-bit integers in PostgreSQL (and SQLite stops at 64 bits):
@@ -98,8 +98,10 @@ class CallOut(BaseModel):
         """mask: the reader's role may not see phone numbers and ID numbers in full."""
         assert c.id is not None
         number = mask_phone(c.caller_number) if mask else c.caller_number
-        display = mask_phone(c.caller_display) if mask and c.caller_display.isdigit() else c.caller_display
-        text = mask_id_numbers(c.transcript_text) if mask else c.transcript_text
+        # a display name may be a number in any format ("+86 139-1234-5678") or hold one
+        display = (mask_phone(c.caller_display) if c.caller_display.isdigit() else mask_phones_in_text(c.caller_display)
+                   ) if mask else c.caller_display
+        text = mask_text(c.transcript_text) if mask else c.transcript_text
         return cls(id=c.id, caller_number=number, caller_display=display,
                    called_number=c.called_number, status=c.status, end_reason=c.end_reason,
                    received_at=c.received_at, answered_at=c.answered_at, ended_at=c.ended_at,
@@ -141,25 +143,37 @@ class EntryOut(BaseModel):
     owner_id: int | None = None
     confirmed_at: datetime | None = None
     calls: list[CallOut] = Field(default_factory=list)
+    version: int = 1  # send it back with a change: a newer one on the server refuses the change (409)
 
     @classmethod
     def of(cls, e: Entry, calls: list[Call], *, mask: bool = False, words: bool = False) -> EntryOut:
         assert e.id is not None
         first = next((c for c in calls if _playable(c)), None)
         call_out = [CallOut.of(c, mask=mask, words=words) for c in calls]
-        draft = e.draft
-        if mask and draft and isinstance(draft.get("transcript"), str):
-            # same length, so evidence offsets into the transcript stay valid
-            draft = {**draft, "transcript": mask_id_numbers(draft["transcript"])}
+        draft = _masked_json(e.draft) if mask else e.draft
         return cls(id=e.id, created_at=e.created_at, updated_at=e.updated_at, kind=e.kind, source=e.source,
                    status=e.status, caller_number=mask_phone(e.caller_number) if mask else e.caller_number,
                    caller_name=e.caller_name, unit=e.unit,
-                   category=e.category, department=e.department, urgent=e.urgent, summary=e.summary,
+                   category=e.category, department=e.department, urgent=e.urgent,
+                   summary=mask_text(e.summary) if mask else e.summary,
                    transcript="\n".join(c.transcript for c in call_out if c.transcript),
                    recording_url=f"/api/calls/{first.id}/recording" if first else None,
                    draft=draft, draft_ready_at=e.draft_ready_at, repeat_count=e.repeat_count,
                    merged_into_id=e.merged_into_id, interrupted=e.interrupted, owner_id=e.owner_id,
-                   confirmed_at=e.confirmed_at, calls=call_out)
+                   confirmed_at=e.confirmed_at, calls=call_out, version=e.version)
+
+
+def _masked_json(value: Any) -> Any:
+    """Every string inside a JSON value (a draft: its transcript, each field's value and evidence)
+    with phone and ID numbers masked. A plain run of digits keeps its length, so evidence offsets
+    into the transcript stay valid."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [_masked_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked_json(v) for k, v in value.items()}
+    return value
 
 
 class EntryPage(BaseModel):
@@ -180,6 +194,8 @@ class ConfirmIn(BaseModel):
     department: str | None = None
     urgent: bool | None = None
     summary: str | None = Field(None, max_length=500)
+    version: int | None = Field(None, ge=1, le=INT_MAX,
+                                description="the entry's version the form showed; a newer one refuses the change (409)")
 
 
 class EntryPatch(ConfirmIn):
@@ -314,6 +330,7 @@ class Vocab(BaseModel):
     work_order_kinds: list[Term]
     work_order_statuses: list[Term]
     work_order_moves: list[Term] = Field(description="button labels of the moves")
+    work_order_fields: list[Term] = Field(default_factory=list, description="a work order's fields, as audited")
     work_order_transitions: dict[str, list[str]]
     task_kinds: list[Term]
     task_statuses: list[Term]

@@ -50,6 +50,7 @@ def vocabulary(site: SiteTerms) -> Vocab:
         work_order_kinds=_terms(work_orders.KINDS),
         work_order_statuses=_terms(work_orders.LABELS),
         work_order_moves=_terms(work_orders.MOVE_LABELS),
+        work_order_fields=_terms(work_orders.FIELD_LABELS),
         work_order_transitions={status: list(moves) for status, moves in work_orders.MOVES.items()},
         task_kinds=_terms(callback_tasks.KINDS),
         task_statuses=_terms(callback_tasks.STATUSES),

@@ -22,9 +22,12 @@ from callcenter.ledger.lifecycle import (
     REGISTERED,
     SATISFACTIONS,
     UNSATISFIED,
+    allowed_targets,
 )
+from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import CallbackTask, Entry
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.ledger.versions import StaleWrite, claim
 from callcenter.ledger.vocabulary import label_of
 from callcenter.workflow.deadlines import callback_due, due_after
 from callcenter.workflow.notices import NoticeBoard
@@ -60,6 +63,21 @@ class CallbackTasks:
         due = due_after(entry.created_at, self.settings.missed_call_within_s, self.settings).due_at
         return self._open_once(entry, "missed_call", due)
 
+    def record_unplanned(self, entry_id: int, actor: str, satisfaction: str, notes: str = "") -> CallbackTask:
+        """A callback the clerk made although the sampling had not asked for one (「记录回访」 on an
+        entry without an open task): it becomes a task done at once, so its satisfaction is kept,
+        counted in the callback report, and 不满意 reopens and escalates like any other."""
+        entry = self.ledger.get_entry(entry_id)
+        if satisfaction not in SATISFACTIONS:
+            raise LedgerError(f"回访须记录业户满意度（{'/'.join(SATISFACTIONS)}）/ a callback needs the "
+                              f"resident's satisfaction: one of {', '.join(SATISFACTIONS)}")
+        if "called_back" not in allowed_targets(entry.status):  # refused before any task is made
+            raise LedgerError(f"台账 {entry_id} 为「{entry_label(entry.status)}」，不能记录回访 / entry "
+                              f"{entry_id} is {entry.status}: it cannot be called back yet")
+        task = self._open_once(entry, "callback", self.clock.now())
+        assert task.id is not None
+        return self.log_result(task.id, "connected", actor, satisfaction=satisfaction, notes=notes)
+
     def _open_once(self, entry: Entry, kind: str, due_at: datetime) -> CallbackTask:
         """One open task per entry and kind: a repeated event does not create a second one."""
         with self.ledger.session() as s:
@@ -81,11 +99,14 @@ class CallbackTasks:
     # ----- results ----------------------------------------------------------------------
 
     def log_result(self, task_id: int, outcome: str, actor: str, *, satisfaction: str = "", notes: str = "",
-                   method: str = "manual", call_id: int | None = None) -> CallbackTask:
-        """What came of one attempt. Connected callbacks need the resident's satisfaction."""
+                   method: str = "manual", call_id: int | None = None, based_on: int | None = None) -> CallbackTask:
+        """What came of one attempt. Connected callbacks need the resident's satisfaction.
+        `based_on`: the task's version the clerk saw; a newer one refuses (versions.StaleWrite)."""
         if outcome not in OUTCOMES:
             raise LedgerError(f"outcome must be one of {', '.join(OUTCOMES)}")
         task = self.get(task_id)
+        if based_on is not None and task.version != based_on:  # before the entry moves
+            raise StaleWrite("callbacktask", task_id, based_on, task.version)
         if task.status != "open":
             raise LedgerError(f"回访任务 {task_id} {label_of(STATUSES, task.status)} / task {task_id} "
                               f"is {task.status}")
@@ -103,6 +124,7 @@ class CallbackTasks:
         with self.ledger.session() as s:
             row = s.get(CallbackTask, task_id)
             assert row is not None
+            claim(s, row, None)  # the version now: the entry move above may have touched the task
             # the result of a call the agent placed and already counted is not a new attempt
             if not (row.method == "sip" and row.outcome == "connected" and outcome == "connected"):
                 row.attempts += 1

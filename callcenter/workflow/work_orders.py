@@ -22,6 +22,7 @@ from callcenter.ledger.lifecycle import COMPLETED, DISPATCHED, IN_PROGRESS, REGI
 from callcenter.ledger.lifecycle import label as entry_label
 from callcenter.ledger.models import Entry, WorkOrder
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.ledger.versions import claim
 from callcenter.workflow.settings import WorkflowSettings
 
 KINDS = {"dispatch": "维修调度单", "engineering": "工程维修单"}
@@ -32,6 +33,8 @@ MOVES = {"open": ("accepted", "in_progress", "done", "cancelled"), "accepted": (
 # The moves as the buttons that make them read (接单, 完成...).
 MOVE_LABELS = {"accepted": "接单", "in_progress": "处理中", "done": "完成", "cancelled": "取消"}
 EDITABLE = ("assignee", "description", "location", "paid", "fee", "result")
+FIELD_LABELS = {"status": "状态", "assignee": "维修人员", "description": "派工内容", "location": "地点",
+                "paid": "有偿服务", "fee": "费用", "result": "处理结果"}
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(["html"]))
 
@@ -80,7 +83,8 @@ class WorkOrders:
         self._published(row, actor)
         return row
 
-    def update(self, order_id: int, changes: dict[str, Any], actor: str) -> WorkOrder:
+    def update(self, order_id: int, changes: dict[str, Any], actor: str, based_on: int | None = None) -> WorkOrder:
+        """`based_on`: the order's version the clerk saw; a newer one refuses (versions.StaleWrite)."""
         unknown = set(changes) - {*EDITABLE, "status"}
         if unknown:
             raise LedgerError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
@@ -89,6 +93,7 @@ class WorkOrders:
             row = s.get(WorkOrder, order_id)
             if row is None:
                 raise NotFound(f"work order {order_id}")
+            claim(s, row, based_on)
             new_status = changes.get("status", row.status)
             if new_status != row.status and new_status not in MOVES.get(row.status, ()):
                 raise LedgerError(f"派工单 {self.number(row)}：不能从{LABELS.get(row.status)}转为"

@@ -220,4 +220,5 @@ def test_new_call_reaches_the_board_within_100_ms(panel, chromium, artifacts: Pa
 
 
 def panel_page(chromium):  # type: ignore[no-untyped-def]
-    return chromium.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    return chromium.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN",
+                             bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval

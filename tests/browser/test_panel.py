@@ -39,7 +39,8 @@ def test_live_call_to_confirmed_entry(pipeline_factory, speak, shared_dir: Path,
     scenario = caller_scenario(tmp_path / "d01.xml", [("speak", speech), ("pause", len(speech) // 16 + 1500)])
 
     with PanelServer(app) as server:
-        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN",
+                             bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval
         recordings: list[tuple[int, str]] = []
         page.on("response", lambda r: recordings.append((r.status, r.headers.get("content-type", "")))
                 if "/recording" in r.url else None)
@@ -147,7 +148,8 @@ def test_repeat_call_linked_from_the_screen_pop(pipeline_factory, speak, shared_
     scenario = caller_scenario(tmp_path / "repeat.xml", [("speak", speech), ("pause", len(speech) // 16 + 1500)])
 
     with PanelServer(app) as server:
-        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN",
+                             bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval
         page.goto(server.url + "/")
         page.fill("#login-form [name=username]", "clerk2")
         page.fill("#login-form [name=password]", "clerk-password")

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from callcenter.privacy import mask_phones_in_text
 from callcenter.qa.retention import apply_retention
 from callcenter.qa.settings import QaSettings, RetentionSettings
 from callcenter.reports import documents
@@ -36,7 +37,8 @@ from tests.web.conftest import recorded_call
 # Per user: random cases per operation (positive and negative), and whether the coverage phase runs.
 # admin reaches every handler; clerk1 mostly meets 403 before any handler, so fewer cases do.
 # examples per operation, and the deterministic coverage phase; the full tier runs the whole plan
-PLAN = pick(fast={"admin": (4, True), "clerk1": (3, False)}, full={"admin": (50, True), "clerk1": (25, False)})
+PLAN = pick(fast={"admin": (4, True), "clerk1": (3, False), "qa1": (3, False)},
+            full={"admin": (50, True), "clerk1": (25, False), "qa1": (25, False)})
 DEADLINE = timedelta(seconds=5)  # one request; generous for a loaded 2-core box, yet catches a hang
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -95,6 +97,12 @@ def seed(parts) -> dict[str, list[Any]]:  # type: ignore[no-untyped-def]
                                          "summary": "咨询停车月卡办理", "category": "咨询", "department": "客服"})
     assert r.status_code == 201, r.text
     entries.append(r.json()["id"])
+    # phone numbers where QA must not read them (issue 16): in free text, formatted, in a display name
+    r = admin.post("/api/entries", json={"source": "walk_in", "caller_number": "13912345678", "unit": "1-1-101",
+                                         "summary": "业主电话 +86 139-1234-5678，备用 137 0013 7000，请回电"})
+    assert r.status_code == 201, r.text
+    ledger.call_ringing("fz-display", "13600136000", "+86 136-0013-6000", "hotline", ledger.clock.now())
+    ledger.call_missed("fz-display", "cancelled")
 
     # QA: a pre-score, a training set with one clip
     assert admin.post(f"/api/qa/calls/{calls[0]}/review").status_code == 200
@@ -130,9 +138,10 @@ def _nodeid_shim(request: pytest.FixtureRequest) -> None:
         request.node._nodeid = request.node.nodeid
 
 
-@pytest.fixture(params=["admin", "clerk1"])
+@pytest.fixture(params=["admin", "clerk1", "qa1"])
 def fuzz_user(request: pytest.FixtureRequest) -> str:
-    """admin may do everything; clerk1 proves the refusals (403) are declared and never 500."""
+    """admin may do everything; clerk1 proves the refusals (403) are declared and never 500; qa1
+    reads with phone numbers masked: no answer to QA holds one in full (the check below)."""
     return str(request.param)
 
 
@@ -201,6 +210,21 @@ def api_schema(parts, fuzz_user: str):  # type: ignore[no-untyped-def]
     return schema
 
 
+_TEXT_TYPES = ("application/json", "text/")
+
+
+def no_phone_number_for_qa(response: Any) -> None:
+    """The property: a QA answer (JSON, HTML slips, CSV) holds no mobile number in full, in any
+    format (13912345678, +86 139-1234-5678, 139 1234 5678)."""
+    if response.status_code >= 400:
+        return  # a refusal echoes the request's own input (a 422's "input"), no stored data
+    kinds = response.headers.get("content-type") or [""]
+    if not str(kinds[0]).startswith(_TEXT_TYPES):
+        return  # recordings and XLSX: binary
+    body = response.content.decode("utf-8", errors="replace")
+    assert mask_phones_in_text(body) == body, f"unmasked phone number in a QA answer: {body[:500]}"
+
+
 # Every operation in the schema is fuzzed. Not in it, so not here: the /api/events websocket (no
 # OpenAPI description; test_api.py checks it refuses anonymous peers) and the unauthenticated
 # page, schema and docs routes (include_in_schema=False).
@@ -212,9 +236,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(deadline=DEADLINE, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
-def test_api_fuzz(case: schemathesis.Case, tally: Tally) -> None:
+def test_api_fuzz(case: schemathesis.Case, tally: Tally, fuzz_user: str) -> None:
     started = time.monotonic()
     response = case.call_and_validate(checks=CHECKS)
+    if fuzz_user == "qa1":
+        no_phone_number_for_qa(response)
     tally.seconds[case.operation.label] += time.monotonic() - started
     tally.statuses[response.status_code] += 1
 

@@ -139,11 +139,14 @@ def test_confirm_keeps_corrections_and_makes_the_clerk_first_contact_owner(parts
     audit = client.get(f"/api/entries/{entry_id}/audit").json()
     assert any(a["action"] == "confirm" and a["field"] == "unit" and a["old"] == "4-2-310" for a in audit)
     assert any(a["action"] == "confirm" and a["field"] == "owner" and a["new"] == "clerk1" for a in audit)
-    # a second confirmation by someone else changes neither the owner nor the accuracy statistics
+    # a second confirmation by someone else is refused naming the first clerk (issue 16), and
+    # changes neither the entry, the owner nor the accuracy statistics
     admin = TestClient(app)
     admin_csrf = login(admin, "admin", "admin-password")
     r = admin.post(f"/api/entries/{entry_id}/confirm", json={"summary": "停电，已派电工"}, headers=admin_csrf)
-    assert r.status_code == 200 and r.json()["owner_id"] == clerk_id
+    assert r.status_code == 409 and "clerk1" in r.json()["detail"] and "重复确认" in r.json()["detail"]
+    after = client.get(f"/api/entries/{entry_id}").json()
+    assert after["owner_id"] == clerk_id and after["summary"] != "停电，已派电工"
     stats = {s["field"]: s for s in admin.get("/api/reports/draft-accuracy").json()}
     assert stats["unit"] == {"field": "unit", "confirmed": 1, "corrected": 1, "accuracy": 0.0}
     assert stats["department"]["accuracy"] == 1.0

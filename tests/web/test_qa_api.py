@@ -51,6 +51,7 @@ def routes(call_id: int) -> list[tuple[str, str, dict | None]]:  # type: ignore[
     return [("GET", "/api/qa/calls", None), ("GET", f"/api/qa/calls/{call_id}", None),
             ("GET", "/api/qa/scorecard", None),
             ("POST", f"/api/qa/calls/{call_id}/review", None), ("GET", f"/api/qa/calls/{call_id}/review", None),
+            ("POST", f"/api/qa/calls/{call_id}/review/job", None), ("GET", f"/api/qa/calls/{call_id}/review/job", None),
             ("PUT", f"/api/qa/calls/{call_id}/review", {"items": {}}),
             ("GET", "/api/qa/training-sets", None), ("POST", "/api/qa/training-sets", {"name": "x"}),
             ("POST", "/api/qa/training-sets/1/items", {"call_id": call_id}),
@@ -119,3 +120,32 @@ def test_search_prescore_override_and_clip(setup, ledger) -> None:  # type: igno
     text = z.read("transcript.txt").decode()
     # the segment cuts the number: its part inside is still masked (masking runs on the whole call)
     assert "*******" in text and not any(ch.isdigit() for ch in text.split("备注")[0]), text
+
+
+def test_pre_scoring_runs_in_the_background_with_progress(setup) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: the request answers at once (202); the state says running with the seconds so
+    far, then done; the review is then there. An unknown call is refused at once."""
+    import time
+
+    app, call_id, tokens = setup
+    c = client(app, tokens["qa1"])
+    assert c.get(f"/api/qa/calls/{call_id}/review/job").json()["state"] == "none"
+    assert c.get(f"/api/qa/calls/{call_id}/review").status_code == 404
+    started = time.monotonic()
+    r = c.post(f"/api/qa/calls/{call_id}/review/job")
+    answered_s = time.monotonic() - started
+    assert r.status_code == 202 and r.json()["state"] in ("running", "done")
+    seen = {r.json()["state"]}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = c.get(f"/api/qa/calls/{call_id}/review/job").json()
+        seen.add(state["state"])
+        if state["state"] != "running":
+            break
+        time.sleep(0.05)
+    scored_s = time.monotonic() - started
+    print(f"pre-score: request answered in {answered_s:.2f} s, scored in {scored_s:.2f} s")
+    assert state["state"] == "done", state
+    review = c.get(f"/api/qa/calls/{call_id}/review").json()
+    assert review["auto"]["items"] and review["score"] is not None
+    assert c.post("/api/qa/calls/999/review/job").status_code == 404

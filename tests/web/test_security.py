@@ -48,13 +48,12 @@ def test_qa_changes_nothing_and_clerks_reach_no_admin_route(parts) -> None:  # t
     assert clerk.get("/api/reports/draft-accuracy").status_code == 403
 
 
-def test_expired_or_forged_sessions_are_refused(parts) -> None:  # type: ignore[no-untyped-def]
+def test_expired_or_forged_sessions_are_refused(parts, clock) -> None:  # type: ignore[no-untyped-def]
     app = parts[0]
     client = TestClient(app)
     client.post("/api/auth/login", json={"username": "clerk1", "password": "clerk-password"})
     assert client.get("/api/meta").status_code == 200
-    app.state.web.signer.max_age_s = -1  # the shift is over
+    clock.advance(hours=8, seconds=1)  # the shift is over
     assert client.get("/api/meta").status_code == 401
-    app.state.web.signer.max_age_s = 3600
     client.cookies.set("cc_session", "eyJ1aWQiOjF9.forged.sig")
     assert client.get("/api/meta").status_code == 401

@@ -18,7 +18,7 @@ from callcenter.reports.statistics import monthly_statistics
 
 GROUPS = ("entry_statuses", "open_statuses", "reopened_from", "entry_kinds", "categories", "departments",
           "complaint_subjects", "sources", "end_reasons", "missed_reasons", "entry_fields", "audit_actions",
-          "work_order_kinds", "work_order_statuses", "work_order_moves", "work_order_transitions", "task_kinds",
+          "work_order_kinds", "work_order_statuses", "work_order_moves", "work_order_fields", "work_order_transitions", "task_kinds",
           "task_statuses", "callback_outcomes", "satisfactions", "severities", "qa_verdicts", "clock_kinds",
           "period_hints", "roles", "transcript_statuses", "evidence_kinds", "presence", "intake_paths",
           "person_steps",
@@ -58,6 +58,7 @@ def test_meta_serves_the_vocabulary_in_the_contracts_shape(parts) -> None:  # ty
     assert "员工服务态度" in _labels(vocab["complaint_subjects"])
     assert _labels(vocab["severities"]) == {"info": "通知", "warning": "提醒", "critical": "紧急"}
     assert _labels(vocab["work_order_moves"])["accepted"] == "接单"
+    assert _labels(vocab["work_order_fields"])["assignee"] == "维修人员"
     assert vocab["work_order_transitions"]["open"] == ["accepted", "in_progress", "done", "cancelled"]
     assert vocab["work_order_transitions"]["done"] == []
     assert _labels(vocab["qa_verdicts"])["unknown"] == "待人工"

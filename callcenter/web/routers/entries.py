@@ -4,15 +4,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 
 from callcenter.accounts import Accounts, Principal
 from callcenter.drafting.units import normalize_unit
+from callcenter.ledger.edits import AlreadyConfirmed
 from callcenter.ledger.search import InvalidCursor, cursor_of
 from callcenter.ledger.service import LedgerError, LedgerService, NotFound
+from callcenter.ledger.versions import StaleWrite
 from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web import export
-from callcenter.web.deps import AccountBook, Ledger
-from callcenter.web.masking import mask_phone, must_mask
+from callcenter.web.deps import AccountBook, Ledger, Presence
+from callcenter.web.masking import mask_phone, mask_text, must_mask
 from callcenter.web.schemas import (
     AuditOut,
     ConfirmIn,
@@ -105,7 +108,9 @@ def _export(ledger: LedgerService, accounts: Accounts, f: Filters, who: Principa
     names = {uid: display for uid, _, display in accounts.users()}
     mask = mask_phone if must_mask(who) else (lambda n: n)
     tz = ZoneInfo(export.DISPLAY_TIMEZONE)
-    return export.rows(rows, lambda uid: names.get(uid, "") if uid else "", mask, tz, SOURCES)
+    out = export.rows(rows, lambda uid: names.get(uid, "") if uid else "", mask, tz, SOURCES)
+    # numbers inside the free text too (a summary that says 「业主电话 139…」), for QA
+    return [[mask_text(cell) for cell in row] for row in out] if must_mask(who) else out
 
 
 @router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
@@ -128,31 +133,87 @@ def get_entry(entry_id: RowId, ledger: Ledger, who: Principal = Depends(current_
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
 
 
-@router.patch("/{entry_id}", response_model=EntryOut, responses=refusals(403, 404))
-def patch_entry(entry_id: RowId, patch: EntryPatch, ledger: Ledger,
-                who: Principal = Depends(require("edit_entries"))) -> EntryOut:
+def _display_name(accounts: Accounts, username: str = "", user_id: int | None = None) -> str:
+    for uid, name, display in accounts.users():
+        if (user_id is not None and uid == user_id) or (username and name == username):
+            return display
+    return "系统" if username == "system" else (username or "另一位同事")
+
+
+def _conflict(ledger: LedgerService, accounts: Accounts, entry_id: int, who: Principal) -> JSONResponse:
+    """409 for a stale write: the entry as it is now (the form shows what differs from what the
+    clerk started from) and who changed it last."""
+    current = _entry_out(ledger, entry_id, who, words=True)
+    last = next((a for a in reversed(ledger.audit_of_entry(entry_id)) if a.action != "note"), None)
+    by = _display_name(accounts, last.actor) if last else "另一位同事"
+    when = export.local_time(last.at) if last else ""
+    return JSONResponse(status_code=409, content={
+        "detail": f"这条台账已被 {by} 于 {when} 修改，您的保存未生效；请核对对方的修改后再保存",
+        "conflict": {"changed_by": by, "changed_at": last.at.isoformat() if last else None,
+                     "entry": current.model_dump(mode="json")}})
+
+
+def _already_confirmed(accounts: Accounts, exc: AlreadyConfirmed) -> JSONResponse:
+    by = _display_name(accounts, user_id=exc.owner_id)
+    when = export.local_time(exc.confirmed_at) if exc.confirmed_at else ""
+    return JSONResponse(status_code=409, content={
+        "detail": f"这条草稿已由 {by} 于 {when} 确认登记，不能重复确认",
+        "conflict": {"changed_by": by, "changed_at": exc.confirmed_at.isoformat() if exc.confirmed_at else None}})
+
+
+@router.patch("/{entry_id}", response_model=EntryOut, responses=refusals(403, 404, 409))
+def patch_entry(entry_id: RowId, patch: EntryPatch, ledger: Ledger, accounts: AccountBook,
+                who: Principal = Depends(require("edit_entries"))) -> EntryOut | JSONResponse:
+    """Correct fields or move the status. Send the `version` the form showed: when someone else
+    changed the entry since, nothing is written and the answer is 409 with the entry as it is now."""
     changes = normal_unit(patch.model_dump(exclude_none=True))
+    based_on = changes.pop("version", None)
     try:
-        ledger.update_entry(entry_id, changes, who.username)
+        ledger.update_entry(entry_id, changes, who.username, based_on=based_on)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
+    except StaleWrite:
+        return _conflict(ledger, accounts, entry_id, who)
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
     return _entry_out(ledger, entry_id, who)
 
 
-@router.post("/{entry_id}/confirm", response_model=EntryOut, responses=refusals(403, 404))
-def confirm_entry(entry_id: RowId, body: ConfirmIn, ledger: Ledger,
-                  who: Principal = Depends(require("edit_entries"))) -> EntryOut:
-    """Confirm the draft (with the clerk's corrections): registered, owned by this clerk (首接人)."""
+@router.post("/{entry_id}/confirm", response_model=EntryOut, responses=refusals(403, 404, 409))
+def confirm_entry(entry_id: RowId, body: ConfirmIn, ledger: Ledger, accounts: AccountBook,
+                  who: Principal = Depends(require("edit_entries"))) -> EntryOut | JSONResponse:
+    """Confirm the draft (with the clerk's corrections): registered, owned by this clerk (首接人).
+    Once only: a second confirmation is refused (409) naming the clerk who confirmed first."""
     changes = normal_unit(body.model_dump(exclude_none=True))
+    based_on = changes.pop("version", None)
     try:
-        ledger.confirm_entry(entry_id, changes, who.username, who.user_id)
+        ledger.confirm_entry(entry_id, changes, who.username, who.user_id, based_on=based_on)
     except NotFound as exc:
         raise HTTPException(404, "没有这条台账 / no such entry") from exc
+    except AlreadyConfirmed as exc:
+        return _already_confirmed(accounts, exc)
+    except StaleWrite:
+        entry = ledger.get_entry(entry_id)
+        if entry.confirmed_at is not None:  # the other clerk's confirmation won the race
+            return _already_confirmed(accounts, AlreadyConfirmed(entry_id, entry.owner_id, entry.confirmed_at))
+        return _conflict(ledger, accounts, entry_id, who)
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
     return _entry_out(ledger, entry_id, who, words=True)
+
+
+@router.post("/{entry_id}/editing", responses=refusals(403, 404))
+def editing(entry_id: RowId, ledger: Ledger, accounts: AccountBook, presence: Presence,
+            who: Principal = Depends(require("edit_entries"))) -> dict[str, list[str]]:
+    """The entry page has this entry open (sent every few seconds): who else has it open, to
+    show 「李强 正在编辑」 before two clerks save over each other."""
+    _must_exist(ledger, entry_id)
+    return {"editors": presence.touch(entry_id, who.username, _display_name(accounts, who.username))}
+
+
+@router.delete("/{entry_id}/editing", status_code=204, responses=refusals(403))
+def stopped_editing(entry_id: RowId, presence: Presence, who: Principal = Depends(require("edit_entries"))) -> None:
+    presence.leave(entry_id, who.username)
 
 
 @router.post("/{entry_id}/acknowledge", status_code=204, responses=refusals(403, 404))

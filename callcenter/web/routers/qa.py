@@ -3,7 +3,6 @@ All need `score_calls`; calls and items are addressed by id only, never by a pat
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,31 +13,17 @@ from callcenter.accounts import Principal
 from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
-from callcenter.web.deps import NO_QA, Qa, available
-from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words, must_mask
+from callcenter.web.deps import NO_QA, Qa, Scoring, available
+from callcenter.web.masking import mask_phone, mask_text, mask_words, must_mask
 from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
 
 router = APIRouter(prefix="/api/qa", tags=["qa"], responses=refusals(401, 403, 422, 503))
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# Transcripts and summaries say phone numbers too, in any format: masked as in the number column.
+_mask_text = mask_text
+_mask_words = mask_words
 
 
-def _mask_text(text: str) -> str:
-    """Transcripts say phone numbers too: 13800138000 -> 138****8000, as in the number column."""
-    return _MOBILE.sub(r"\1****\2", mask_id_numbers(text))
-
-
-def _mask_words(words: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """The same on timed words; masking keeps the length, so the text cuts back into the words."""
-    words = mask_words(words)
-    if not words:
-        return words
-    texts = [str(w.get("text", "")) for w in words]
-    masked, out, pos = _mask_text("".join(texts)), [], 0
-    for w, t in zip(words, texts, strict=True):
-        out.append({**w, "text": masked[pos:pos + len(t)]})
-        pos += len(t)
-    return out
 SCORE = require("score_calls")
 MAX_DURATION_S = 86_400.0  # no call lasts a day; larger bounds would overflow the ms columns
 
@@ -148,6 +133,31 @@ def pre_score(call_id: RowId, who: Principal = Depends(SCORE), *, qa: Qa) -> Rev
         return ReviewOut.of(qa.auto_review(call_id, who.username))
     except NotFound as exc:
         raise HTTPException(404, "没有这个通话") from exc
+
+
+class ScoringOut(BaseModel):
+    state: str  # none / running / done / failed
+    elapsed_s: float
+    error: str = ""
+
+
+@router.post("/calls/{call_id}/review/job", response_model=ScoringOut, status_code=202, responses=refusals(404))
+def start_pre_score(call_id: RowId, jobs: Scoring, who: Principal = Depends(SCORE), *, qa: Qa) -> ScoringOut:
+    """Start the automatic pre-score in the background (answers at once); follow it with GET."""
+    available(qa, NO_QA)
+    try:
+        state = available(jobs, NO_QA).start(call_id, who.username)
+    except NotFound as exc:
+        raise HTTPException(404, "没有这个通话") from exc
+    return ScoringOut(state=state.state, elapsed_s=state.elapsed_s, error=state.error)
+
+
+@router.get("/calls/{call_id}/review/job", response_model=ScoringOut)
+def pre_score_progress(call_id: RowId, jobs: Scoring, _: Principal = Depends(SCORE), *, qa: Qa) -> ScoringOut:
+    """How far the background pre-score is: running (with the seconds so far), done, failed, none."""
+    available(qa, NO_QA)
+    state = available(jobs, NO_QA).state(call_id)
+    return ScoringOut(state=state.state, elapsed_s=state.elapsed_s, error=state.error)
 
 
 @router.get("/calls/{call_id}/review", response_model=ReviewOut, responses=refusals(404))

@@ -16,8 +16,9 @@ from callcenter.accounts import Principal
 from callcenter.ledger.lifecycle import LABELS, SATISFACTIONS, STATES, allowed_targets, label
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
+from callcenter.ledger.versions import StaleWrite
 from callcenter.web.deps import NO_DIALER, NO_WORKFLOW, Dialer, Workflow, available
-from callcenter.web.masking import mask_phone, must_mask
+from callcenter.web.masking import mask_phone, mask_text, must_mask
 from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
 from callcenter.workflow.callback_tasks import KINDS as TASK_KINDS
@@ -38,6 +39,9 @@ def _refusals(what: str = "台账") -> Iterator[None]:
         yield
     except NotFound as exc:
         raise HTTPException(404, f"没有这条{what} / not found: {exc}") from exc
+    except StaleWrite as exc:
+        raise HTTPException(409, f"这条{what}已被他人修改，您的操作未生效；请刷新后核对再操作 / changed by someone else "
+                                 f"since you opened it (version {exc.current})") from exc
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -80,6 +84,7 @@ class WorkOrderPatch(BaseModel):
     paid: bool | None = None
     fee: str | None = Field(None, max_length=32)
     result: str | None = Field(None, max_length=1000)
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="the version the form showed (409 if newer)")
 
 
 class WorkOrderOut(BaseModel):
@@ -101,6 +106,7 @@ class WorkOrderOut(BaseModel):
     created_at: datetime
     accepted_at: datetime | None
     completed_at: datetime | None
+    version: int = 1
 
 
 class CallbackTaskOut(BaseModel):
@@ -121,6 +127,7 @@ class CallbackTaskOut(BaseModel):
     satisfaction: str
     notes: str
     call_id: int | None
+    version: int = 1
 
 
 class CallbackLogIn(BaseModel):
@@ -128,6 +135,7 @@ class CallbackLogIn(BaseModel):
     outcome: Literal[LOGGED_OUTCOMES]  # type: ignore[valid-type]
     satisfaction: Literal[(*SATISFACTIONS, "")] = ""  # type: ignore[valid-type]
     notes: str = Field("", max_length=1000)
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="the version the form showed (409 if newer)")
 
 
 class CancelIn(BaseModel):
@@ -187,7 +195,8 @@ def _order_out(wf: CaseWorkflow, o: WorkOrder) -> WorkOrderOut:
                         kind_label=KINDS[o.kind], department=o.department, status=o.status,
                         status_label=ORDER_LABELS[o.status], location=o.location, description=o.description,
                         paid=o.paid, fee=o.fee, assignee=o.assignee, result=o.result, created_by=o.created_by,
-                        created_at=o.created_at, accepted_at=o.accepted_at, completed_at=o.completed_at)
+                        created_at=o.created_at, accepted_at=o.accepted_at, completed_at=o.completed_at,
+                        version=o.version)
 
 
 def _task_out(wf: CaseWorkflow, t: CallbackTask, who: Principal) -> CallbackTaskOut:
@@ -205,7 +214,8 @@ def _task_out(wf: CaseWorkflow, t: CallbackTask, who: Principal) -> CallbackTask
                            number=mask_phone(t.number) if must_mask(who) else t.number, created_at=t.created_at,
                            due_at=t.due_at, left_s=left, state=state, attempts=t.attempts, done_at=t.done_at,
                            actor=t.actor, method=t.method, outcome=t.outcome, satisfaction=t.satisfaction,
-                           notes=t.notes, call_id=t.call_id)
+                           notes=mask_text(t.notes) if must_mask(who) else t.notes, call_id=t.call_id,
+                           version=t.version)
 
 
 # ----- lifecycle --------------------------------------------------------------------------
@@ -240,6 +250,9 @@ def transition(entry_id: RowId, body: TransitionIn,
             # one path for a callback's result: the task records it and moves the entry
             wf.callbacks.log_result(open_callbacks[0].id or 0, "connected", who.username,
                                     satisfaction=body.satisfaction or "", notes=body.note)
+        elif body.to_status == "called_back":
+            # a callback nobody had asked for: the same path (kept, counted, 不满意 reopens and escalates)
+            wf.callbacks.record_unplanned(entry_id, who.username, body.satisfaction or "", notes=body.note)
         else:
             wf.ledger.transition(entry_id, body.to_status, who.username, note=body.note,
                                  satisfaction=body.satisfaction)
@@ -269,25 +282,29 @@ def list_work_orders(department: str | None = Query(None, max_length=16),
     return [_order_out(wf, o) for o in wf.work_orders.list(department=department, status=status, limit=limit)]
 
 
-@router.patch("/work-orders/{order_id}", response_model=WorkOrderOut, responses=refusals(403, 404))
+@router.patch("/work-orders/{order_id}", response_model=WorkOrderOut, responses=refusals(403, 404, 409))
 def update_work_order(order_id: RowId, body: WorkOrderPatch,
                       who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> WorkOrderOut:
     wf = available(wf, NO_WORKFLOW)
     with _refusals("派工单"):
-        row = wf.work_orders.update(order_id, body.model_dump(exclude_none=True), who.username)
+        changes = body.model_dump(exclude_none=True)
+        based_on = changes.pop("version", None)
+        row = wf.work_orders.update(order_id, changes, who.username, based_on=based_on)
     wf.drain()
     return _order_out(wf, row)
 
 
 @router.get("/work-orders/{order_id}/slip", response_class=HTMLResponse, responses=refusals(404))
-def work_order_slip(order_id: RowId, _: Principal = Depends(current_principal), *, wf: Workflow) -> HTMLResponse:
-    """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree."""
+def work_order_slip(order_id: RowId, who: Principal = Depends(current_principal), *, wf: Workflow) -> HTMLResponse:
+    """Print-ready slip (Chinese, A5): the ledger's fields, so slip and ledger always agree. For a
+    role that may not see phone numbers, every number on it is masked (caller, summary, notes)."""
     wf = available(wf, NO_WORKFLOW)
     with _refusals("派工单"):
         order = wf.work_orders.get(order_id)
         done = [t for t in wf.callbacks.list(status="done", entry_id=order.entry_id, kind="callback")]
         callback_at = f"{done[-1].done_at.astimezone(wf.settings.zone):%Y-%m-%d %H:%M}" if done and done[-1].done_at else ""
-        return HTMLResponse(wf.work_orders.slip_html(order_id, callback_at=callback_at))
+        slip = wf.work_orders.slip_html(order_id, callback_at=callback_at)
+        return HTMLResponse(mask_text(slip) if must_mask(who) else slip)
 
 
 # ----- callbacks --------------------------------------------------------------------------
@@ -302,14 +319,14 @@ def list_callbacks(status: Literal[(*TASK_STATUSES, "all")] = "open",  # type: i
     return [_task_out(wf, t, who) for t in rows]
 
 
-@router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut, responses=refusals(403, 404))
+@router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut, responses=refusals(403, 404, 409))
 def log_callback(task_id: RowId, body: CallbackLogIn,
                  who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> CallbackTaskOut:
     """A callback made by hand (or the result of one placed through the agent)."""
     wf = available(wf, NO_WORKFLOW)
     with _refusals("回访任务"):
         row = wf.callbacks.log_result(task_id, body.outcome, who.username, satisfaction=body.satisfaction,
-                                      notes=body.notes)
+                                      notes=body.notes, based_on=body.version)
     wf.drain()
     return _task_out(wf, row, who)
 

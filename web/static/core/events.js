@@ -29,8 +29,13 @@ export function connect() {
   const chip = $("#link-state");
   ws.addEventListener("open", () => { chip.textContent = "实时连接正常"; chip.classList.remove("down"); });
   ws.addEventListener("message", (m) => dispatch(JSON.parse(m.data)));
-  ws.addEventListener("close", () => {
+  ws.addEventListener("close", (ev) => {
     if (socket !== ws) return;  // closed on purpose (logout, a new connection)
+    if (ev.code === 4401) {  // the login behind it ended (logout elsewhere, password changed, disabled)
+      socket = null;
+      document.dispatchEvent(new CustomEvent("cc:unauthorized"));
+      return;
+    }
     chip.textContent = "连接断开，重连中…"; chip.classList.add("down");
     setTimeout(() => {
       if (socket !== ws) return;

@@ -76,7 +76,8 @@ function renderCall(call) {
     person: call.person ? html`${vocab.label("person_steps", call.person.step)}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
     "open-box": html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
       ${call.answered && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}
-      ${call.answered && !call.ended && LISTENERS.includes(session.current()?.role) ? html` <button type="button" class="listen">监听</button>` : ""}`,
+      ${call.answered && !call.ended && LISTENERS.includes(session.current()?.role) ? html` <button type="button" class="listen">监听</button>` : ""}
+      ${call.ended ? html` <button type="button" class="dismiss" title="从看板移除（台账不受影响）">移除</button>` : ""}`,
   };
   if (!li.firstChild) {
     render(li, html`<div class="head"></div><div class="alarm"></div><div class="person"></div><div class="ok linked"></div><div class="pop"></div>
@@ -105,6 +106,7 @@ async function refreshHistory(call) {
 $("#live").addEventListener("click", async (ev) => {
   const li = ev.target.closest("li.call"); if (!li) return;
   const call = calls.get(Number(li.id.slice(5)));
+  if (ev.target.matches("button.dismiss")) { dropCall(call.id); return; }  // an ended call's card, by hand
   if (ev.target.matches("button.ack")) {
     call.acked = true; renderCall(call);
     const id = call.linkedTo || call.entryId;
@@ -158,7 +160,8 @@ events.on("call.ended", (d) => {
   for (const c of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) dropCall(c.id);  // keep the board short
 });
 events.on("call.missed", (d) => {
-  liveCall(d.call_id, { number: d.caller_number, entryId: d.entry_id, phase: `${vocab.label("entry_kinds", "missed_call")}（需回拨）` });
+  liveCall(d.call_id, { number: d.caller_number, entryId: d.entry_id, ended: true,
+                        phase: `${vocab.label("entry_kinds", "missed_call")}（需回拨）` });
   loadDrafts();
 });
 events.on("entry.draft_ready", (d) => {

@@ -4,6 +4,7 @@
 // confirm, Alt+P play/pause, Alt+←/→ −/+10 s.
 import { api, post, send } from "../core/api.js";
 import { $, $$, html, options, render } from "../core/dom.js";
+import * as events from "../core/events.js";
 import { time } from "../core/format.js";
 import * as router from "../core/router.js";
 import * as session from "../core/session.js";
@@ -13,6 +14,13 @@ import * as player from "./player.js";
 const CREATING_ACTIONS = ["registered", "created", "missed_call"];  // audit actions that start an entry
 const CREATED_PHRASE = { registered: "来电生成草稿" };  // the timeline's wording where it differs
 let entry = null;  // the entry on screen
+// What the form was based on: the fields' values and the entry's version when loaded (or merged
+// after someone else's change). A save names that version; the server refuses it (409) when the
+// entry changed since, so nobody's change is silently reverted.
+let base = null;
+let version = null;
+let confirming = false;  // the form confirms a draft (POST confirm), as opened; else it saves (PATCH)
+const EDITABLE = ["caller_name", "unit", "category", "department", "urgent", "summary"];
 
 export const shownEntryId = () => entry?.id ?? null;
 
@@ -31,9 +39,10 @@ async function openEntry(id) {
   $("#e-meta").textContent = [time(e.created_at), sourceLabel(e.source), e.caller_number,
     e.owner_id ? `${field("owner")} ${session.userName(e.owner_id)}` : "尚无首接人", e.repeat_count ? `重复来电 ${e.repeat_count} 次` : "",
     e.merged_into_id ? `已合并到 #${e.merged_into_id}` : ""].filter(Boolean).join(" · ");
-  const f = $("#e-form"), defaults = vocab.raw("entry_defaults") || {};
-  f.caller_name.value = e.caller_name; f.unit.value = e.unit; f.category.value = e.category || defaults.category;
-  f.department.value = e.department || defaults.department; f.urgent.checked = e.urgent; f.summary.value = e.summary;
+  const f = $("#e-form");
+  base = valuesOf(e); version = e.version; confirming = e.status === "draft";
+  fill(base);
+  for (const div of $$(".field", f)) div.classList.remove("conflict");
   for (const div of $$(".field", f)) {
     const guess = e.draft?.[div.dataset.field];
     const conf = guess && typeof guess === "object" ? guess.confidence : null;
@@ -45,11 +54,155 @@ async function openEntry(id) {
   for (const el of f.elements) el.disabled = !confirmable;
   $("#e-confirm").textContent = e.status === "draft" ? vocab.label("audit_actions", "confirm") : "保存修改";  // the confirm action
   $("#e-msg").textContent = "";
+  $("#e-msg").className = "";
   renderFacts(e);
   renderCalls(e);
   loadAudit(e.id);
-  if (confirmable) (firstLowField() || f.unit).focus();
+  if (confirmable) startEditing(e.id); else stopEditing();
+  if (confirmable) {
+    restoreUnsaved(e);
+    (firstLowField() || f.unit).focus();
+  }
 }
+
+// ----- the form's values, unsaved edits kept in the browser, and merging others' changes -------
+
+function valuesOf(e) {
+  const defaults = vocab.raw("entry_defaults") || {};
+  return { caller_name: e.caller_name, unit: e.unit, category: e.category || defaults.category,
+           department: e.department || defaults.department, urgent: e.urgent, summary: e.summary };
+}
+
+function formValues() {
+  const f = $("#e-form");
+  return { caller_name: f.caller_name.value, unit: f.unit.value, category: f.category.value,
+           department: f.department.value, urgent: f.urgent.checked, summary: f.summary.value };
+}
+
+function fill(values, only = EDITABLE) {
+  const f = $("#e-form");
+  for (const name of only) {
+    if (name === "urgent") f.urgent.checked = !!values.urgent;
+    else f[name].value = values[name] ?? "";
+  }
+}
+
+const changedFields = (a, b) => EDITABLE.filter((k) => (a?.[k] ?? "") !== (b?.[k] ?? ""));
+const unsavedKey = (id) => `cc-entry-unsaved:${session.current()?.username}:${id}`;
+export const hasUnsavedEdits = () => !!entry && !!base && changedFields(formValues(), base).length > 0;
+
+function keepUnsaved() {
+  if (!entry || !base) return;
+  const values = formValues();
+  if (changedFields(values, base).length) {
+    localStorage.setItem(unsavedKey(entry.id), JSON.stringify({ version, base, values, at: Date.now() }));
+  } else localStorage.removeItem(unsavedKey(entry.id));
+}
+
+// A reload, a closed tab or an expired login lost nothing: what the clerk typed comes back.
+function restoreUnsaved(e) {
+  let saved = null;
+  try { saved = JSON.parse(localStorage.getItem(unsavedKey(e.id)) || "null"); } catch { saved = null; }
+  if (!saved?.values) return;
+  const mine = changedFields(saved.values, saved.base);
+  if (!mine.length) { localStorage.removeItem(unsavedKey(e.id)); return; }
+  fill(saved.values, mine);
+  const theirs = changedFields(base, saved.base).filter((k) => mine.includes(k));
+  markConflicts(theirs, base);
+  $("#e-msg").textContent = `已恢复未保存的修改：${mine.map(field).join("、")}` +
+    (saved.version !== e.version ? "（期间台账已被他人修改，请核对后保存）" : "");
+  $("#e-msg").className = "warn";
+}
+
+function markConflicts(names, theirs) {
+  for (const div of $$("#e-form .field")) {
+    const name = div.dataset.field;
+    const hit = names.includes(name);
+    div.classList.toggle("conflict", hit);
+    if (hit) $(".conf", div).textContent = `对方的值：${formatValue(theirs[name])}`;
+  }
+}
+
+// Someone else's version of the entry arrived (a refused save, or a live event): fields the clerk
+// has not touched take the new values; fields both changed keep the clerk's value, marked with the
+// other's, to merge by hand. The form is then based on the new version.
+function merge(current) {
+  const mine = changedFields(formValues(), base);
+  const now = valuesOf(current);
+  const theirs = changedFields(now, base);
+  fill(now, theirs.filter((k) => !mine.includes(k)));
+  const both = theirs.filter((k) => mine.includes(k));
+  markConflicts(both, now);
+  base = now; version = current.version;
+  entry = { ...entry, ...current };
+  renderFacts(entry);
+  keepUnsaved();
+  return { theirs, both };
+}
+
+async function refreshFromServer(actor) {
+  const id = entry?.id;
+  let current;
+  try { current = await api(`/api/entries/${id}`); } catch { return; }
+  if (entry?.id !== id || current.version === version) return;
+  const { theirs } = merge(current);
+  const who = session.displayNameOf(actor);
+  if (confirming && current.status !== "draft") {  // pressing 「确认登记」 now is refused, naming her
+    $("#e-msg").textContent = `${who} 已确认登记这条草稿（${field("owner")}：${session.userName(current.owner_id)}）`;
+    $("#e-msg").className = "warn";
+    return;
+  }
+  if (!theirs.length) return;
+  $("#e-msg").textContent = `${who} 刚修改了这条台账：${theirs.map(field).join("、")}`;
+  $("#e-msg").className = "warn";
+  loadAudit(id).catch(() => {});
+}
+
+events.on("entry.updated", (d) => {
+  if (!router.isShown("entry") || !entry || d.entry_id !== entry.id) return;
+  if (d.actor === session.current()?.username && d.action !== "transition") return;  // my own save
+  return refreshFromServer(d.actor);
+});
+
+// 「正在编辑」: while the page has an entry open for editing it says so every few seconds and
+// shows who else has the same entry open.
+const EDITING_EVERY_MS = 5_000;
+let editing = null;  // { id, timer }
+
+function stopEditing() {
+  if (!editing) return;
+  clearInterval(editing.timer);
+  send("DELETE", `/api/entries/${editing.id}/editing`).catch(() => {});
+  editing = null;
+  $("#e-editors").hidden = true;
+}
+
+function startEditing(id) {
+  if (editing?.id === id) return;
+  stopEditing();
+  const beat = async () => {
+    let r;
+    try { r = await post(`/api/entries/${id}/editing`); } catch { return; }
+    if (editing?.id !== id) return;
+    const names = r.editors || [];
+    $("#e-editors").textContent = names.length ? `${names.join("、")} 正在编辑` : "";
+    $("#e-editors").hidden = !names.length;
+  };
+  editing = { id, timer: setInterval(beat, EDITING_EVERY_MS) };
+  beat();
+}
+
+router.onRoute((name) => { if (name !== "entry") stopEditing(); });
+window.addEventListener("pagehide", stopEditing);
+
+$("#e-form").addEventListener("input", keepUnsaved);
+$("#e-form").addEventListener("change", keepUnsaved);
+window.addEventListener("beforeunload", (ev) => {
+  if (!router.isShown("entry") || !hasUnsavedEdits()) return;
+  keepUnsaved();
+  ev.preventDefault();
+  ev.returnValue = "";  // the browser asks 「离开此网站？」
+});
 
 const firstLowField = () => $("#e-form .field.low input, #e-form .field.low select, #e-form .field.low textarea");
 
@@ -165,14 +318,27 @@ $("#e-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target, e = entry;
   const body = { caller_name: f.caller_name.value.trim(), unit: f.unit.value.trim(), category: f.category.value,
-                 department: f.department.value, urgent: f.urgent.checked, summary: f.summary.value.trim() };
+                 department: f.department.value, urgent: f.urgent.checked, summary: f.summary.value.trim(), version };
   if (!body.unit) delete body.unit;
   try {
-    const saved = e.status === "draft" ? await post(`/api/entries/${e.id}/confirm`, body) : await send("PATCH", `/api/entries/${e.id}`, body);
+    const confirm = confirming;
+    const saved = confirm ? await post(`/api/entries/${e.id}/confirm`, body) : await send("PATCH", `/api/entries/${e.id}`, body);
+    localStorage.removeItem(unsavedKey(e.id));
     await openEntry(saved.id);
-    $("#e-msg").textContent = e.status === "draft" ? `已确认登记，${field("owner")}：${session.userName(saved.owner_id)}` : "已保存";
+    $("#e-msg").textContent = confirm ? `已确认登记，${field("owner")}：${session.userName(saved.owner_id)}` : "已保存";
     $("#e-msg").className = "ok";
-  } catch (err) { $("#e-msg").textContent = `保存失败：${err.message}`; $("#e-msg").className = "error"; }
+  } catch (err) {
+    const current = err.status === 409 ? err.body?.conflict?.entry : null;
+    if (current) {  // someone saved in between: nothing of this save was written; merge and retry
+      const { both } = merge(current);
+      $("#e-msg").textContent = `保存未生效：${err.message}` + (both.length ? `（双方都改了：${both.map(field).join("、")}）` : "");
+    } else if (err.status === 409) {  // confirmed by someone else first: show the entry as it is now
+      localStorage.removeItem(unsavedKey(e.id));
+      await openEntry(e.id);
+      $("#e-msg").textContent = err.message;
+    } else $("#e-msg").textContent = `保存失败：${err.message}`;
+    $("#e-msg").className = "error";
+  }
 });
 
 document.addEventListener("keydown", (ev) => {
@@ -186,7 +352,15 @@ document.addEventListener("keydown", (ev) => {
 // ----- status timeline and audit trail ----------------------------------------------------------
 
 const URGENT_VALUE = { True: "是", False: "否" };
+// A work order's change is audited on its entry as field "<number>.<field>" (work_orders.py).
+const orderField = (a) => (a.action === "work_order" && a.field.includes(".") ? a.field.split(".") : null);
+function auditField(a) {
+  const wo = orderField(a);
+  if (wo) return `${wo[0]} ${vocab.label("work_order_fields", wo[1])}`;
+  return a.field ? field(a.field) : "";
+}
 function auditValue(a, v) {
+  if (orderField(a)?.[1] === "status") return vocab.label("work_order_statuses", v);
   if (a.field === "status") return statusLabel(v);
   if (a.field === "source") return sourceLabel(v);
   if (a.field === "urgent") return URGENT_VALUE[v] || v;
@@ -208,7 +382,7 @@ async function loadAudit(id) {
   const rows = await api(`/api/entries/${id}/audit`);
   renderStatusHistory(rows);
   render($("#e-audit"), html`${rows.map((a) => html`<tr><td>${time(a.at)}</td><td>${actorName(a.actor)}</td>
-    <td>${vocab.label("audit_actions", a.action)}</td><td>${a.field ? field(a.field) : ""}</td><td>${auditValue(a, a.old)}${a.old || a.new ? " → " : ""}${auditValue(a, a.new)}</td></tr>`)}`);
+    <td>${vocab.label("audit_actions", a.action)}</td><td>${auditField(a)}</td><td>${auditValue(a, a.old)}${a.old || a.new ? " → " : ""}${auditValue(a, a.new)}</td></tr>`)}`);
 }
 
 session.onStart(() => {

@@ -45,10 +45,44 @@ async function open(id) {
   const words = c.transcript_words || [];
   render($("#qa-transcript"), words.length ? html`${words.map((w) => html`<span class="w" data-start="${w.start_s}">${w.text}</span>`)}`
     : html`<span class="muted">${c.transcript || "（无转写）"}</span>`);
-  let review;
-  try { review = await api(`/api/qa/calls/${id}/review`); } catch { review = await post(`/api/qa/calls/${id}/review`); }
-  show(review);
+  let review = null;
+  try { review = await api(`/api/qa/calls/${id}/review`); } catch { review = null; }
+  if (review) show(review); else clearReview();
   loadSets();
+  if (!review) await scoreInBackground(id);  // the card opens at once; the pre-score follows
+}
+
+function clearReview() {
+  qa.review = null;
+  render($("#qa-items"), html``);
+  $("#qa-result").textContent = "未评分";
+}
+
+// The automatic pre-score runs on the server in the background: the card says how long it has
+// been at it, and the button stays disabled until it is done.
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+async function scoreInBackground(id) {
+  const button = $("#qa-rescore");
+  button.disabled = true;
+  try {
+    let job = await post(`/api/qa/calls/${id}/review/job`);
+    while (job.state === "running") {
+      if (qa.call?.id !== id) return;  // another call was opened meanwhile
+      $("#qa-progress").textContent = `自动评分中…（已用 ${Math.round(job.elapsed_s)} 秒）`;
+      $("#qa-progress").hidden = false;
+      await sleep(1000);
+      job = await api(`/api/qa/calls/${id}/review/job`);
+    }
+    if (qa.call?.id !== id) return;
+    if (job.state === "failed") throw new Error(job.error || "自动评分失败");
+    show(await api(`/api/qa/calls/${id}/review`));
+    $("#qa-msg").textContent = "自动评分完成"; $("#qa-msg").className = "ok";
+  } catch (err) {
+    $("#qa-msg").textContent = `自动评分失败：${err.message}`; $("#qa-msg").className = "error";
+  } finally {
+    $("#qa-progress").hidden = true;
+    button.disabled = false;
+  }
 }
 
 function evidenceLabel(e) {
@@ -81,13 +115,11 @@ function seek(el) {
 $("#qa-items").addEventListener("click", (ev) => { const e = ev.target.closest(".ev[data-start]"); if (e) seek(e); });
 $("#qa-transcript").addEventListener("click", (ev) => { const w = ev.target.closest("[data-start]"); if (w) seek(w); });
 
-$("#qa-rescore").addEventListener("click", async () => {
-  show(await post(`/api/qa/calls/${qa.call.id}/review`));
-  $("#qa-msg").textContent = "已重新自动评分"; $("#qa-msg").className = "ok";
-});
+$("#qa-rescore").addEventListener("click", () => scoreInBackground(qa.call.id));
 
 $("#qa-review").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  if (!qa.review) { $("#qa-msg").textContent = "自动评分尚未完成"; $("#qa-msg").className = "error"; return; }
   const f = ev.target, items = {};
   for (const it of qa.review.auto.items) items[it.id] = { verdict: f[`v-${it.id}`].value, note: f[`n-${it.id}`].value.trim() };
   try {
