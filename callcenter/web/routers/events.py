@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from starlette.concurrency import run_in_threadpool
 
 from callcenter.events import Event
 from callcenter.web.deps import Bus
@@ -15,7 +16,9 @@ router = APIRouter(tags=["events"])
 @router.websocket("/api/events")
 async def events(ws: WebSocket, bus: Bus) -> None:
     """Live events (call.ringing, call.answered, call.partial_transcript, call.ended,
-    entry.draft_ready, ...) as JSON. Authenticate with the session cookie or `?token=`."""
+    entry.draft_ready, ...) as JSON, each stored one with its number `seq`. Authenticate with the
+    session cookie or `?token=`; `?since=SEQ` first sends what was stored after SEQ (and a few
+    before it: the panel drops what it has)."""
     principal = websocket_principal(ws)
     if principal is None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION)
@@ -23,9 +26,19 @@ async def events(ws: WebSocket, bus: Bus) -> None:
     mask = must_mask(principal)
     await ws.accept()
     queue = bus.subscribe()
+    sent: set[int] = set()
     try:
+        # `?since=N`: the panel resumes after the last event it saw (numbered events: `seq`).
+        since = ws.query_params.get("since", "")
+        if since.isdigit():
+            for event in await run_in_threadpool(bus.history, int(since)):
+                if event.seq is not None:
+                    sent.add(event.seq)
+                    await ws.send_json(_masked(event) if mask else event.to_json())
         while True:
             event = await queue.get()
+            if event.seq is not None and event.seq in sent:
+                continue  # already sent from the log
             await ws.send_json(_masked(event) if mask else event.to_json())
     except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
         pass
