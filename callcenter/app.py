@@ -158,7 +158,7 @@ class Application:
                             transcribe_agent=lambda path: agent_words(self.transcriber, path))
         # Set while running: the agent's lease (agent role), the disk alarm (roles that record).
         self.lease: AgentLease | None = None
-        self.dead_agents = DeadAgentSweep(settings.database.url, self.recover_agent) \
+        self.dead_agents = DeadAgentSweep(settings.database.url, self._recover_dead_agent) \
             if role == "web" else None
         self.disk_monitor: DiskMonitor | None = None
         self.components = ROLES[role](self)
@@ -238,6 +238,14 @@ class Application:
         count = relinked + self.ledger.recover_interrupted(repaired, agent_id=agent_id, owe_transcript=True)
         if count:
             log.warning("recovered %d interrupted call(s) of agent %s", count, agent_id)
+        return count
+
+    def _recover_dead_agent(self, agent_id: str) -> int:
+        """Web role: a dead agent's calls, and their transcripts queued at once (not at the next
+        minute's retry)."""
+        count = self.recover_agent(agent_id)
+        if count:
+            self.transcription.retry()
         return count
 
     def _take_identity_and_recover(self) -> None:
