@@ -46,6 +46,8 @@ class Journal(Protocol):
 
     def since(self, seq: int) -> list[Event]: ...
 
+    def last_seq(self) -> int | None: ...
+
 
 class Unset:
     """A payload field an event of this kind does not carry (it is left out of the JSON)."""
@@ -349,6 +351,10 @@ class EventBus:
     def history(self, since: int) -> list[Event]:
         """Stored events after `since` (with a margin: the caller drops what it has); [] without a journal."""
         return self._journal.since(since) if self._journal is not None else []
+
+    def position(self) -> int | None:
+        """The last stored event's number (None without a journal, or while the database is away)."""
+        return self._journal.last_seq() if self._journal is not None else None
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -134,6 +134,13 @@ class EventJournal:
     def since(self, seq: int) -> list[Event]:
         return self.store.since(max(0, seq - REPLAY_MARGIN))
 
+    def last_seq(self) -> int | None:
+        try:
+            return self.store.last_seq()
+        except Exception as exc:  # the database is away: the panel resumes from what it saw
+            log.warning("event log unreadable (%s)", str(exc).splitlines()[0][:160])
+            return None
+
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             event, then = item

@@ -30,8 +30,16 @@ async def events(ws: WebSocket, bus: Bus) -> None:
     try:
         # `?since=N`: the panel resumes after the last event it saw (numbered events: `seq`).
         since = ws.query_params.get("since", "")
+        position = await run_in_threadpool(bus.position)
+        if position is not None:  # where the stream stands: a panel that saw no event yet resumes from here
+            await ws.send_json({"type": "stream.position", "data": {"seq": position}})
         if since.isdigit():
-            for event in await run_in_threadpool(bus.history, int(since)):
+            try:
+                missed = await run_in_threadpool(bus.history, int(since))
+            except Exception:  # the event log is unreadable (database away): the panel retries
+                await ws.close(code=1013)
+                return
+            for event in missed:
                 if event.seq is not None:
                     sent.add(event.seq)
                     await ws.send_json(_masked(event) if mask else event.to_json())
