@@ -54,7 +54,7 @@ from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
 from callcenter.scale.backlog import LOAD_EVERY_S, AgentLoads, Backlog, LoadReporter
 from callcenter.scale.event_log import KEEP_HOURS, EventJournal, EventStore
-from callcenter.scale.presence import SWEEP_EVERY_S, AgentLease, DeadAgentSweep
+from callcenter.scale.presence import SWEEP_EVERY_S, AgentLease, DeadAgentSweep, WebProcessLock
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
 from callcenter.telephony.agent import PyVoipAgent
 from callcenter.telephony.interface import TelephonyAgent
@@ -158,6 +158,9 @@ class Application:
                             transcribe_agent=lambda path: agent_words(self.transcriber, path))
         # Set while running: the agent's lease (agent role), the disk alarm (roles that record).
         self.lease: AgentLease | None = None
+        # One web process per site (all-in-one on PostgreSQL included): an advisory lock while it runs.
+        self.web_lock = WebProcessLock(settings.database.url) \
+            if role == "web" or (role == "all" and roles.is_postgres(settings)) else None
         self.dead_agents = DeadAgentSweep(settings.database.url, self._recover_dead_agent) \
             if role == "web" else None
         self.disk_monitor: DiskMonitor | None = None
@@ -387,6 +390,13 @@ def _sip(app: Application) -> Component:
     return Component("SIP agent", start=app.agent.start, stop=app.agent.stop)
 
 
+def _one_web(app: Application) -> list[Component]:
+    """Refuse to start beside another web process of the same site (first, before anything runs)."""
+    if app.web_lock is None:
+        return []
+    return [Component("one web process per site", start=app.web_lock.acquire, stop=app.web_lock.release)]
+
+
 def _listener(app: Application) -> list[Component]:
     """The event log's journal (numbers the panel's events) and, on PostgreSQL, the relay's listener."""
     parts = []
@@ -403,7 +413,7 @@ def _forwarder(app: Application) -> Component:
 
 
 def all_in_one(app: Application) -> list[Component]:
-    return [*_resources(app), *_listener(app),
+    return [*_resources(app), *_one_web(app), *_listener(app),
             Component("crash recovery", start=app.recover),
             _outbox(app),
             Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
@@ -434,7 +444,7 @@ def agent(app: Application) -> list[Component]:
 
 
 def web(app: Application) -> list[Component]:
-    return [*_resources(app), *_listener(app), _outbox(app),
+    return [*_resources(app), *_one_web(app), *_listener(app), _outbox(app),
             _transcriber(app, start=False),  # the agents and workers transcribe
             Component("site jobs", start=app._register_site_jobs),
             Component("dead agents' calls", start=app._register_dead_agent_sweep),

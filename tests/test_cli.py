@@ -60,3 +60,9 @@ def test_config_check_and_missing_model(site: Path) -> None:
     (site / "config.yaml").write_text(f"asr:\n  model_dir: {site}/models/m\n", encoding="utf-8")
     model = cli(site, "models", "check")
     assert model.returncode == 2 and "callcenter models fetch" in model.stderr
+
+
+def test_a_mistyped_config_file_is_an_error_not_the_defaults(site: Path) -> None:
+    for args in (("config", "check", "-c", "confg.yaml"), ("serve", "-c", "confg.yaml", "--role", "web")):
+        out = cli(site, *args)
+        assert out.returncode == 2 and "confg.yaml: no such config file" in out.stderr, (args, out.stderr)

@@ -208,3 +208,61 @@ class DeadAgentSweep:
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(" + _LOCK_SQL + ")", (agent_id,))
         return total
+
+
+class WebProcessTaken(ValueError):
+    """Another web process serves this site (explained for the administrator)."""
+
+
+class WebProcessLock:
+    """One web process per site (it runs the site's clocks, reports and the relay's listener): a
+    session advisory lock on the site's database, taken at start (refused while another process
+    holds it) and taken again whenever the connection is re-established."""
+
+    KEY = 0x6363_0003  # ("cc", 3)
+
+    def __init__(self, url: str, check_every_s: float = 5.0) -> None:
+        self.url, self.check_every_s = url, check_every_s
+        self._conn: psycopg.Connection[Any] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="web-lock", daemon=True)
+
+    def acquire(self, wait_s: float = 5.0) -> None:
+        conn = _connect(self.url)
+        deadline = time.monotonic() + wait_s  # a web process that just stopped may linger a moment
+        while not self._try(conn):
+            if time.monotonic() > deadline:
+                conn.close()
+                raise WebProcessTaken(
+                    "another web process (--role web, or an all-in-one process) already serves this site's "
+                    "database; run exactly one per site (docs/DEPLOYMENT.md)")
+            time.sleep(0.5)
+        self._conn = conn
+        self._thread.start()
+
+    def _try(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone()
+        return bool(row and row[0])
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.check_every_s):
+            try:
+                if self._conn is None or self._conn.closed:
+                    conn = _connect(self.url)
+                    if not self._try(conn):
+                        log.error("after a reconnect another web process holds this site's web lock")
+                    self._conn = conn
+                else:
+                    self._conn.execute("SELECT 1")
+            except Exception:  # the database is away: try again at the next round
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(5)
+        if self._conn is not None:
+            self._conn.close()  # the lock goes with the session
+            self._conn = None

@@ -41,7 +41,8 @@ from callcenter.web.security import (
 
 __all__ = ["WebServices", "create_app"]
 
-PANEL_DIR = Path(__file__).resolve().parents[2] / "web"
+# The panel's files: package data (callcenter/panel, in the source tree a link to web/).
+PANEL_DIR = (Path(__file__).resolve().parents[1] / "panel").resolve()
 
 
 def create_app(services: WebServices) -> FastAPI:
