@@ -55,8 +55,9 @@ def site_db(own_pg: str) -> Iterator[str]:  # noqa: F811
 class Site:
     """One web process and an agent per line, on one database and one recordings directory."""
 
-    def __init__(self, url: str, kamailio: Any, prompts: Any, model_dir: Path, root: Path) -> None:
-        self.url, self.root, self.kamailio = url, root, kamailio
+    def __init__(self, url: str, kamailio: Any, prompts: Any, model_dir: Path, root: Path,
+                 lease_s: int = LEASE_S) -> None:
+        self.url, self.root, self.kamailio, self.lease_s = url, root, kamailio, lease_s
         self.web_port = free_tcp_port()
         self.base = site_config(root, url, prompts, model_dir, web_port=self.web_port, mode="inprocess",
                                 max_live_streams=0)
@@ -75,7 +76,7 @@ class Site:
         if line not in self.configs:
             cfg = agent_config(self.base, self.root, self.kamailio.port, line)
             # a caller who sends no audio keeps the call up (no RTP time-out): the test decides when it ends
-            cfg["sip"].update(instance_id=IDS[line], agent_lease_s=LEASE_S, rtp_timeout_s=600)
+            cfg["sip"].update(instance_id=IDS[line], agent_lease_s=self.lease_s, rtp_timeout_s=600)
             self.configs[line] = cfg
         return self.configs[line]
 
