@@ -55,8 +55,7 @@ def recovery_round(url: str, proxy: object, prompts: object, root: Path, lease_s
     calls = []
     try:
         site.start_web()
-        east = site.start_agent(EAST)
-        site.start_agent(WEST)
+        east, _ = site.start_agents((EAST, WEST))
         calls = [site.call(EAST, 1, 2 * lease_s + 60), site.call(WEST, 2, 2 * lease_s + 60)]
         site.wait_call(EAST, "answered")
         site.wait_call(WEST, "answered")

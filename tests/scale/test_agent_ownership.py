@@ -81,10 +81,19 @@ class Site:
         return self.configs[line]
 
     def start_agent(self, line: str, name: str | None = None) -> Serve:
-        agent = Serve.start("agent", self.agent_cfg(line), self.root / line, name or line)
-        self.procs[name or line] = agent
-        agent.wait_log("callcenter agent started")
+        [agent] = self.start_agents((line,), name)
         return agent
+
+    def start_agents(self, lines: tuple[str, ...], name: str | None = None) -> list[Serve]:
+        """Start the agents together (they load in parallel), then wait for each."""
+        agents = []
+        for line in lines:
+            agent = Serve.start("agent", self.agent_cfg(line), self.root / line, name or line)
+            self.procs[name or line] = agent
+            agents.append(agent)
+        for agent in agents:
+            agent.wait_log("callcenter agent started")
+        return agents
 
     def call(self, line: str, n: int, seconds: int) -> subprocess.Popen[str]:
         scenario = caller_scenario(self.root / f"call{n}.xml", [("pause", seconds * 1000)], caller=f"1390000{n:04d}")
@@ -127,8 +136,7 @@ def _finish(proc: subprocess.Popen[str], timeout_s: float = 120) -> None:
 def test_a_database_restart_then_an_agent_restart_leaves_the_other_agents_call_alone(site: Site, own_pg: str) -> None:  # noqa: F811
     server = PgServer(own_pg)
     site.start_web()
-    site.start_agent(EAST)
-    site.start_agent(WEST)
+    site.start_agents((EAST, WEST))
     east_call = site.call(EAST, 1, 45 + LEASE_S)
     try:
         live = site.wait_call(EAST, "answered")
@@ -161,8 +169,7 @@ def test_a_database_restart_then_an_agent_restart_leaves_the_other_agents_call_a
 
 def test_a_killed_agents_calls_are_recovered_within_a_minute_while_the_other_runs(site: Site) -> None:
     site.start_web()
-    east = site.start_agent(EAST)
-    site.start_agent(WEST)
+    east, _ = site.start_agents((EAST, WEST))
     east_call, west_call = site.call(EAST, 1, 90), site.call(WEST, 2, 20 + 2 * LEASE_S)
     try:
         site.wait_call(EAST, "answered")
