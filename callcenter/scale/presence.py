@@ -184,7 +184,16 @@ class DeadAgentSweep:
         self.recovered: list[tuple[str, int, float]] = []  # (agent id, calls, seconds after the lapse)
 
     def sweep(self) -> int:
-        """One round; returns how many calls were recovered."""
+        """One round; returns how many calls were recovered (0 while the database is away)."""
+        import psycopg
+
+        try:
+            return self._sweep()
+        except psycopg.OperationalError as exc:  # next round; a lapse is only believed a lease after it is back
+            log.warning("dead-agent sweep: database unreachable (%s)", str(exc).splitlines()[0][:160])
+            return 0
+
+    def _sweep(self) -> int:
         total = 0
         with _connect(self.url) as conn:
             rows = conn.execute(
