@@ -56,6 +56,8 @@ from callcenter.recordings.store import WavRecordingStore
 from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
 from callcenter.scale.backlog import LOAD_EVERY_S, AgentLoads, Backlog, LoadReporter
+from callcenter.scale.event_log import KEEP_HOURS, EventJournal, EventStore
+from callcenter.scale.presence import SWEEP_EVERY_S, AgentLease, DeadAgentSweep, WebProcessLock
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
 from callcenter.staffing.lines import StaffLines
 from callcenter.telephony.agent import PyVoipAgent
@@ -99,6 +101,10 @@ class Application:
                                     call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
         self.accounts = Accounts(self.engine, self.clock, settings.web.password_min_length)
         self.recordings = WavRecordingStore(settings.recording)
+        # An agent's identity (sip.instance_id): its calls and recordings carry it, so another
+        # process can recover them when its lease lapses (scale/presence.py).
+        self.agent_id = settings.sip.instance_id if role == "agent" else None
+        self.recordings.agent_id = self.agent_id
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
         self.prompts = PromptLibrary(settings.prompts)
@@ -120,7 +126,8 @@ class Application:
                                                                          self.ledger),
                                       prompts=self.prompts,
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
-                                      clock=self.clock, outbox=self.outbox, desk=self.desk)
+                                      clock=self.clock, outbox=self.outbox, desk=self.desk,
+                                      agent_id=self.agent_id)
         self.transcription = CallTranscription(
             self.ledger, self.recordings, self.transcriber, self.drafter, self.handler.transcribe_recording,
             queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None)
@@ -146,6 +153,12 @@ class Application:
             if role in ("agent", "worker") else None
         self.listener = EventListener(settings.database.url, self.bus, self.origin) \
             if role == "web" or (role == "all" and roles.is_postgres(settings)) else None
+        # The panel's events are numbered and stored where the panel is served, so it can resume
+        # after any reconnect (agents and workers store theirs with the relay).
+        self.event_store = EventStore(self.engine)
+        self.journal = EventJournal(self.event_store, self.origin) if role in ("all", "web") else None
+        if self.journal is not None:
+            self.bus.set_journal(self.journal)
         self.agent_loads = AgentLoads(self.bus)
         self.backlog = Backlog(self.ledger, self.engine, settings.asr, self.transcriber, role, self.agent_loads)
         self.load_reporter = LoadReporter(self.bus, self.transcriber, settings.asr, self.origin, settings.sip.username)
@@ -154,8 +167,13 @@ class Application:
         self.qa = QaService(self.engine, self.clock, self.recordings, load_scorecard(settings.qa.scorecard_file),
                             settings.qa, prompts=self.prompts,
                             transcribe_agent=lambda path: agent_words(self.transcriber, path))
-        # Set while running: the agents' shared lock (agent role), the disk alarm (roles that record).
-        self.presence: roles.AgentPresence | None = None
+        # Set while running: the agent's lease (agent role), the disk alarm (roles that record).
+        self.lease: AgentLease | None = None
+        # One web process per site (all-in-one on PostgreSQL included): an advisory lock while it runs.
+        self.web_lock = WebProcessLock(settings.database.url) \
+            if role == "web" or (role == "all" and roles.is_postgres(settings)) else None
+        self.dead_agents = DeadAgentSweep(settings.database.url, self._recover_dead_agent) \
+            if role == "web" else None
         self.disk_monitor: DiskMonitor | None = None
         self.components = ROLES[role](self)
 
@@ -231,23 +249,50 @@ class Application:
             log.warning("recovered %d interrupted call(s) after an unclean stop", count)
         return count
 
-    def _recover_if_alone(self) -> None:
-        """Agent role: site-wide crash recovery only when no other agent runs (AgentPresence)."""
-        presence = roles.AgentPresence(self.settings.database.url)
-        self.presence = presence
-        alone = presence.alone()
-        if alone:
-            self.recover()
-        else:
-            if self.handler.outbox.pending():  # this agent's own outbox (database.outbox_dir per agent)
-                self.handler.outbox.drain()
-            log.warning("other agents are running: crash recovery of interrupted calls waits until an "
-                        "agent starts alone (docs/DEPLOYMENT.md)")
-        presence.hold_shared(alone)
+    def recover_agent(self, agent_id: str | None) -> int:
+        """Recover the calls of one agent that is gone (its lease lapsed, or this agent's own
+        previous run): finished recordings never logged are linked, open ones repaired and linked,
+        calls and entries marked interrupted, transcripts owed (the minute retry queues them)."""
+        relinked = self.handler.relink_unlogged_recordings(agent_id, owe_transcript=True)
+        repaired = self.recordings.recover(agent_id)
+        count = relinked + self.ledger.recover_interrupted(repaired, agent_id=agent_id, owe_transcript=True)
+        if count:
+            log.warning("recovered %d interrupted call(s) of agent %s", count, agent_id)
+        return count
 
-    def _close_presence(self) -> None:
-        if self.presence is not None:
-            self.presence.close()
+    def _recover_dead_agent(self, agent_id: str) -> int:
+        """Web role: a dead agent's calls, and their transcripts queued at once (not at the next
+        minute's retry)."""
+        count = self.recover_agent(agent_id)
+        if count:
+            self.transcription.retry()
+        return count
+
+    def _take_identity_and_recover(self) -> None:
+        """Agent role: take this agent's identity (refused if a live agent holds it), keep it by
+        heartbeat, then recover what this agent's previous run left, never another agent's calls."""
+        assert self.agent_id is not None
+        sip = self.settings.sip
+        lease = AgentLease(self.settings.database.url, self.agent_id, node=self.origin, line=sip.username,
+                           lease_s=sip.agent_lease_s)
+        lease.acquire()
+        lease.start()
+        self.lease = lease
+        if self.handler.outbox.pending():  # this agent's own outbox first (database.outbox_dir per agent)
+            log.warning("replayed %d call record(s) kept in the outbox", self.handler.outbox.drain())
+        self.recover_agent(self.agent_id)
+        if not lease.others_alive():  # calls of no agent (an all-in-one run before, or older versions)
+            self.recover_agent(None)
+
+    def _release_identity(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+
+    def _register_dead_agent_sweep(self) -> None:
+        """Web role: recover the calls of agents whose lease lapsed, within a minute of their death."""
+        if self.dead_agents is not None:
+            self.scheduler.add_job(self.dead_agents.sweep, "interval", seconds=SWEEP_EVERY_S, id="dead_agents",
+                                   replace_existing=True, max_instances=1, coalesce=True)
 
     def _register_site_jobs(self) -> None:
         """The site-wide jobs, in the one process that runs them (all, web): transcript retries,
@@ -266,6 +311,8 @@ class Application:
                                    settings=RetrainSettings(holdout_share=s.drafting.holdout_share,
                                                             min_holdout=s.drafting.min_holdout),
                                    after=self._retrained)
+        self.scheduler.add_job(self._prune_events, "interval", hours=1, id="prune_events",
+                               replace_existing=True, max_instances=1, coalesce=True)
         self.workflow.start()  # binds the clock jobs' target before they can run
 
     def _register_storage_jobs(self) -> None:
@@ -278,6 +325,11 @@ class Application:
         self.scheduler.add_job(self.load_reporter.report, "interval", seconds=LOAD_EVERY_S, id="asr_load",
                                replace_existing=True, max_instances=1, coalesce=True)
         self.load_reporter.report()
+
+    def _prune_events(self) -> None:
+        removed = self.event_store.prune(self.clock.now())
+        if removed:
+            log.info("event log: %d event(s) older than %d h removed", removed, KEEP_HOURS)
 
     def _apply_retention(self) -> None:
         result = apply_retention(self.engine, self.recordings, self.settings.qa, self.clock)
@@ -355,10 +407,21 @@ def _sip(app: Application) -> Component:
     return Component("SIP agent", start=app.agent.start, stop=app.agent.stop)
 
 
-def _listener(app: Application) -> list[Component]:
-    if app.listener is None:
+def _one_web(app: Application) -> list[Component]:
+    """Refuse to start beside another web process of the same site (first, before anything runs)."""
+    if app.web_lock is None:
         return []
-    return [Component("event listener", start=app.listener.start, stop=app.listener.stop)]
+    return [Component("one web process per site", start=app.web_lock.acquire, stop=app.web_lock.release)]
+
+
+def _listener(app: Application) -> list[Component]:
+    """The event log's journal (numbers the panel's events) and, on PostgreSQL, the relay's listener."""
+    parts = []
+    if app.journal is not None:
+        parts.append(Component("event journal", start=app.journal.start, stop=app.journal.stop))
+    if app.listener is not None:
+        parts.append(Component("event listener", start=app.listener.start, stop=app.listener.stop))
+    return parts
 
 
 def _forwarder(app: Application) -> Component:
@@ -367,7 +430,7 @@ def _forwarder(app: Application) -> Component:
 
 
 def all_in_one(app: Application) -> list[Component]:
-    return [*_resources(app), *_listener(app),
+    return [*_resources(app), *_one_web(app), *_listener(app),
             Component("crash recovery", start=app.recover),
             _outbox(app),
             Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
@@ -382,7 +445,8 @@ def all_in_one(app: Application) -> list[Component]:
 
 def agent(app: Application) -> list[Component]:
     return [*_resources(app),
-            Component("agents' presence and crash recovery", start=app._recover_if_alone, stop=app._close_presence),
+            Component("agent identity and crash recovery", start=app._take_identity_and_recover,
+                      stop=app._release_identity),
             _outbox(app),
             Component("prompts", start=app.prompts.preload),
             _transcriber(app),
@@ -397,9 +461,10 @@ def agent(app: Application) -> list[Component]:
 
 
 def web(app: Application) -> list[Component]:
-    return [*_resources(app), *_listener(app), _outbox(app),
+    return [*_resources(app), *_one_web(app), *_listener(app), _outbox(app),
             _transcriber(app, start=False),  # the agents and workers transcribe
             Component("site jobs", start=app._register_site_jobs),
+            Component("dead agents' calls", start=app._register_dead_agent_sweep),
             _scheduler(app)]
 
 

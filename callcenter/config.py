@@ -77,8 +77,15 @@ class ConfigError(ValueError):
 
 
 def load_settings(path: Path | None = None) -> Settings:
+    """The settings from `path` (`-c`), else $CALLCENTER_CONFIG, else ./config.yaml if it exists
+    (else the embedded defaults). A file named by -c or the environment must exist: a mistyped
+    name must not silently run on defaults."""
+    named = path is not None or "CALLCENTER_CONFIG" in os.environ
     path = path or Path(os.environ.get("CALLCENTER_CONFIG", DEFAULT_CONFIG))
     data: dict[str, Any] = {}
+    if named and not path.is_file():
+        raise ConfigError(f"{path}: no such config file (check the -c option or CALLCENTER_CONFIG); "
+                          f"`callcenter config defaults > {path.name}` writes one with every setting")
     if path.exists():
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,16 @@ EventType = Literal[
 ]
 
 Listener = Callable[["Event"], None]
+
+
+class Journal(Protocol):
+    """Numbers and stores events for the panel (scale/event_log.py EventJournal)."""
+
+    def number(self, event: Event, then: Callable[[Event], None]) -> None: ...
+
+    def since(self, seq: int) -> list[Event]: ...
+
+    def last_seq(self) -> int | None: ...
 
 
 class Unset:
@@ -314,6 +324,9 @@ class Event:
     type: EventType
     data: dict[str, Any]
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The event's number in the site's event log (scale/event_log.py), once stored: the panel
+    # resumes from the last one it saw. None for live-only events.
+    seq: int | None = None
 
     @classmethod
     def of(cls, payload: Payload) -> Event:
@@ -332,6 +345,8 @@ class Event:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["at"] = self.at.isoformat()
+        if d["seq"] is None:
+            del d["seq"]
         return d
 
 
@@ -344,6 +359,19 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._journal: Journal | None = None
+
+    def set_journal(self, journal: Journal) -> None:
+        """Number events before they reach the websockets, so a panel can resume (web, all)."""
+        self._journal = journal
+
+    def history(self, since: int) -> list[Event]:
+        """Stored events after `since` (with a margin: the caller drops what it has); [] without a journal."""
+        return self._journal.since(since) if self._journal is not None else []
+
+    def position(self) -> int | None:
+        """The last stored event's number (None without a journal, or while the database is away)."""
+        return self._journal.last_seq() if self._journal is not None else None
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -376,6 +404,13 @@ class EventBus:
                 listener(event)
             except Exception:  # a listener's bug must not break the call or the request
                 log.exception("event listener failed on %s", event.type)
+        journal = self._journal
+        if journal is not None and event.seq is None:
+            journal.number(event, self._to_subscribers)
+        else:
+            self._to_subscribers(event)
+
+    def _to_subscribers(self, event: Event) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # no panel running (CLI, tests without web): events are informational

@@ -85,3 +85,9 @@ def test_ending_sessions_and_tokens_from_the_command_line(site: Path, db_url: st
     assert accounts.session_for(cookie) is None and accounts.authenticate("wang", "secret-pass") is None
     assert cli(site, "users", "enable", "wang").returncode == 0
     assert accounts.authenticate("wang", "secret-pass") is not None
+
+
+def test_a_mistyped_config_file_is_an_error_not_the_defaults(site: Path) -> None:
+    for args in (("config", "check", "-c", "confg.yaml"), ("serve", "-c", "confg.yaml", "--role", "web")):
+        out = cli(site, *args)
+        assert out.returncode == 2 and "confg.yaml: no such config file" in out.stderr, (args, out.stderr)

@@ -13,13 +13,13 @@ from callcenter.config import Settings
 
 PACKAGE = Path(__file__).resolve().parents[1] / "callcenter"
 
-ALL = ["database", "recordings", "notifier", "workflow", "crash recovery", "call outbox", "prompts", "transcriber",
+ALL = ["database", "recordings", "notifier", "workflow", "event journal", "crash recovery", "call outbox", "prompts", "transcriber",
        "draft model", "transcripts owed", "site jobs", "storage jobs", "scheduler", "SIP agent"]
-AGENT = ["database", "recordings", "notifier", "workflow", "agents' presence and crash recovery", "call outbox",
+AGENT = ["database", "recordings", "notifier", "workflow", "agent identity and crash recovery", "call outbox",
          "prompts", "transcriber", "draft model", "event forwarder", "no case clocks here", "storage jobs", "live load report",
          "scheduler", "SIP agent"]
-WEB = ["database", "recordings", "notifier", "workflow", "event listener", "call outbox", "transcriber", "site jobs",
-       "scheduler"]
+WEB = ["database", "recordings", "notifier", "workflow", "one web process per site", "event journal", "event listener", "call outbox", "transcriber",
+       "site jobs", "dead agents' calls", "scheduler"]
 WORKER = ["database", "recordings", "notifier", "workflow", "transcription queue", "call outbox", "transcriber",
           "draft model", "event forwarder"]
 

@@ -44,8 +44,19 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.database.url.startswith("postgresql") and settings.sip.mode == "direct"
 
 
-def test_missing_file_means_defaults(tmp_path: Path) -> None:
-    assert load_settings(tmp_path / "absent.yaml") == Settings()
+def test_no_file_named_and_none_here_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CALLCENTER_CONFIG", raising=False)
+    assert load_settings() == Settings()
+
+
+def test_a_named_file_that_is_missing_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped -c (or CALLCENTER_CONFIG) must not run the site on the embedded defaults."""
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_settings(tmp_path / "absent.yaml")
+    monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "also-absent.yaml"))
+    with pytest.raises(ConfigError, match="also-absent.yaml: no such config file"):
+        load_settings()
 
 
 def test_unquoted_business_hours_are_refused(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
 from callcenter.calls.session import CallSession, LiveStream
 from callcenter.clock import Clock
+from callcenter.ledger.core import ANY_AGENT
 from callcenter.ledger.outbox import CallWrites, Outbox
 from callcenter.ledger.service import LedgerService
 from callcenter.recordings.interface import CallRecorder, RecordingError, RecordingInfo, RecordingStore
@@ -42,14 +43,21 @@ class Transcriber(Protocol):
 class HotlineHandler:
     def __init__(self, *, ledger: LedgerService, recordings: RecordingStore, transcriber: Transcriber,
                  prompts: Prompts, drafter: CallDrafter, vad: VadSettings, flow: FlowSettings,
-                 clock: Clock, outbox: Outbox | None = None, desk: StaffDesk | None = None) -> None:
+                 clock: Clock, outbox: Outbox | None = None, desk: StaffDesk | None = None,
+                 agent_id: str | None = None) -> None:
+        """`agent_id`: this agent's identity (sip.instance_id in the agent role), carried by its calls."""
         self.ledger = ledger
+        self.agent_id = agent_id
         # Without a durable outbox (tests, tools) an in-memory one still carries calls through
         # a database outage, though not through a crash.
         self.outbox = outbox or Outbox(None, ledger.bus)
-        self.writes = CallWrites(ledger, self.outbox, drafter.draft)
+        self.writes = CallWrites(ledger, self.outbox, drafter.draft, agent_id)
         self.recordings = recordings
         self.transcriber = transcriber
+        enqueue = getattr(transcriber, "enqueue_call", None)
+        self._queued = enqueue is not None
+        if enqueue is not None:
+            self.outbox.register("enqueue_transcription", lambda a: enqueue(a["sip_call_id"]))
         self.prompts = prompts
         self.drafter = drafter
         self.vad = vad
@@ -112,7 +120,10 @@ class HotlineHandler:
             call.hangup()
             if desk is not None and self.desk is not None:
                 self.desk.close(info.call_id)
-            ended_at = self.clock.now()
+            # When the call ended (the BYE arrived), not when this thread got here: a step that
+            # waited on the database must not make the end time late.
+            ended_for_s = getattr(call, "ended_for_s", None)  # ActiveCall; doubles may lack it
+            ended_at = self.clock.now() - timedelta(seconds=ended_for_s() if ended_for_s is not None else 0.0)
             recording = self._close_recording(info.call_id, recorder)
             reason = reason or call.end_reason() or "agent_hangup"
             # The recording is closed (its journal gone): the ledger must learn about it. A
@@ -145,9 +156,9 @@ class HotlineHandler:
     def transcribe_recording(self, sip_call_id: str, key: str, caller_number: str,
                              entry_id: int | None, dtmf: str, facts: dict[str, object] | None = None) -> bool:
         """Queue transcription of a stored recording; False when no model is available yet."""
-        enqueue = getattr(self.transcriber, "enqueue_call", None)
-        if enqueue is not None:  # asr.mode queue: a worker process transcribes and drafts (callcenter/scale)
-            return bool(enqueue(sip_call_id))
+        if self._queued:  # asr.mode queue: a worker process transcribes and drafts (callcenter/scale)
+            self.writes.enqueue_transcription(sip_call_id)  # through the outbox: an outage loses nothing
+            return True
         try:
             future = self.transcriber.submit_file(Path(self.recordings.path_of(key)), channel=0)
         except Exception as exc:
@@ -169,17 +180,18 @@ class HotlineHandler:
         future.add_done_callback(done)
         return True
 
-    def relink_unlogged_recordings(self) -> int:
+    def relink_unlogged_recordings(self, agent_id: str | None = ANY_AGENT, owe_transcript: bool = False) -> int:
         """After a crash, before the store repairs open recordings: a call killed after its
         recording was finished (journal gone) but before its end reached the ledger left a
         complete WAV that no call points to. The store names a recording by Call-ID and start
         second, so look for it between the INVITE and shortly after the answer, and log the call
-        as interrupted with it. Returns how many were found."""
+        as interrupted with it. Returns how many were found. `agent_id`: only that agent's calls;
+        `owe_transcript`: their transcripts become owed (the site's retry transcribes them)."""
         key_for = getattr(self.recordings, "key_for", None)
         if key_for is None:
             return 0
         found = 0
-        for call in self.ledger.calls_in_flight():
+        for call in self.ledger.calls_in_flight(agent_id):
             t = call.received_at.replace(microsecond=0)
             until = (call.answered_at or call.received_at) + timedelta(seconds=15)
             while t <= until:
@@ -193,6 +205,8 @@ class HotlineHandler:
                                 call.sip_call_id, info.key)
                     self.ledger.call_ended(call.sip_call_id, "interrupted", info,
                                            at=datetime.fromtimestamp(path.stat().st_mtime, UTC))
+                    if owe_transcript and call.transcript_status != "done":
+                        self.ledger.set_transcript(call.sip_call_id, None, "unavailable")
                     found += 1
                     break
                 t += timedelta(seconds=1)

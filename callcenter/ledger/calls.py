@@ -25,11 +25,13 @@ from callcenter.events import (
     PartialTranscript,
 )
 from callcenter.ledger.core import (
+    ANY_AGENT,
     LedgerCore,
     LedgerError,
     call_of,
     digits_only,
     jsonable,
+    of_agent,
     open_entries_of,
     resident_of,
 )
@@ -61,14 +63,15 @@ def _attach_recording(call: Call, rec: RecordingInfo) -> None:
 
 class CallLog(LedgerCore):
     def call_ringing(self, sip_call_id: str, caller_number: str, caller_display: str,
-                     called_number: str, received_at: datetime) -> int:
-        """Log the call the moment it arrives, before anything can go wrong. Idempotent."""
+                     called_number: str, received_at: datetime, agent_id: str | None = None) -> int:
+        """Log the call the moment it arrives, before anything can go wrong. Idempotent.
+        `agent_id`: the agent process carrying it (None: an all-in-one process)."""
         with self.call_session() as s:
             call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
             if call is None:
                 call = Call(sip_call_id=sip_call_id, caller_number=digits_only(caller_number),
                             caller_display=caller_display[:64], called_number=called_number[:32],
-                            received_at=received_at, status="ringing")
+                            received_at=received_at, status="ringing", agent_id=agent_id)
                 s.add(call)
                 s.commit()
                 resident = resident_of(s, call.caller_number)
@@ -293,27 +296,45 @@ class CallLog(LedgerCore):
                                         repeat_of=repeat_of))
             return target_id
 
-    def recover_interrupted(self, recovered: Iterable[RecordingInfo]) -> int:
+    def recover_interrupted(self, recovered: Iterable[RecordingInfo], agent_id: str | None = ANY_AGENT,
+                            owe_transcript: bool = False) -> int:
         """After a crash: attach each repaired recording to its call and mark the call and entry
-        interrupted; calls left mid-flight without a recording are closed as interrupted too."""
+        interrupted; calls left mid-flight without a recording are closed as interrupted too.
+        `agent_id`: only the calls of that (dead) agent (None: of no agent; ANY_AGENT: all).
+        `owe_transcript`: a recovered recording's transcript becomes owed ('unavailable'), so the
+        site's minute retry transcribes it (recovery of another process's calls)."""
         now = self.clock.now()
         count = 0
         by_call = {r.call_id: r for r in recovered}
+        touched: list[Call] = []
         with self.session() as s:
             for sip_call_id, rec in by_call.items():
                 call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
                 if call is None:  # the database lost the row (or never got it): log it now
-                    call = Call(sip_call_id=sip_call_id, received_at=now, status="interrupted")
+                    call = Call(sip_call_id=sip_call_id, received_at=now, status="interrupted",
+                                agent_id=None if agent_id == ANY_AGENT else agent_id)
                     s.add(call)
                     s.flush()
                 _attach_recording(call, rec)
                 self._interrupt(s, call, now)
+                touched.append(call)
+                if owe_transcript and call.transcript_status != "done":
+                    call.transcript_status = "unavailable"
                 count += 1
-            for call in s.exec(select(Call).where(col(Call.status).in_(("ringing", "answered")))).all():
+            in_flight = of_agent(select(Call).where(col(Call.status).in_(("ringing", "answered"))), agent_id)
+            for call in s.exec(in_flight).all():
                 if call.sip_call_id not in by_call:
                     self._interrupt(s, call, now)
+                    touched.append(call)
+                    if owe_transcript and call.recording_key and call.transcript_status != "done":
+                        call.transcript_status = "unavailable"
                     count += 1
+            s.flush()
+            ended = [(c.id, c.entry_id, c.recording_duration_ms) for c in touched]
             s.commit()
+        for call_pk, entry_id, duration_ms in ended:  # the board drops them from its live calls
+            self.bus.publish(CallEnded(call_id=call_pk, entry_id=entry_id, reason="interrupted",
+                                       duration_ms=duration_ms))
         return count
 
     def _interrupt(self, s: Session, call: Call, now: datetime) -> None:

@@ -34,6 +34,17 @@ class NotFound(LookupError):
     pass
 
 
+ANY_AGENT = "*"  # every call, whichever agent carries it (call.agent_id)
+
+
+def of_agent(query: Any, agent_id: str | None) -> Any:
+    """`query` on calls narrowed to those `agent_id` carries (None: calls of no agent, i.e. of
+    an all-in-one process); ANY_AGENT leaves it as it is."""
+    if agent_id == ANY_AGENT:
+        return query
+    return query.where(col(Call.agent_id).is_(None) if agent_id is None else Call.agent_id == agent_id)
+
+
 def digits_only(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
 

@@ -156,6 +156,9 @@ class Call(SQLModel, table=True):
     transcript_engine: str = Field(default="", max_length=128)
     # Outbound calls (回访) are placed by a clerk; inbound calls have no user.
     user_id: int | None = Field(default=None, foreign_key="user.id")
+    # The agent process that carries the call and writes its recording (sip.instance_id; None for
+    # an all-in-one process): another process recovers its calls when its lease lapses.
+    agent_id: str | None = Field(default=None, max_length=64, index=True)
     # Set when the retention policy removed the audio; the row and transcript stay.
     recording_deleted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     # Time the caller kept the call on hold (RFC 3264 sendonly/inactive), for QA's hold rule.
@@ -339,3 +342,33 @@ class StaffLine(SQLModel, table=True):
     extension: str = Field(default="", max_length=32, index=True)
     presence: str = Field(default="away", max_length=16)
     updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class AgentLease(SQLModel, table=True):
+    """An agent process's presence (callcenter/scale/presence.py): held while its heartbeat renews
+    it; a lease left unrenewed past `lease_s` means the agent died and its calls are recovered."""
+
+    __tablename__ = "agent_lease"
+
+    agent_id: str = Field(primary_key=True, max_length=64)
+    token: str = Field(max_length=36)  # this run of the agent: a restarted agent takes a new one
+    node: str = Field(default="", max_length=128)  # host:pid, for the administrator
+    line: str = Field(default="", max_length=64)  # sip.username
+    lease_s: int = 30
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    heartbeat_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    released: bool = False  # stopped cleanly: nothing to recover
+
+
+class EventRecord(SQLModel, table=True):
+    """A published event, kept for a while with its sequence number so a panel that reconnects
+    (its own reconnect, a web process restart, a database restart) catches up from the last one it
+    saw (callcenter/scale/event_log.py)."""
+
+    __tablename__ = "event_log"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    type: str = Field(max_length=64)
+    origin: str = Field(default="", max_length=128)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

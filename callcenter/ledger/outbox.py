@@ -44,10 +44,34 @@ Handler = Callable[[dict[str, Any]], Any]
 
 def is_unavailable(exc: BaseException) -> bool:
     """A database that is locked, down or unreachable (try again later), as opposed to a write
-    the ledger refuses (a bug or bad data: retrying cannot help)."""
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+    the ledger refuses (a bug or bad data: retrying cannot help). Through SQLAlchemy, or straight
+    from psycopg (the transcription queue's procrastinate wraps its errors: the causes are read)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+            return True
+        if isinstance(seen, sa_exc.DBAPIError) and bool(seen.connection_invalidated):
+            return True
+        if _is_psycopg_unavailable(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _is_psycopg_unavailable(exc: BaseException) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # the postgres extra is not installed: SQLite only
+        return False
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return True
-    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+    try:
+        import psycopg_pool  # procrastinate's connection pool
+    except ImportError:
+        return False
+    return isinstance(exc, psycopg_pool.PoolTimeout)
 
 
 class Outbox:
@@ -228,13 +252,14 @@ def decode_recording(d: dict[str, Any] | None) -> RecordingInfo | None:
 class CallWrites:
     """The call pipeline's writes to the ledger, each through the outbox."""
 
-    def __init__(self, ledger: LedgerService, outbox: Outbox, draft: Drafter) -> None:
+    def __init__(self, ledger: LedgerService, outbox: Outbox, draft: Drafter, agent_id: str | None = None) -> None:
         self.ledger = ledger
+        self.agent_id = agent_id  # the agent that carries these calls (None: an all-in-one process)
         self.outbox = outbox
         led = ledger
         outbox.register("call_ringing", lambda a: led.call_ringing(
             a["sip_call_id"], a["caller_number"], a["caller_display"], a["called_number"],
-            _at(a["received_at"]) or led.clock.now()))
+            _at(a["received_at"]) or led.clock.now(), agent_id=a.get("agent_id")))
         outbox.register("call_answered", lambda a: led.call_answered(a["sip_call_id"], at=_at(a["at"])))
         outbox.register("call_missed", lambda a: led.call_missed(a["sip_call_id"], a["reason"], at=_at(a["at"]),
                                                                   detail=a.get("detail", "")))
@@ -256,7 +281,7 @@ class CallWrites:
                 received_at: datetime) -> int | None:
         _, pk = self.outbox.submit("call_ringing", {
             "sip_call_id": sip_call_id, "caller_number": caller_number, "caller_display": caller_display,
-            "called_number": called_number, "received_at": _when(received_at)})
+            "called_number": called_number, "received_at": _when(received_at), "agent_id": self.agent_id})
         return pk if isinstance(pk, int) else None
 
     def answered(self, sip_call_id: str, at: datetime) -> AnsweredCall | None:
@@ -275,6 +300,11 @@ class CallWrites:
 
     def dtmf(self, sip_call_id: str, digits: str) -> None:
         self.outbox.submit("set_dtmf", {"sip_call_id": sip_call_id, "digits": digits})
+
+    def enqueue_transcription(self, sip_call_id: str) -> None:
+        """Queue mode: defer the call's transcription job, in order after the call's other writes
+        (registered by the hotline when its transcriber has a job queue)."""
+        self.outbox.submit("enqueue_transcription", {"sip_call_id": sip_call_id})
 
     def transcript(self, sip_call_id: str, transcript: Transcript | None, status: str) -> None:
         self.outbox.submit("set_transcript", {"sip_call_id": sip_call_id, "status": status,

@@ -13,7 +13,16 @@ from sqlalchemy import ColumnElement, Integer, func
 from sqlmodel import col, select
 
 from callcenter.ledger import search
-from callcenter.ledger.core import LedgerCore, NotFound, call_of, digits_only, open_entries_of, resident_of
+from callcenter.ledger.core import (
+    ANY_AGENT,
+    LedgerCore,
+    NotFound,
+    call_of,
+    digits_only,
+    of_agent,
+    open_entries_of,
+    resident_of,
+)
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident
 
 
@@ -53,11 +62,12 @@ class Queries(LedgerCore):
                 col(Call.transcript_status).in_(statuses), Call.direction == "inbound",  # callbacks draft nothing
                 Call.recording_key != "", col(Call.status).in_(("ended", "interrupted", "failed")))).all())
 
-    def calls_in_flight(self) -> list[Call]:
-        """Inbound calls the ledger still sees ringing or answered (after a crash: cut calls)."""
+    def calls_in_flight(self, agent_id: str | None = ANY_AGENT) -> list[Call]:
+        """Inbound calls the ledger still sees ringing or answered (after a crash: cut calls);
+        `agent_id`: only those that agent carries (None: those of no agent); ANY_AGENT: all."""
         with self.session() as s:
-            return list(s.exec(select(Call).where(col(Call.status).in_(("ringing", "answered")),
-                                                  Call.direction == "inbound")).all())
+            query = select(Call).where(col(Call.status).in_(("ringing", "answered")), Call.direction == "inbound")
+            return list(s.exec(of_agent(query, agent_id)).all())
 
     def call_by_key(self, sip_call_id: str) -> Call:
         with self.session() as s:

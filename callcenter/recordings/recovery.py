@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 SIDECAR_SUFFIX = ".open"
 
 
-def write_journal(path: str, call_id: str, key: str, started_at: datetime) -> None:
-    """The sidecar that marks `path` as open, with what recovery needs to name the call."""
+def write_journal(path: str, call_id: str, key: str, started_at: datetime, agent_id: str | None = None) -> None:
+    """The sidecar that marks `path` as open, with what recovery needs to name the call and the
+    agent that writes it (another process recovers a dead agent's recordings only)."""
     journal = {
         "call_id": call_id,
+        "agent_id": agent_id,
         "key": key,
         "started_at": started_at.isoformat(),
         "sample_rate_hz": SAMPLE_RATE_HZ,
@@ -44,19 +46,34 @@ def write_journal(path: str, call_id: str, key: str, started_at: datetime) -> No
         os.close(fd)
 
 
-def recover_open(root: Path) -> list[RecordingInfo]:
+ANY_AGENT = "*"
+
+
+def recover_open(root: Path, agent_id: str | None = ANY_AGENT) -> list[RecordingInfo]:
     """Repair every recording under `root` left open by a crash (found by its sidecar) and
     return them. Recordings still being written, by this process or another one sharing the
-    directory, are skipped."""
+    directory, are skipped. `agent_id`: only the recordings that agent wrote (None: those of
+    no agent, an all-in-one process); ANY_AGENT: all."""
     root = root.resolve()
     if not root.is_dir():
         return []
     repaired = []
     for sidecar in sorted(root.rglob("*.wav" + SIDECAR_SUFFIX)):
+        if agent_id != ANY_AGENT and _journal_agent(sidecar) != agent_id:
+            continue
         info = _recover_one(root, sidecar, str(sidecar)[: -len(SIDECAR_SUFFIX)])
         if info is not None:
             repaired.append(info)
     return repaired
+
+
+def _journal_agent(sidecar: Path) -> str | None | object:
+    """The agent named in a journal; a torn journal names nobody we can match (ANY_AGENT repairs it)."""
+    try:
+        journal = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return object()
+    return journal.get("agent_id") if isinstance(journal, dict) else object()
 
 
 def _recover_one(root: Path, sidecar: Path, wav: str) -> RecordingInfo | None:

@@ -26,7 +26,7 @@ from callcenter.recordings.backends import RecordingStorage, build_storage
 from callcenter.recordings.cache import WriteBackCache
 from callcenter.recordings.files import fsync_path
 from callcenter.recordings.interface import RecordingError, RecordingInfo
-from callcenter.recordings.recovery import SIDECAR_SUFFIX, recover_open, write_journal
+from callcenter.recordings.recovery import ANY_AGENT, SIDECAR_SUFFIX, recover_open, write_journal
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.writer import CHANNELS, SAMPLE_RATE_HZ, WavCallRecorder, open_error
 
@@ -52,6 +52,9 @@ class WavRecordingStore:
         """`background_flush=False` leaves flushing to explicit `flush()`/`close()` (tests).
         `storage` defaults to the backend named in `settings.storage`."""
         self.settings = settings
+        # The agent that writes here (sip.instance_id in the agent role, set by the composition
+        # root): named in each recording's journal, so recovery after its death finds its own.
+        self.agent_id: str | None = None
         self._root = Path(settings.root)
         self.storage = storage if storage is not None else build_storage(settings.storage, self._root)
         self._monotonic = monotonic
@@ -149,7 +152,7 @@ class WavRecordingStore:
             # sharing this directory sees the recording is live and its recover() leaves it alone.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # Journal first, so that a crash at any later point leaves something recover() finds.
-            write_journal(path, call_id, key, started_at)
+            write_journal(path, call_id, key, started_at, self.agent_id)
             os.write(fd, wavfile.pcm_header(0, sample_rate_hz=SAMPLE_RATE_HZ, channels=CHANNELS))
             os.fsync(fd)
             fsync_path(os.path.dirname(path))
@@ -224,11 +227,11 @@ class WavRecordingStore:
 
     # -- after a crash ---------------------------------------------------------------------------
 
-    def recover(self) -> list[RecordingInfo]:
+    def recover(self, agent_id: str | None = ANY_AGENT) -> list[RecordingInfo]:
         """Repair every recording left open by a crash (found by its journal) and return them.
         Recordings still being written, by this process or another one sharing the directory,
-        are skipped."""
-        repaired = recover_open(self._root)
+        are skipped. `agent_id`: only that agent's recordings (recovery.recover_open)."""
+        repaired = recover_open(self._root, agent_id)
         self.cache.resync()  # upload the repaired ones and whatever else was left behind
         return repaired
 

@@ -23,15 +23,11 @@ from callcenter.asr.pool import QueuedStream, TranscriptionPool
 from callcenter.config import Settings
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
-from callcenter.scale.relay import libpq_url
 
 if TYPE_CHECKING:
     from callcenter.scale.jobs import TranscriptionQueue
 
 log = logging.getLogger(__name__)
-
-_AGENTS_LOCK = 0x6363_0002  # agents hold it shared while running; recovery needs it exclusive
-
 
 class RoleError(ValueError):
     """A role or setting that cannot work with this configuration, explained for the administrator."""
@@ -94,14 +90,13 @@ class QueuedTranscriber:
 
     def enqueue_call(self, sip_call_id: str) -> bool:
         """Mark the transcript queued, then defer the job (in that order: a fast worker's 'done'
-        must not be overwritten). False if the queue is unreachable: the web role retries."""
-        self.ledger.set_transcript(sip_call_id, None, "queued")
-        try:
-            self.queue.enqueue(sip_call_id)
-        except Exception as exc:
-            log.warning("call %s: cannot defer transcription (%s); retried within a minute", sip_call_id, exc)
+        must not be overwritten). Raises while the database is away: the hotline calls it through
+        its outbox (CallWrites.enqueue_transcription), which keeps it until the database is back.
+        Idempotent: a call already transcribed, or with a job waiting, gets no second job."""
+        if self.ledger.call_by_key(sip_call_id).transcript_status == "done":
             return False
-        return True
+        self.ledger.set_transcript(sip_call_id, None, "queued")
+        return self.queue.enqueue(sip_call_id)
 
 
 def calls_in_queue(engine: Engine) -> set[str]:
@@ -113,28 +108,3 @@ def calls_in_queue(engine: Engine) -> set[str]:
 def call_transcriber(pool: TranscriptionPool, queue: TranscriptionQueue | None,
                      ledger: LedgerService) -> TranscriptionPool | QueuedTranscriber:
     return pool if queue is None else QueuedTranscriber(pool, queue, ledger)
-
-
-# ----- agents side by side ----------------------------------------------------------------------
-
-class AgentPresence:
-    """Agents hold a shared advisory lock while they run. Site-wide crash recovery (mark mid-flight
-    calls interrupted, repair open recordings) must not touch another running agent's calls, so an
-    agent runs it only when it can take the lock exclusively: no other agent is up."""
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-
-        self._conn = psycopg.connect(libpq_url(url), autocommit=True)
-
-    def alone(self) -> bool:
-        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (_AGENTS_LOCK,)).fetchone()
-        return bool(row and row[0])
-
-    def hold_shared(self, exclusive_taken: bool) -> None:
-        self._conn.execute("SELECT pg_advisory_lock_shared(%s)", (_AGENTS_LOCK,))
-        if exclusive_taken:
-            self._conn.execute("SELECT pg_advisory_unlock(%s)", (_AGENTS_LOCK,))
-
-    def close(self) -> None:
-        self._conn.close()  # the session's locks go with it

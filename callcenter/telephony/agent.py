@@ -97,6 +97,7 @@ class PyVoipCall(ActiveCall):
         self.last_response = b""
         self.acked = threading.Event()  # the ACK of the 2xx to the initial INVITE
         self.answered_at_s = 0.0
+        self.ended_at_s = 0.0  # monotonic, when the call ended
         self.received_at_s = time.monotonic()
         self.local_cseq = random.randint(1, 10000)
         self.remote_cseq = invite.cseq[0] if info.direction == "inbound" else -1
@@ -148,6 +149,10 @@ class PyVoipCall(ActiveCall):
 
     def end_reason(self) -> str:
         return self.reason
+
+    def ended_for_s(self) -> float:
+        """Seconds since the call ended (the BYE arrived or was sent); 0 while it is live."""
+        return time.monotonic() - self.ended_at_s if self.ended_at_s else 0.0
 
     def held(self) -> bool:
         return self.held_since is not None
@@ -735,6 +740,7 @@ class PyVoipAgent:
             if call.state is CallState.RINGING and missed:
                 call.missed_reason = missed
             call.state = CallState.ENDED
+            call.ended_at_s = time.monotonic()
             call.reason = reason
             call._set_held(False)
             call.pending_2xx.clear()

@@ -64,6 +64,10 @@ class ActiveCall(Protocol):
         """Why the call ended: 'caller_hangup', 'agent_hangup', 'rtp_timeout', 'hold_timeout', 'error',
         or '' if live."""
 
+    def ended_for_s(self) -> float:
+        """Seconds since the call ended (0 while live): the end time is when the BYE came, even
+        if the handler notices later."""
+
     def held(self) -> bool:
         """The caller put the call on hold (RFC 3264 sendonly/inactive): it hears nothing we play
         (play() waits until the hold ends) and what arrives is not the caller speaking."""

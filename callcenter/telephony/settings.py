@@ -63,7 +63,15 @@ class SipSettings(BaseModel):
     instance_id: str = Field(
         DEFAULT_INSTANCE_ID,
         pattern=r"^urn:uuid:[0-9a-fA-F-]{36}$",
-        description="Stable +sip.instance (urn:uuid:...), one per agent process.",
+        description="Stable +sip.instance (urn:uuid:...), one per agent process. In the agent role it is "
+        "also the agent's identity: its calls and recordings carry it, and a second agent started with "
+        "the same one is refused.",
+    )
+    agent_lease_s: int = Field(
+        30, ge=6, le=600,
+        description="Agent role: the agent renews its presence in the database every third of this; "
+        "when it stops renewing for this long (and its connection is gone), the web process recovers "
+        "its calls (interrupted, recording linked, transcript queued). A database restart never counts.",
     )
     answer_after_rings: int = Field(
         1, description="Rings before on_call (0..3; the procedure says answer within three rings)."

@@ -48,7 +48,9 @@ def _is_busy(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return "database is locked" in text or "database is busy" in text or "lock timeout" in text
 
-PANEL_DIR = Path(__file__).resolve().parents[2] / "web"
+
+# The panel's files: package data (callcenter/panel, in the source tree a link to web/).
+PANEL_DIR = (Path(__file__).resolve().parents[1] / "panel").resolve()
 
 
 def create_app(services: WebServices) -> FastAPI:

@@ -20,8 +20,8 @@ def _free_tcp_port() -> int:
 
 
 class PanelServer:
-    def __init__(self, app: FastAPI) -> None:
-        self.port = _free_tcp_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or _free_tcp_port()  # a port again: the web process restarted
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, name="panel-server", daemon=True)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ def agent_config(base: dict[str, Any], root: Path, kamailio_port: int, username:
     cfg = {k: dict(v) for k, v in base.items()}
     cfg["sip"] = {"server": LOOPBACK, "port": kamailio_port, "username": username, "bind_ip": LOOPBACK,
                   "bind_port": free_udp_port(), "rtp_port_low": rtp, "rtp_port_high": rtp + rtp_ports - 1,
-                  "answer_after_rings": 0}
+                  "answer_after_rings": 0,
+                  # each agent its own identity (a second agent with a live one's is refused)
+                  "instance_id": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'callcenter-test/{username}')}"}
     cfg["database"]["outbox_dir"] = str(root / f"outbox-{username}")  # one outbox per agent
     return cfg
 

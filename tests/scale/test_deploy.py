@@ -1,5 +1,8 @@
 """The deployment files stay consistent with the program: compose services and systemd units run
-existing roles, and the example configs are valid settings (Docker is not run here)."""
+existing roles, the example configs are valid settings, the agents have their own identities, the
+prompts are built before the agents start, and every named volume is mounted on a directory the
+image creates for the service user. No container engine runs here (the docker client is installed,
+but no daemon and no compose plugin), so these are static checks of the files."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ def _role(command: list[str]) -> str:
 def test_compose_runs_every_role_on_postgres_with_shared_recordings() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    roles = {name: _role(s["command"]) for name, s in services.items() if "command" in s}
+    roles = {name: _role(s["command"]) for name, s in services.items() if s.get("command", [""])[0] == "serve"}
     assert set(roles.values()) == ROLES and list(roles.values()).count("web") == 1
     for name in roles:
         s = services[name]
@@ -46,8 +49,8 @@ def test_example_configs_are_valid_and_agents_differ() -> None:
         assert settings.asr.mode == "queue"
         if path.name.startswith("agent-"):
             sips.append((settings.sip.username, settings.sip.bind_port, settings.sip.rtp_port_low,
-                         settings.database.outbox_dir))
-    assert len(sips) == 2 and all(len({s[i] for s in sips}) == 2 for i in range(4))
+                         settings.database.outbox_dir, settings.sip.instance_id))
+    assert len(sips) == 2 and all(len({s[i] for s in sips}) == 2 for i in range(5))
 
 
 def test_systemd_units_run_the_roles() -> None:
@@ -61,3 +64,28 @@ def test_systemd_units_run_the_roles() -> None:
         assert "CALLCENTER_CONFIG=" in parser["Service"]["Environment"]
     assert found == {"callcenter-agent@.service": "agent", "callcenter-web.service": "web",
                      "callcenter-worker@.service": "worker"}
+
+
+def test_compose_builds_the_prompts_before_the_agents_start() -> None:
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert services["prompts"]["command"][:2] == ["prompts", "build"]
+    prompts_dir = services["web"]["environment"]["CALLCENTER_PROMPTS__DIR"]
+    assert f"prompts:{prompts_dir}" in services["prompts"]["volumes"]
+    for name, s in services.items():
+        if s.get("command", [""])[:3] == ["serve", "--role", "agent"]:
+            assert s["depends_on"]["prompts"]["condition"] == "service_completed_successfully", name
+            assert f"prompts:{prompts_dir}:ro" in s["volumes"], name
+            assert s["environment"]["CALLCENTER_PROMPTS__DIR"] == prompts_dir
+
+
+def test_every_named_volume_is_a_directory_the_image_gives_the_service_user() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    run = " ".join(line.strip().rstrip("\\") for line in dockerfile.splitlines())
+    assert "chown -R callcenter /var/lib/callcenter /srv/callcenter" in run
+    mounted = {v.split(":")[1] for name, s in compose["services"].items() if name != "postgres"
+               for v in s.get("volumes", []) if v.split(":")[0] in compose["volumes"]}
+    assert mounted
+    for target in mounted:
+        assert target.startswith(("/var/lib/callcenter/", "/srv/callcenter/")), target
+        assert target in run, f"{target} is not created in the Dockerfile (a new volume would be root's)"

@@ -1,17 +1,20 @@
 """The LISTEN/NOTIFY event relay on a real PostgreSQL: events cross from one bus to another once,
-keep their time, shrink to fit NOTIFY's limit, and flow again after the listening connection dies."""
+keep their time, shrink to fit NOTIFY's limit, flow again after the listening connection dies, and
+what was sent while it was away is read from the event log, once and in order."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 
 from callcenter.events import CallAnswered, CallEnded, EntryUpdated, Event, EventBus
+from callcenter.ledger import db
 from callcenter.scale.relay import MAX_PAYLOAD, EventForwarder, EventListener, decode, encode, libpq_url
+from tests.dbs import PgDatabases
 
 
 def _wait(pred: Callable[[], bool], timeout_s: float = 10) -> bool:
@@ -39,7 +42,15 @@ class Collect:
 
 
 @pytest.fixture
-def relay(pg_url: str):  # type: ignore[no-untyped-def]
+def site_url(pg_databases: PgDatabases) -> Iterator[str]:
+    """A migrated database (the relay stores events in its event log) on the session's server."""
+    with pg_databases.database(pg_databases.migrated_template(db.upgrade)) as url:
+        yield url
+
+
+@pytest.fixture
+def relay(site_url: str):  # type: ignore[no-untyped-def]
+    pg_url = site_url
     agent_bus, web_bus = EventBus(), EventBus()
     forwarder = EventForwarder(pg_url, agent_bus, origin="agent-1")
     listener = EventListener(pg_url, web_bus, origin="web-1")
@@ -83,7 +94,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(relay, pg_url: s
     # what a PostgreSQL restart does to the web process: its LISTEN connection dies
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
         killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()").fetchall()
+                              "WHERE application_name = 'callcenter event listener'").fetchall()
     assert killed, "no LISTEN connection found"
     assert _wait(lambda: not listener.listening.is_set(), 5)
     assert listener.listening.wait(15), "the listener did not reconnect"
@@ -98,9 +109,30 @@ def test_the_forwarder_resends_after_its_connection_is_killed(relay, pg_url: str
     assert _wait(lambda: len(seen.events) == 1)
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
         killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE query LIKE 'SELECT pg_notify%' AND pid <> pg_backend_pid()").fetchall()
+                              "WHERE application_name = 'callcenter event forwarder'").fetchall()
     assert killed, "no forwarder connection found"
     for i in (2, 3):  # the first of these meets the dead connection: it is sent again, not dropped
         agent_bus.publish(CallAnswered(call_id=i, entry_id=i, caller_number="", unit=""))
     assert _wait(lambda: len(seen.events) == 3), seen.types()
     assert [e.data["call_id"] for e in seen.events] == [1, 2, 3]
+
+
+def test_events_sent_while_the_listener_is_away_come_from_the_log_once_in_order(relay, site_url: str) -> None:  # type: ignore[no-untyped-def]
+    agent_bus, _, seen, listener = relay
+
+    def kill_listener() -> None:
+        with psycopg.connect(libpq_url(site_url), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE application_name = 'callcenter event listener'")
+
+    for i in range(200):
+        if i in (50, 120):  # what a database restart does to the web process, twice
+            kill_listener()
+        agent_bus.publish(CallAnswered(call_id=i, entry_id=i, caller_number="", unit=""))
+        time.sleep(0.005)
+    assert _wait(lambda: len(seen.events) >= 200, 20), len(seen.events)
+    time.sleep(0.5)
+    assert [e.data["call_id"] for e in seen.events] == list(range(200))  # none lost, none twice
+    assert listener.caught_up > 0  # some came from the log, not from NOTIFY
+    seqs = [e.seq for e in seen.events]
+    assert None not in seqs and seqs == sorted(seqs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,3 +57,28 @@ def test_db_upgrade_installs_the_queue_once_under_concurrent_starts(pg_clean: st
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     eng.dispose()
     roles.prepare_database(settings)  # and again: nothing to do
+
+
+@pytest.mark.only_db("postgresql")
+def test_one_web_process_per_site_even_across_a_lost_connection(db_url: str) -> None:
+    import psycopg
+
+    from callcenter.scale.presence import WebProcessLock, WebProcessTaken
+    from callcenter.scale.relay import libpq_url
+
+    first, second = WebProcessLock(db_url, check_every_s=0.5), WebProcessLock(db_url)
+    first.acquire()
+    try:
+        with pytest.raises(WebProcessTaken, match="already serves this site"):
+            second.acquire(wait_s=1.0)
+        # what a database restart does to the first process's session: the lock is taken again
+        with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                         "AND objid = %s", (WebProcessLock.KEY,))
+        time.sleep(2.0)
+        with pytest.raises(WebProcessTaken):
+            WebProcessLock(db_url).acquire(wait_s=1.0)
+    finally:
+        first.release()
+    second.acquire(wait_s=2.0)  # the first one stopped: the next one starts
+    second.release()

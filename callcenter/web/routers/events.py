@@ -19,9 +19,11 @@ SESSION_ENDED = 4401  # application close code: the login behind this connection
 @router.websocket("/api/events")
 async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, settings: Settings) -> None:
     """Live events (call.ringing, call.answered, call.partial_transcript, call.ended,
-    entry.draft_ready, ...) as JSON. Authenticate with the session cookie, `Authorization:
-    Bearer`, or `?token=`. A browser connection must come from the panel's origin. The
-    connection closes (4401) when its login ends, and masking follows the user's current role."""
+    entry.draft_ready, ...) as JSON, each stored one with its number `seq`. Authenticate with the
+    session cookie, `Authorization: Bearer`, or `?token=`; `?since=SEQ` first sends what was
+    stored after SEQ (and a few before it: the panel drops what it has). A browser connection must
+    come from the panel's origin. The connection closes (4401) when its login ends, and masking
+    follows the user's current role."""
     if not same_origin(ws):
         await ws.close(code=status.WS_1008_POLICY_VIOLATION)
         return
@@ -39,7 +41,23 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
     loop = asyncio.get_running_loop()
     who: Principal | None = principal
     checked_at = loop.time()
+    sent: set[int] = set()
     try:
+        # `?since=N`: the panel resumes after the last event it saw (numbered events: `seq`).
+        since = ws.query_params.get("since", "")
+        position = await run_in_threadpool(bus.position)
+        if position is not None:  # where the stream stands: a panel that saw no event yet resumes from here
+            await ws.send_json({"type": "stream.position", "data": {"seq": position}})
+        if since.isdigit():
+            try:
+                missed = await run_in_threadpool(bus.history, int(since))
+            except Exception:  # the event log is unreadable (database away): the panel retries
+                await ws.close(code=1013)
+                return
+            for event in missed:
+                if event.seq is not None:
+                    sent.add(event.seq)
+                    await _send(ws, event, principal)
         while who is not None:
             getter = asyncio.ensure_future(queue.get())
             wait_s = max(0.0, checked_at + settings.session_check_s - loop.time())
@@ -52,8 +70,10 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
                 getter.cancel()
                 break
             if getter in done or not getter.cancel():  # cancel() fails when it got an event meanwhile
-                # masking is decided per event, at send time, for the role the user has now
-                await _send(ws, getter.result(), who)
+                event = getter.result()
+                if event.seq is None or event.seq not in sent:  # not already sent from the log
+                    # masking is decided per event, at send time, for the role the user has now
+                    await _send(ws, event, who)
             if loop.time() - checked_at >= settings.session_check_s:
                 # another process (`callcenter users disable`) may have ended the login
                 who = await run_in_threadpool(accounts.session_alive, who)
