@@ -5,6 +5,7 @@ Screenshots: test-artifacts/browser/<test name>/."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -336,7 +337,11 @@ def test_keyboard_shortcuts_and_accesskeys(world: World, chromium) -> None:  # t
         page.wait_for_selector(f"#view-{view}:not([hidden])")
     page.evaluate(f"location.hash = '#entry/{world.call_entry_id}'")
     page.wait_for_selector("#e-status:has-text('待确认')")
-    page.wait_for_function("document.querySelector('#e-audio').duration > 0")
+    # polled from here: wait_for_function evals its predicate in the page, which the panel's CSP forbids
+    deadline = time.monotonic() + 10
+    while not page.evaluate("document.querySelector('#e-audio').duration > 0"):
+        assert time.monotonic() < deadline, "the recording did not load"
+        time.sleep(0.05)
     page.focus("#f-caller_name")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "f-unit"
