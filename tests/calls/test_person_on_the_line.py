@@ -51,7 +51,7 @@ def workflow_on(h: HotlineDouble) -> CaseWorkflow:
 
 
 def clerk(h: HotlineDouble, name: str, extension: str) -> int:
-    user_id = Accounts(h.ledger.engine, SystemClock()).add_user(name, "clerk", "pw-" + name * 3)
+    user_id = Accounts(h.ledger.engine, SystemClock()).add_user(name, "clerk", "pw-long-enough-" + name)
     assert h.staff is not None
     h.staff.set_line(user_id, extension=extension, presence=ON_DUTY)
     return user_id
