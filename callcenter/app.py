@@ -38,6 +38,9 @@ from callcenter.clock import Clock, SystemClock
 from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.rules import DraftingRules
 from callcenter.drafting.serving import ModelProvider
+from callcenter.estates.directory import sync_estates
+from callcenter.estates.prompts import estate_prompts
+from callcenter.estates.rules import combined_terms, estate_rules
 from callcenter.events import DraftModelAlarm, EventBus, SipRegistration
 from callcenter.learning.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.ledger import db
@@ -90,18 +93,25 @@ class Application:
         self.terms = load_site_terms(settings)  # the site's categories and departments, checked
         roles.prepare_database(settings)
         self.engine = db.make_engine(settings.database.url)
+        # The estates (项目) served, matched to their rows; each estate's own rules file, if any.
+        self.estates = sync_estates(self.engine, self.clock, settings.configured_estates())
+        self.estate_rules = estate_rules(self.estates, settings.drafting.rules_file)
+        self.terms = combined_terms(self.terms, self.estate_rules)
         self.bus = EventBus()
         self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
-                                    call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
+                                    call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms,
+                                    estates=self.estates)
         self.accounts = Accounts(self.engine, self.clock)
         self.recordings = WavRecordingStore(settings.recording)
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
         self.prompts = PromptLibrary(settings.prompts)
+        self.estate_prompts = estate_prompts(self.prompts, self.estates, configured=bool(settings.estates))
         # The learned draft model (the seed model until the site's own beats it); the rules alone
         # when it cannot be read: calls are never affected, the panel is told.
         self.draft_models = ModelProvider.for_dir(settings.drafting.models_dir, on_failure=self._draft_model_alarm)
-        self.drafter = CallDrafter(self.ledger, self.rules, models=self.draft_models)
+        self.drafter = CallDrafter(self.ledger, self.rules, models=self.draft_models,
+                                   estate_rules=self.estate_rules)
         # Call records made while the database is locked or down wait on local disk; only the
         # process that takes calls owns the outbox (the others get an unused in-memory one).
         self.outbox = Outbox(settings.database.outbox_dir, self.bus, settings.database.outbox_drain_interval_s) \
@@ -111,7 +121,8 @@ class Application:
                                                                          self.ledger),
                                       prompts=self.prompts,
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
-                                      clock=self.clock, outbox=self.outbox)
+                                      clock=self.clock, outbox=self.outbox,
+                                      estate_prompts=self.estate_prompts)
         self.transcription = CallTranscription(
             self.ledger, self.recordings, self.transcriber, self.drafter, self.handler.transcribe_recording,
             queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None)
@@ -156,7 +167,8 @@ class Application:
                                       recordings=self.recordings, settings=self.settings.web, qa=self.qa,
                                       workflow=self.workflow, dialer=self.dialer,
                                       system_status=self.system_status, report_settings=self.settings.reports,
-                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting))
+                                      draft_models=self.draft_models, drafting_settings=self.settings.drafting,
+                                      estates=self.estates))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog and the SIP registration for the panel's header
@@ -166,6 +178,12 @@ class Application:
         status["sip"] = {**registration(), "node": self.origin, "line": self.settings.sip.username} \
             if registration is not None and self.role in ("all", "agent") else None
         return status
+
+    def preload_prompts(self) -> None:
+        """Every prompt, each estate's greeting too, now: a missing file fails before the first call."""
+        self.prompts.preload()
+        for prompts in self.estate_prompts.values():
+            prompts.preload()
 
     def transcribe_call(self, sip_call_id: str, last_attempt: bool = True) -> str:
         """One transcription job (worker role): see calls.transcription."""
@@ -354,7 +372,7 @@ def all_in_one(app: Application) -> list[Component]:
     return [*_resources(app), *_listener(app),
             Component("crash recovery", start=app.recover),
             _outbox(app),
-            Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
+            Component("prompts", start=app.preload_prompts),  # missing: an error naming `callcenter prompts build`
             _transcriber(app),
             Component("draft model", start=app._warm_draft_model),
             Component("transcripts owed", start=lambda: app.transcription.retry(after_restart=True)),
@@ -368,7 +386,7 @@ def agent(app: Application) -> list[Component]:
     return [*_resources(app),
             Component("agents' presence and crash recovery", start=app._recover_if_alone, stop=app._close_presence),
             _outbox(app),
-            Component("prompts", start=app.prompts.preload),
+            Component("prompts", start=app.preload_prompts),
             _transcriber(app),
             Component("draft model", start=app._warm_draft_model),
             _forwarder(app),

@@ -12,6 +12,7 @@ on local disk until the database is back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +42,8 @@ class Transcriber(Protocol):
 class HotlineHandler:
     def __init__(self, *, ledger: LedgerService, recordings: RecordingStore, transcriber: Transcriber,
                  prompts: Prompts, drafter: CallDrafter, vad: VadSettings, flow: FlowSettings,
-                 clock: Clock, outbox: Outbox | None = None) -> None:
+                 clock: Clock, outbox: Outbox | None = None,
+                 estate_prompts: Mapping[int, Prompts] | None = None) -> None:
         self.ledger = ledger
         # Without a durable outbox (tests, tools) an in-memory one still carries calls through
         # a database outage, though not through a crash.
@@ -50,6 +52,8 @@ class HotlineHandler:
         self.recordings = recordings
         self.transcriber = transcriber
         self.prompts = prompts
+        # each estate's greeting (callcenter/estates/prompts.py); the site's prompts otherwise
+        self.estate_prompts = dict(estate_prompts or {})
         self.drafter = drafter
         self.vad = vad
         self.flow = flow
@@ -88,11 +92,13 @@ class HotlineHandler:
             answered = self.writes.answered(info.call_id, answered_at)
             entry_id = answered.entry_id if answered is not None else None
             self.writes.transcript(info.call_id, None, "live" if stream else "queued")
-            known = self.writes.resident_for_number(info.caller_number) is not None
+            estate_id = self.ledger.estates.id_for_number(info.called_number)  # the hotline dialled
+            known = self.writes.resident_for_number(info.caller_number, estate_id) is not None
             # No entry number to read back while the database is away; the rest goes on as usual.
             flow = self.flow if entry_id is not None else self.flow.model_copy(
                 update={"read_back_entry_number": False})
-            conversation = Conversation(call, session, self.prompts, self.vad, flow,
+            prompts = self.estate_prompts.get(estate_id, self.prompts)
+            conversation = Conversation(call, session, prompts, self.vad, flow,
                                         entry_number=str(entry_id or ""), known_caller=known)
             conversation.run()
         except Exception:

@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from callcenter.accounts import Accounts
 from callcenter.drafting.serving import ModelProvider
 from callcenter.drafting.settings import DraftingSettings
+from callcenter.estates.directory import Estates
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.service import QaService
@@ -50,6 +51,7 @@ class WebServices:
     report_settings: ReportSettings | None = None  # the site's `reports:`; the defaults without it
     draft_models: ModelProvider | None = None  # the serving draft model; /api/drafting/models 503 without it
     drafting_settings: DraftingSettings | None = None  # the 「请核对」 threshold; the defaults without it
+    estates: Estates | None = None  # the estates (项目) served; the ledger's without it
 
 
 @dataclass
@@ -114,6 +116,11 @@ def _draft_models(conn: HTTPConnection) -> ModelProvider | None:
     return _services(conn).draft_models
 
 
+def _estates(conn: HTTPConnection) -> Estates:
+    services = _services(conn)
+    return services.estates or services.ledger.estates
+
+
 def _drafting_settings(conn: HTTPConnection) -> DraftingSettings:
     return _services(conn).drafting_settings or DraftingSettings()
 
@@ -156,5 +163,6 @@ Dialer = Annotated[CallbackDialer | None, Depends(_dialer)]
 SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
 DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
 Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]
+EstateList = Annotated[Estates, Depends(_estates)]
 Signer = Annotated[SessionSigner, Depends(_signer)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

@@ -6,6 +6,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from callcenter.events import Event
 from callcenter.web.deps import Bus
+from callcenter.web.estate_scope import event_visibility
 from callcenter.web.masking import mask_id_numbers, mask_phone, must_mask
 from callcenter.web.security import websocket_principal
 
@@ -21,11 +22,14 @@ async def events(ws: WebSocket, bus: Bus) -> None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     mask = must_mask(principal)
+    estates = event_visibility(ws, principal)  # a clerk hears only the estates assigned to them
     await ws.accept()
     queue = bus.subscribe()
     try:
         while True:
             event = await queue.get()
+            if not await estates.visible(event):
+                continue
             await ws.send_json(_masked(event) if mask else event.to_json())
     except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
         pass
