@@ -70,10 +70,12 @@ def guard_estate_paths(request: Request, ledger: Ledger, scope: Scope) -> None:
             row = s.get(table, int(raw))
             if row is None:
                 continue  # the route answers 404 itself
+            estate_id: int | None
             if isinstance(row, WorkOrder | CallbackTask):
                 entry = s.get(Entry, row.entry_id)
                 estate_id = entry.estate_id if entry is not None else None
             else:
+                assert isinstance(row, Entry | Call)
                 estate_id = row.estate_id
             if estate_id is not None and not scope.allows(estate_id):
                 raise HTTPException(404, NOT_FOUND)
@@ -92,9 +94,8 @@ class EventVisibility:
         self._estate: dict[tuple[str, int], int | None] = {}
 
     def _lookup(self, kind: str, row_id: int) -> int | None:
-        table = Call if kind == "call" else Entry
         with Session(self.engine) as s:
-            row = s.get(table, row_id)
+            row = s.get(Call, row_id) if kind == "call" else s.get(Entry, row_id)
             return row.estate_id if row is not None else None
 
     async def visible(self, event: Event) -> bool:
