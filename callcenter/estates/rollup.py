@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from callcenter.estates.directory import Estate
 from callcenter.estates.reading import only_estates
 from callcenter.ledger.lifecycle import COMPLAINT
+from callcenter.reports import charts
+from callcenter.reports.documents import Cell, Document, Section
 from callcenter.reports.periods import Period
 from callcenter.reports.statistics import MonthlyReport, monthly_statistics
 
@@ -53,3 +55,26 @@ def estate_comparison(engine: Engine, period: Period, estates: Sequence[Estate],
         total = monthly_statistics(engine, period, ring_seconds=ring_seconds, register_limit=register_limit)
     rows.append(EstateFigures(None, "", "合计", figures_of(total)))
     return rows
+
+
+ROLLUP_KIND = "estates"  # the report kind of the roll-up (GET /api/reports/estates)
+ROLLUP_TITLE = "各项目对比（公司汇总）"
+
+
+def rollup_document(engine: Engine, period: Period, estates: Sequence[Estate], now: datetime) -> Document:
+    """The roll-up as a report document: the panel shows it, and it downloads as XLSX/CSV/HTML
+    like every other report."""
+    rows = estate_comparison(engine, period, estates)
+    keys = [k for k, _ in COLUMNS]
+    table: list[tuple[Cell, ...]] = [(r.name, *(r.figures[k] for k in keys)) for r in rows]
+    shown = rows[:-1]
+    chart = charts.grouped_bar("各项目：来电 / 台账 / 投诉", [r.name for r in shown],
+                               {"来电": [r.figures["calls_received"] for r in shown],
+                                "台账": [r.figures["entries"] for r in shown],
+                                "投诉": [r.figures["complaints"] for r in shown]}) if shown else None
+    doc = Document(ROLLUP_KIND, ROLLUP_TITLE, period, now,
+                   data={"rows": [{"estate_id": r.estate_id, "code": r.code, "name": r.name, **r.figures}
+                                  for r in rows], "columns": [{"key": k, "title": t} for k, t in COLUMNS]})
+    doc.sections.append(Section("各项目对比", ("项目", *(t for _, t in COLUMNS)), table, chart,
+                                note="合计为所列项目合并统计；各项目按其热线号码归属来电与台账。"))
+    return doc

@@ -114,11 +114,15 @@ def test_live_events_of_another_estate_are_not_sent(site) -> None:  # type: igno
 def test_reports_per_estate_and_the_company_roll_up_adds_up(site) -> None:  # type: ignore[no-untyped-def]
     t, client, _ = site
     boss = client("boss")
+    assert "estates" in [k["kind"] for k in boss.get("/api/reports").json()]
     rollup = boss.get("/api/reports/estates", params={"period": "2026-11"})
     assert rollup.status_code == 200, rollup.text
-    rows = rollup.json()["rows"]
+    rows = rollup.json()["data"]["rows"]
     assert [r["code"] for r in rows] == ["xfjy", "hyhf", ""] and rows[-1]["name"] == "合计"
-    keys = [c["key"] for c in rollup.json()["columns"] if c["key"] != "name"]
+    keys = [c["key"] for c in rollup.json()["data"]["columns"]]
+    assert len(keys) >= 10 and rollup.json()["sections"][0]["rows"][-1][0] == "合计"
+    xlsx = boss.get("/api/reports/estates.xlsx", params={"period": "2026-11"})
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     for key in keys:
         assert rows[0][key] + rows[1][key] == rows[2][key], key
     a, b, total = rows
@@ -132,7 +136,7 @@ def test_reports_per_estate_and_the_company_roll_up_adds_up(site) -> None:  # ty
     assert one["total"] == b["entries"] and one["calls_received"] == b["calls_received"]
     # a supervisor of estate B gets B's figures only, and no one else's by asking
     sup = client("sup_b")
-    mine = sup.get("/api/reports/estates", params={"period": "2026-11"}).json()["rows"]
+    mine = sup.get("/api/reports/estates", params={"period": "2026-11"}).json()["data"]["rows"]
     assert [r["code"] for r in mine] == ["hyhf", ""] and mine[0]["entries"] == mine[1]["entries"] == 3
     assert sup.get("/api/reports/monthly", params={"period": "2026-11"}).json()["data"]["total"] == 3
     assert sup.get("/api/reports/monthly", params={"period": "2026-11", "estate": t.a.id}).status_code == 403

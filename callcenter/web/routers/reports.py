@@ -13,13 +13,13 @@ from sqlalchemy import Engine
 
 from callcenter.accounts import Principal
 from callcenter.estates.reading import only_estates
-from callcenter.estates.rollup import COLUMNS, estate_comparison
+from callcenter.estates.rollup import ROLLUP_KIND, ROLLUP_TITLE, rollup_document
 from callcenter.ledger.service import LedgerService
 from callcenter.reports import documents, export
 from callcenter.reports.periods import parse
 from callcenter.reports.settings import ReportSettings
-from callcenter.web.deps import EstateList, Ledger, Reports
-from callcenter.web.estate_scope import EstateFilter, Scope
+from callcenter.web.deps import Ledger, Reports
+from callcenter.web.estate_scope import EstateFilter
 from callcenter.web.schemas import refusals
 from callcenter.web.security import require
 
@@ -32,6 +32,15 @@ def _document(ledger: LedgerService, settings: ReportSettings, kind: str, period
               estates: frozenset[int] | None = None) -> documents.Document:
     """`settings`: the site's `reports:` (the defaults, Asia/Shanghai, when the app was given none);
     `estates`: the estates it covers (None: the company)."""
+    if kind == ROLLUP_KIND:  # the company roll-up: each estate of the reader's side by side
+        now = ledger.clock.now()
+        try:
+            p = parse("month", period, settings.timezone) if period \
+                else documents.default_period("monthly", now, settings.timezone)
+        except ValueError as exc:
+            raise HTTPException(422, f"期间格式不对：{exc}") from exc
+        shown = [e for e in ledger.estates.all() if estates is None or e.id in estates]
+        return rollup_document(ledger.engine, p, shown, now)
     if kind not in documents.BUILDERS:
         raise HTTPException(404, f"没有这个报表 ({kind})")
     engine: Engine = ledger.engine
@@ -51,27 +60,12 @@ def _document(ledger: LedgerService, settings: ReportSettings, kind: str, period
 def report_kinds(ledger: Ledger, settings: Reports, _: Principal = Depends(require("reports"))) -> list[dict[str, str]]:
     """The reports on offer, each with its period kind and its default (latest complete) period."""
     now = ledger.clock.now()
-    return [{"kind": k, "title": documents.TITLES[k], "period_kind": documents.PERIOD_KIND[k],
-             "default": documents.default_period(k, now, settings.timezone).key} for k in documents.BUILDERS]
-
-
-@router.get("/estates", responses=refusals(422))
-def estate_rollup(ledger: Ledger, settings: Reports, estates: EstateList, scope: Scope,
-                  period: str | None = Query(None, max_length=16, description="2026-11"),
-                  _: Principal = Depends(require("reports"))) -> dict[str, Any]:
-    """The company roll-up (公司汇总): per estate of the reader's scope, the month's key figures
-    side by side, and the total over those estates (the last row)."""
-    now = ledger.clock.now()
-    try:
-        p = parse("month", period, settings.timezone) if period \
-            else documents.default_period("monthly", now, settings.timezone)
-    except ValueError as exc:
-        raise HTTPException(422, f"期间格式不对：{exc}") from exc
-    mine = [e for e in estates.all() if scope.allows(e.id)]
-    rows = estate_comparison(ledger.engine, p, mine, ring_seconds=5.0)
-    return {"title": "各项目对比", "period": p.key,
-            "columns": [{"key": "name", "title": "项目"}, *({"key": k, "title": t} for k, t in COLUMNS)],
-            "rows": [{"estate_id": r.estate_id, "code": r.code, "name": r.name, **r.figures} for r in rows]}
+    kinds = [{"kind": k, "title": documents.TITLES[k], "period_kind": documents.PERIOD_KIND[k],
+              "default": documents.default_period(k, now, settings.timezone).key} for k in documents.BUILDERS]
+    if ledger.estates.several:  # the company roll-up, where there is something to roll up
+        kinds.append({"kind": ROLLUP_KIND, "title": ROLLUP_TITLE, "period_kind": "month",
+                      "default": documents.default_period("monthly", now, settings.timezone).key})
+    return kinds
 
 
 @router.get("/{kind}.{fmt}", responses={200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}},
