@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _estates_consistent(self) -> Settings:
-        problems = check_estates(self.estates)
+        problems = check_estates(self.estates, self.workflow)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -9,9 +9,10 @@ estate never moves data between estates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -33,6 +34,7 @@ class Estate:
     greeting: str = ""
     rules_file: Path | None = None
     active: bool = True
+    hours: Mapping[str, Any] = field(default_factory=dict)  # its business hours over the site's
 
 
 class Estates:
@@ -124,7 +126,8 @@ def sync_estates(engine: Engine, clock: Clock, estates: Iterable[EstateSettings]
             conf = by_code.get(row.code)
             out.append(Estate(id=row.id, code=row.code, name=row.name, numbers=tuple(row.numbers),
                               greeting=conf.greeting if conf else "",
-                              rules_file=conf.rules_file if conf else None, active=row.active))
+                              rules_file=conf.rules_file if conf else None, active=row.active,
+                              hours=conf.hours() if conf else {}))
     default = rows[wanted[0].code].id
     assert default is not None
     return Estates(out, default_id=default)

@@ -6,7 +6,9 @@ drafting.rules_file), so a single-estate site changes nothing.
 
 from __future__ import annotations
 
+from datetime import date, time
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,6 +41,25 @@ class EstateSettings(BaseModel):
     rules_file: Path | None = Field(None, description="Drafting rules file of this estate (departments, "
                                                       "keywords); empty: drafting.rules_file.")
 
+    business_open: time | None = Field(None, description="This estate's opening time ('08:30'); empty: "
+                                                          "workflow.business_open. The case clocks count its hours.")
+    business_close: time | None = Field(None, description="Its closing time; empty: workflow.business_close.")
+    business_weekdays: tuple[int, ...] | None = Field(None, description="Its working weekdays (Monday = 0); "
+                                                                        "empty: workflow.business_weekdays.")
+    holidays: tuple[date, ...] | None = Field(None, description="Its holidays; empty: workflow.holidays.")
+
+    @field_validator("business_open", "business_close", mode="before")
+    @classmethod
+    def _time_not_sexagesimal(cls, value: object) -> object:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 18:00 as 1080
+            raise ValueError("write the time in quotes, e.g. '18:00' (unquoted YAML reads 18:00 as a number)")
+        return value
+
+    def hours(self) -> dict[str, Any]:
+        """The business-hour settings this estate sets itself (over the site's `workflow:`)."""
+        keys = ("business_open", "business_close", "business_weekdays", "holidays")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
     @field_validator("numbers")
     @classmethod
     def _numbers_usable(cls, numbers: list[str]) -> list[str]:
@@ -52,9 +73,18 @@ class EstateSettings(BaseModel):
         return numbers
 
 
-def check_estates(estates: list[EstateSettings]) -> list[str]:
-    """Problems across the list, each a sentence naming the key (empty when the list is sound)."""
+def check_estates(estates: list[EstateSettings], site_workflow: Any = None) -> list[str]:
+    """Problems across the list, each a sentence naming the key (empty when the list is sound).
+    `site_workflow`: the site's WorkflowSettings, which an estate's business hours override."""
     problems: list[str] = []
+    if site_workflow is not None:
+        for i, e in enumerate(estates):
+            if e.hours():
+                try:
+                    site_workflow.model_validate({**site_workflow.model_dump(), **e.hours()})
+                except ValueError as exc:
+                    problems.append(f"estates.{i} ({e.code}) business hours: "
+                                    f"{'; '.join(err['msg'] for err in getattr(exc, 'errors', lambda: [])())}")
     seen_code: dict[str, int] = {}
     seen_number: dict[str, str] = {}
     for i, e in enumerate(estates):
