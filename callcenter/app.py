@@ -41,6 +41,7 @@ from callcenter.drafting.serving import ModelProvider
 from callcenter.estates.directory import sync_estates
 from callcenter.estates.prompts import estate_prompts
 from callcenter.estates.rules import combined_terms, estate_rules
+from callcenter.estates.settings import robots_of
 from callcenter.events import DraftModelAlarm, EventBus, SipRegistration
 from callcenter.learning.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.ledger import db
@@ -131,7 +132,9 @@ class Application:
         # re-registered at every start.
         self.scheduler = BackgroundScheduler(timezone=UTC, jobstores={
             "default": MemoryJobStore(), JOBSTORE: SQLAlchemyJobStore(engine=self.engine)})
-        self.notifier = build_dispatcher(settings.notify)
+        # each estate's robots hear only of its entries (estates[].robots)
+        self.notifier = build_dispatcher(settings.notify, robots_of(
+            settings.estates, {e.code: e.id for e in self.estates.all()}))
         self.notices = NoticeBoard(self.engine, self.clock, self.bus, self.notifier)
         self.workflow = CaseWorkflow(self.ledger, self.clock, settings.workflow, self.notices, self.scheduler)
         if role in ("all", "web"):  # the workflow listens in exactly one process per site

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _estates_consistent(self) -> Settings:
-        problems = check_estates(self.estates, self.workflow)
+        problems = check_estates(self.estates, self.workflow, [w.name for w in self.notify.webhooks])
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -6,6 +6,7 @@ drafting.rules_file), so a single-estate site changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ class EstateSettings(BaseModel):
     business_weekdays: tuple[int, ...] | None = Field(None, description="Its working weekdays (Monday = 0); "
                                                                         "empty: workflow.business_weekdays.")
     holidays: tuple[date, ...] | None = Field(None, description="Its holidays; empty: workflow.holidays.")
+    robots: list[str] = Field(default_factory=list,
+                              description="Names of notify.webhooks robots that are this estate's: they get "
+                                          "its notices only. A robot no estate names gets every notice.")
 
     @field_validator("business_open", "business_close", mode="before")
     @classmethod
@@ -73,10 +77,28 @@ class EstateSettings(BaseModel):
         return numbers
 
 
-def check_estates(estates: list[EstateSettings], site_workflow: Any = None) -> list[str]:
+def robots_of(estates: list[EstateSettings], ids: Mapping[str, int]) -> dict[str, frozenset[int]]:
+    """Robot name -> the ids of the estates that name it (`ids`: estate code -> id)."""
+    out: dict[str, set[int]] = {}
+    for e in estates:
+        for robot in e.robots:
+            if e.code in ids:
+                out.setdefault(robot, set()).add(ids[e.code])
+    return {name: frozenset(v) for name, v in out.items()}
+
+
+def check_estates(estates: list[EstateSettings], site_workflow: Any = None,
+                  robots: Collection[str] | None = None) -> list[str]:
     """Problems across the list, each a sentence naming the key (empty when the list is sound).
-    `site_workflow`: the site's WorkflowSettings, which an estate's business hours override."""
+    `site_workflow`: the site's WorkflowSettings, which an estate's business hours override;
+    `robots`: the names of notify.webhooks."""
     problems: list[str] = []
+    if robots is not None:
+        for i, e in enumerate(estates):
+            unknown = [r for r in e.robots if r not in robots]
+            if unknown:
+                problems.append(f"estates.{i}.robots: {', '.join(unknown)} is not the name of a robot in "
+                                f"notify.webhooks (names: {', '.join(robots) or 'none configured'})")
     if site_workflow is not None:
         for i, e in enumerate(estates):
             if e.hours():
