@@ -156,7 +156,7 @@ class Application:
         self.dialer = CallbackDialer(self.agent, self.ledger, self.recordings, self.workflow.callbacks, self.clock,
                                      self.transcriber)
         self.qa = QaService(self.engine, self.clock, self.recordings, load_scorecard(settings.qa.scorecard_file),
-                            settings.qa, prompts=self.prompts,
+                            settings.qa, prompts=self.prompts, estate_prompts=self.estate_prompts,
                             transcribe_agent=lambda path: agent_words(self.transcriber, path))
         # Set while running: the agents' shared lock (agent role), the disk alarm (roles that record).
         self.presence: roles.AgentPresence | None = None
