@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from callcenter.accounts import Accounts
 from callcenter.estates.scope import assign_estates
+from callcenter.qa.scorecard import load_scorecard
+from callcenter.qa.service import QaService
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
@@ -37,12 +39,15 @@ def site(two_estates: TwoEstates, tmp_path: Path):  # type: ignore[no-untyped-de
     t = two_estates
     accounts = Accounts(t.engine, t.clock)
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
-    app = create_app(WebServices(ledger=t.ledger, accounts=accounts, bus=t.bus, recordings=store,
+    qa = QaService(t.engine, t.clock, store, load_scorecard(None))
+    app = create_app(WebServices(ledger=t.ledger, accounts=accounts, bus=t.bus, recordings=store, qa=qa,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key"), estates=t.estates))
-    for name, role in (("clerk_a", "clerk"), ("clerk_new", "clerk"), ("sup_b", "supervisor"), ("boss", "supervisor")):
+    for name, role in (("clerk_a", "clerk"), ("clerk_new", "clerk"), ("sup_b", "supervisor"), ("boss", "supervisor"),
+                       ("qa_b", "qa")):
         accounts.add_user(name, role, f"{name}-password")
     assign_estates(t.engine, t.estates, "clerk_a", ["xfjy"])
     assign_estates(t.engine, t.estates, "sup_b", ["hyhf"])
+    assign_estates(t.engine, t.estates, "qa_b", ["hyhf"])
     nov = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
     calls = {"a": _recorded(t, store, "a1", A_NUMBER, nov), "b": _recorded(t, store, "b1", B_DIALLED, nov)}
     t.ledger.call_ringing("a2", "13911112222", "", A_NUMBER, nov)
@@ -93,6 +98,12 @@ def test_a_clerk_of_estate_a_cannot_see_estate_b(site) -> None:  # type: ignore[
     assert [e["code"] for e in boss.get("/api/meta").json()["estates"]] == ["xfjy", "hyhf"]
     only_b = boss.get("/api/entries", params={"estate": t.b.id}).json()["items"]
     assert only_b and {e["estate_id"] for e in only_b} == {t.b.id}
+    # QA staff of estate B search and score B's recordings only
+    qa = client("qa_b")
+    found = qa.get("/api/qa/calls").json()
+    assert found["total"] == 2 and {c["id"] for c in found["items"]} >= {b_call}
+    assert qa.get(f"/api/qa/calls/{calls['a'][0]}").status_code == 404
+    assert len(boss.get("/api/qa/calls").json()["items"]) == 3
 
 
 def test_live_events_of_another_estate_are_not_sent(site) -> None:  # type: ignore[no-untyped-def]
