@@ -146,16 +146,21 @@ def _wait_for_signal() -> None:
 def config_check(config: ConfigOpt = None) -> None:
     """Validate config.yaml (and the drafting rules file it names) and print the effective settings."""
     from callcenter.config import ConfigError, load_site_terms
-    from callcenter.drafting.rules import DraftingRulesError
+    from callcenter.drafting.rules import DraftingRulesError, site_terms_of
 
     settings = _settings(config)
     try:
         terms = load_site_terms(settings)
+        estate_terms = {e.code: site_terms_of(e.rules_file) for e in settings.estates if e.rules_file}
     except (DraftingRulesError, ConfigError) as exc:
         _fail(str(exc))
     typer.echo(settings.model_dump_json(indent=2))
     typer.echo(f"categories ({terms.source}): {'、'.join(terms.categories)}")
     typer.echo(f"departments: {'、'.join(terms.departments)}")
+    for e in settings.configured_estates():
+        own = estate_terms.get(e.code)
+        typer.echo(f"estate {e.code} {e.name}: numbers {', '.join(e.numbers) or '(every number no other estate lists)'}"
+                   + (f"; departments ({own.source}): {'、'.join(own.departments)}" if own else ""))
     typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
 
 
