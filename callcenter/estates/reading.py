@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import event
+from sqlalchemy import event, or_
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlmodel import col, select
 
@@ -23,6 +23,7 @@ from callcenter.ledger.models import (
     ClockAlert,
     Correction,
     Entry,
+    Notification,
     Resident,
     WorkOrder,
 )
@@ -53,4 +54,7 @@ def _estate_criteria(state: ORMExecuteState) -> None:
         with_loader_criteria(Resident, col(Resident.estate_id).in_(wanted), include_aliases=True),
         *(with_loader_criteria(t, col(t.entry_id).in_(of_estates), include_aliases=True)
           for t in (CallbackTask, WorkOrder, Correction, AuditLog, ClockAlert)),
+        # notices about an entry follow its estate; the system's (no entry) are everyone's
+        with_loader_criteria(Notification, or_(col(Notification.entry_id).is_(None),
+                                               col(Notification.entry_id).in_(of_estates)), include_aliases=True),
     )

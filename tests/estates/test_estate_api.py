@@ -17,6 +17,9 @@ from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import WavRecordingStore
 from callcenter.web.app import WebServices, create_app
 from callcenter.web.settings import WebSettings
+from callcenter.workflow.cases import CaseWorkflow
+from callcenter.workflow.notices import NoticeBoard
+from callcenter.workflow.settings import WorkflowSettings
 from tests.estates.conftest import A_NUMBER, B_DIALLED, TwoEstates
 
 pytestmark = pytest.mark.both_dbs
@@ -40,7 +43,9 @@ def site(two_estates: TwoEstates, tmp_path: Path):  # type: ignore[no-untyped-de
     accounts = Accounts(t.engine, t.clock)
     store = WavRecordingStore(RecordingSettings(root=tmp_path / "rec"), background_flush=False)
     qa = QaService(t.engine, t.clock, store, load_scorecard(None))
+    workflow = CaseWorkflow(t.ledger, t.clock, WorkflowSettings(), NoticeBoard(t.engine, t.clock, t.bus), inline=True)
     app = create_app(WebServices(ledger=t.ledger, accounts=accounts, bus=t.bus, recordings=store, qa=qa,
+                                 workflow=workflow,
                                  settings=WebSettings(secret_file=tmp_path / "secret.key"), estates=t.estates))
     for name, role in (("clerk_a", "clerk"), ("clerk_new", "clerk"), ("sup_b", "supervisor"), ("boss", "supervisor"),
                        ("qa_b", "qa")):
@@ -104,6 +109,18 @@ def test_a_clerk_of_estate_a_cannot_see_estate_b(site) -> None:  # type: ignore[
     assert found["total"] == 2 and {c["id"] for c in found["items"]} >= {b_call}
     assert qa.get(f"/api/qa/calls/{calls['a'][0]}").status_code == 404
     assert len(boss.get("/api/qa/calls").json()["items"]) == 3
+
+
+def test_notices_about_another_estate_are_not_listed(site) -> None:  # type: ignore[no-untyped-def]
+    t, client, calls = site
+    board = client("boss").app.state.web.services.workflow.notices
+    board.post("overdue", "幸福家园 登记超时", entry_id=calls["a"][1], audience=("clerk", "supervisor"))
+    board.post("overdue", "和园华府 登记超时", entry_id=calls["b"][1], audience=("clerk", "supervisor"))
+    board.post("overdue", "录音磁盘空间不足", audience=("clerk", "supervisor"))
+    titles = {n["title"] for n in client("clerk_a").get("/api/notifications").json()}
+    assert titles == {"幸福家园 登记超时", "录音磁盘空间不足"}
+    sup = {n["title"] for n in client("sup_b").get("/api/notifications", params={"all": "true"}).json()}
+    assert sup == {"和园华府 登记超时", "录音磁盘空间不足"}
 
 
 def test_live_events_of_another_estate_are_not_sent(site) -> None:  # type: ignore[no-untyped-def]

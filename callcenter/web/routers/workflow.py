@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.accounts import Principal
+from callcenter.estates.reading import only_estates
 from callcenter.ledger.lifecycle import LABELS, SATISFACTIONS, STATES, allowed_targets, label
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
@@ -350,17 +351,21 @@ def dial_callback(task_id: RowId, body: DialIn,
 
 @router.get("/notifications", response_model=list[NotificationOut])
 def list_notifications(all: bool = False,
-                       who: Principal = Depends(current_principal), *, wf: Workflow) -> list[Notification]:
+                       who: Principal = Depends(current_principal), *, wf: Workflow,
+                       estates: EstateFilter) -> list[Notification]:
     wf = available(wf, NO_WORKFLOW)
-    return wf.notices.for_role(who.role, unacknowledged_only=not all)
+    with only_estates(estates):  # notices about another estate's entries are not the reader's
+        return wf.notices.for_role(who.role, unacknowledged_only=not all)
 
 
 @router.post("/notifications/{notification_id}/acknowledge", response_model=NotificationOut,
              responses=refusals(403, 404))
 def acknowledge_notification(notification_id: RowId,
-                             who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> Notification:
+                             who: Principal = Depends(require("edit_entries")), *, wf: Workflow,
+                             estates: EstateFilter) -> Notification:
     wf = available(wf, NO_WORKFLOW)
-    visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
+    with only_estates(estates):
+        visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
     if notification_id not in visible:
         raise HTTPException(404, "没有这条通知 / no such notification")
     return wf.notices.acknowledge(notification_id, who.username)
