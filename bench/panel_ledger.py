@@ -64,7 +64,7 @@ def fill(url: str, n: int, estates: int = 1) -> None:
                                  caller_name="", unit=f"{rng.randint(1, 30)}-{rng.randint(1, 4)}-{rng.randint(1, 30)}0{rng.randint(1, 4)}",
                                  category=rng.choice(CATEGORIES), department=rng.choice(DEPARTMENTS),
                                  urgent=rng.random() < 0.05, summary=rng.choice(PROBLEMS) + f"（{i}）",
-                                 repeat_count=0, interrupted=False, estate_id=i % estates + 1))
+                                 repeat_count=0, interrupted=False, estate_id=i // 7 % estates + 1))
             conn.execute(insert(Entry), rows)
             calls = [dict(sip_call_id=f"bench-{r['id']}", caller_number=r["caller_number"], caller_display="",
                           called_number="hotline", direction="inbound", status="ended", end_reason="caller_hangup",

@@ -10,6 +10,7 @@ rule), queries.py (reads), residents.py (the directory).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,18 @@ def jsonable(obj: Any) -> Any:
 
 # ----- lookups inside a session ------------------------------------------------------------------
 
+def in_estates(s: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """`column IN ids` as a filter beside the query's own index. An estate is a large share of
+    the rows, and SQLite (which keeps no statistics here) would otherwise answer from the estate
+    index and sort every row of the estate (a first page of the ledger took 30 times longer);
+    `+ 0` keeps SQLite off that index. PostgreSQL's planner decides with its statistics."""
+    wanted = sorted(ids)
+    if s.get_bind().dialect.name == "sqlite":
+        return (column + 0).in_(wanted)  # type: ignore[no-any-return]
+    return col(column).in_(wanted)
+
+
+
 def call_of(s: Session, sip_call_id: str) -> Call:
     call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
     if call is None:
@@ -67,7 +80,7 @@ def resident_of(s: Session, number: str, estate_id: int | None = None) -> Reside
     q = select(Resident).join(ResidentPhone, col(ResidentPhone.resident_id) == col(Resident.id)) \
         .where(ResidentPhone.phone == number)
     if estate_id is not None:
-        q = q.where(Resident.estate_id == estate_id)
+        q = q.where(in_estates(s, Resident.estate_id, (estate_id,)))
     return s.exec(q).first()
 
 
@@ -83,7 +96,7 @@ def open_entries_of(s: Session, caller_number: str, unit: str, estate_id: int | 
         return []
     q = select(Entry).where(or_(*conds), col(Entry.status).in_(OPEN))
     if estate_id is not None:
-        q = q.where(Entry.estate_id == estate_id)
+        q = q.where(in_estates(s, Entry.estate_id, (estate_id,)))
     return list(s.exec(q.order_by(col(Entry.created_at).desc())).all())
 
 

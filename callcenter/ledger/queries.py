@@ -13,7 +13,15 @@ from sqlalchemy import ColumnElement, Integer, func
 from sqlmodel import col, select
 
 from callcenter.ledger import search
-from callcenter.ledger.core import LedgerCore, NotFound, call_of, digits_only, open_entries_of, resident_of
+from callcenter.ledger.core import (
+    LedgerCore,
+    NotFound,
+    call_of,
+    digits_only,
+    in_estates,
+    open_entries_of,
+    resident_of,
+)
 from callcenter.ledger.models import AuditLog, Call, Correction, Entry, Resident
 
 
@@ -118,7 +126,7 @@ class Queries(LedgerCore):
         with self.session() as s:
             q = select(Call)
             if estate_ids is not None:
-                q = q.where(col(Call.estate_id).in_(list(estate_ids)))
+                q = q.where(in_estates(s, Call.estate_id, estate_ids))
             if status:
                 q = q.where(Call.status == status)
             q = q.order_by(col(Call.received_at).desc(), col(Call.id).desc()).offset(offset).limit(limit)
@@ -139,7 +147,7 @@ class Queries(LedgerCore):
         with self.session() as s:
             q = select(Entry)
             if estate_ids is not None:  # the estates the reader may see (None: every estate)
-                q = q.where(col(Entry.estate_id).in_(list(estate_ids)))
+                q = q.where(in_estates(s, Entry.estate_id, estate_ids))
             if owner_id is not None:
                 q = q.where(Entry.owner_id == owner_id)
             if source:
@@ -193,9 +201,9 @@ class Queries(LedgerCore):
             def last(cond: ColumnElement[bool]) -> list[Entry]:
                 q = select(Entry).where(cond, Entry.status != "merged")
                 if estate_id is not None:
-                    q = q.where(Entry.estate_id == estate_id)
+                    q = q.where(in_estates(s, Entry.estate_id, (estate_id,)))
                 if estate_ids is not None:
-                    q = q.where(col(Entry.estate_id).in_(list(estate_ids)))
+                    q = q.where(in_estates(s, Entry.estate_id, estate_ids))
                 q = q.order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).limit(recent)
                 return list(s.exec(q).all())
 
@@ -209,7 +217,7 @@ class Queries(LedgerCore):
         with self.session() as s:
             q = select(Resident.unit, Resident.name).where(col(Resident.unit).startswith(prefix))
             if estate_ids is not None:
-                q = q.where(col(Resident.estate_id).in_(list(estate_ids)))
+                q = q.where(in_estates(s, Resident.estate_id, estate_ids))
             q = q.order_by(col(Resident.unit)).limit(limit)
             return [(u, n) for u, n in s.exec(q).all()]
 
