@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 from callcenter.accounts import Principal
 from callcenter.estates.scope import EstateScope, ScopeError, scope_of
 from callcenter.events import Event
-from callcenter.ledger.models import Call, CallbackTask, Entry, WorkOrder
+from callcenter.ledger.models import Call, CallbackTask, Entry, TrainingItem, WorkOrder
 from callcenter.web.deps import EstateList, Ledger, web_state
 from callcenter.web.security import current_principal
 
@@ -46,8 +46,8 @@ def estate_filter(scope: Scope, estate: int | None = Query(None, ge=1, le=2**31 
 EstateFilter = Annotated[frozenset[int] | None, Depends(estate_filter)]
 
 # path parameter -> how to find the estate of the row it names
-_ROWS: dict[str, type[Entry] | type[Call] | type[WorkOrder] | type[CallbackTask]] = {
-    "entry_id": Entry, "call_id": Call, "order_id": WorkOrder, "task_id": CallbackTask}
+_ROWS: dict[str, type[Entry] | type[Call] | type[WorkOrder] | type[CallbackTask] | type[TrainingItem]] = {
+    "entry_id": Entry, "call_id": Call, "order_id": WorkOrder, "task_id": CallbackTask, "item_id": TrainingItem}
 
 
 def entries_in(ledger: Ledger, entry_ids: list[int], ids: frozenset[int] | None) -> set[int]:
@@ -71,7 +71,10 @@ def guard_estate_paths(request: Request, ledger: Ledger, scope: Scope) -> None:
             if row is None:
                 continue  # the route answers 404 itself
             estate_id: int | None
-            if isinstance(row, WorkOrder | CallbackTask):
+            if isinstance(row, TrainingItem):  # a training clip: its call's estate
+                call = s.get(Call, row.call_id)
+                estate_id = call.estate_id if call is not None else None
+            elif isinstance(row, WorkOrder | CallbackTask):
                 entry = s.get(Entry, row.entry_id)
                 estate_id = entry.estate_id if entry is not None else None
             else:

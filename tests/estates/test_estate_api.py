@@ -109,6 +109,14 @@ def test_a_clerk_of_estate_a_cannot_see_estate_b(site) -> None:  # type: ignore[
     assert found["total"] == 2 and {c["id"] for c in found["items"]} >= {b_call}
     assert qa.get(f"/api/qa/calls/{calls['a'][0]}").status_code == 404
     assert len(boss.get("/api/qa/calls").json()["items"]) == 3
+    # ...nor collect another estate's call into a training set, nor fetch its clip
+    set_id = boss.post("/api/qa/training-sets", json={"name": "典型案例"}).json()["id"]
+    a_call = calls["a"][0]
+    assert qa.post(f"/api/qa/training-sets/{set_id}/items", json={"call_id": a_call}).status_code == 404
+    item = boss.post(f"/api/qa/training-sets/{set_id}/items", json={"call_id": a_call})
+    assert item.status_code == 201, item.text
+    assert qa.get(f"/api/qa/training-items/{item.json()['id']}/clip.zip").status_code == 404
+    assert boss.get(f"/api/qa/training-items/{item.json()['id']}/clip.zip").status_code == 200
 
 
 def test_notices_about_another_estate_are_not_listed(site) -> None:  # type: ignore[no-untyped-def]

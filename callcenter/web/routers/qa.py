@@ -16,7 +16,7 @@ from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
 from callcenter.web.deps import NO_QA, Qa, available
-from callcenter.web.estate_scope import EstateFilter
+from callcenter.web.estate_scope import EstateFilter, Scope
 from callcenter.web.masking import mask_id_numbers, mask_phone, mask_words, must_mask
 from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
@@ -249,9 +249,12 @@ def create_set(body: TrainingSetIn, who: Principal = Depends(SCORE), *, qa: Qa) 
 
 @router.post("/training-sets/{set_id}/items", response_model=TrainingItemOut, status_code=201,
              responses=refusals(404))
-def add_item(set_id: RowId, body: TrainingItemIn, who: Principal = Depends(SCORE), *, qa: Qa) -> TrainingItemOut:
+def add_item(set_id: RowId, body: TrainingItemIn, who: Principal = Depends(SCORE), *, qa: Qa,
+             scope: Scope) -> TrainingItemOut:
     qa = available(qa, NO_QA)
     try:
+        if not scope.allows(qa.row(body.call_id).call.estate_id):  # another estate's call: as if absent
+            raise NotFound(f"call {body.call_id}")
         return TrainingItemOut.of(qa.add_item(set_id, body.call_id, body.start_ms, body.end_ms,
                                                         body.note, who.username))
     except NotFound as exc:
