@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
@@ -96,8 +97,16 @@ def configured(estates: Sequence[EstateSettings], default_name: str,
 
 def sync_estates(engine: Engine, clock: Clock, estates: Iterable[EstateSettings]) -> Estates:
     """Bring the `estate` rows in line with the configuration and return the lookup. Rows of
-    estates no longer configured stay (inactive) with their data."""
+    estates no longer configured stay (inactive) with their data. Processes of one site started
+    together may race to add an estate: the loser reads the winner's row."""
     wanted = list(estates)
+    try:
+        return _sync(engine, clock, wanted)
+    except IntegrityError:
+        return _sync(engine, clock, wanted)
+
+
+def _sync(engine: Engine, clock: Clock, wanted: list[EstateSettings]) -> Estates:
     with Session(engine, expire_on_commit=False) as s:
         rows = {r.code: r for r in s.exec(select(EstateRow).order_by(col(EstateRow.id))).all()}
         first = s.get(EstateRow, DEFAULT_ESTATE_ID)

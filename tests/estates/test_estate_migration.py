@@ -105,3 +105,32 @@ def test_a_single_estate_site_changes_nothing(db_url: str) -> None:
     assert estates.default.name == settings.prompts.estate_name and estates.default.code == "default"
     assert estates.for_number("hotline").id == DEFAULT_ESTATE_ID
     engine.dispose()
+
+
+def test_processes_started_together_agree_on_the_estates(db_url: str) -> None:
+    """web, agents and workers of one site sync the same `estates:` at the same moment."""
+    import threading
+
+    engine = db.make_engine(db_url)
+    wanted = [EstateSettings(code=f"e{k}", name=f"项目{k}", numbers=[f"80{k}"]) for k in range(1, 5)]
+    barrier = threading.Barrier(4)
+    results: list[dict[str, int]] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            found = sync_estates(engine, ManualClock(T0), wanted)
+            results.append({e.code: e.id for e in found.all()})
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert len(results) == 4 and all(r == results[0] for r in results), results
+    assert sorted(results[0]) == ["e1", "e2", "e3", "e4"] and results[0]["e1"] == DEFAULT_ESTATE_ID
+    engine.dispose()
