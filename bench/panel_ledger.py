@@ -9,6 +9,8 @@ Covers the first page, a deep page by keyset `cursor` against `offset`, and sear
     PYTHONPATH=. .venv/bin/python bench/panel_ledger.py --postgres   # a throw-away cluster, as the tests use
 
 Without --url a temporary SQLite file is used. A PostgreSQL URL must point at an empty database.
+`--estates N` spreads the entries over N estates (项目) and times the requests of a clerk assigned
+to one of them (every query then carries the estate scope).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from sqlalchemy import insert, text
 from callcenter.accounts import Accounts
 from callcenter.clock import SystemClock
 from callcenter.drafting.rules import packaged_terms
+from callcenter.estates.directory import sync_estates
+from callcenter.estates.scope import assign_estates
+from callcenter.estates.settings import EstateSettings
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.models import Call, Entry
@@ -44,7 +49,7 @@ CATEGORIES, DEPARTMENTS = packaged_terms().categories, packaged_terms().departme
 STATUSES = ["registered"] * 6 + ["draft", "dispatched", "completed", "closed"]
 
 
-def fill(url: str, n: int) -> None:
+def fill(url: str, n: int, estates: int = 1) -> None:
     engine = db.make_engine(url)
     rng = random.Random(n)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -59,13 +64,14 @@ def fill(url: str, n: int) -> None:
                                  caller_name="", unit=f"{rng.randint(1, 30)}-{rng.randint(1, 4)}-{rng.randint(1, 30)}0{rng.randint(1, 4)}",
                                  category=rng.choice(CATEGORIES), department=rng.choice(DEPARTMENTS),
                                  urgent=rng.random() < 0.05, summary=rng.choice(PROBLEMS) + f"（{i}）",
-                                 repeat_count=0, interrupted=False))
+                                 repeat_count=0, interrupted=False, estate_id=i // 7 % estates + 1))
             conn.execute(insert(Entry), rows)
             calls = [dict(sip_call_id=f"bench-{r['id']}", caller_number=r["caller_number"], caller_display="",
                           called_number="hotline", direction="inbound", status="ended", end_reason="caller_hangup",
                           received_at=r["created_at"], entry_id=r["id"], dtmf="", recording_key="", recording_sha256="",
                           recording_interrupted=False, transcript_status="done",
-                          transcript_text="您好，我家" + r["summary"] + "，麻烦派人来看看。", transcript_engine="bench")
+                          transcript_text="您好，我家" + r["summary"] + "，麻烦派人来看看。", transcript_engine="bench",
+                          estate_id=r["estate_id"])
                      for r in rows if r["id"] % 10 == 0]
             conn.execute(insert(Call), calls)
         if url.startswith("postgresql"):
@@ -122,6 +128,8 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true",
                     help="start a throw-away PostgreSQL cluster (as the tests do) and use it")
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--estates", type=int, default=1, help="entries spread over this many estates; the clerk "
+                                                            "timed is assigned to the first")
     args = ap.parse_args()
     if args.postgres:
         from tests.dbs import postgres_cluster
@@ -143,20 +151,25 @@ def run(args: argparse.Namespace) -> None:
                     conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
                 eng.dispose()
             db.upgrade(url)
-            t = time.perf_counter()
-            fill(url, n)
-            fill_s = time.perf_counter() - t
             engine = db.make_engine(url)
+            estates = sync_estates(engine, SystemClock(), [
+                EstateSettings(code=f"e{k}", name=f"项目{k}", numbers=[f"800{k}"]) for k in range(1, args.estates + 1)])
+            t = time.perf_counter()
+            fill(url, n, args.estates)
+            fill_s = time.perf_counter() - t
             bus = EventBus()
             accounts = Accounts(engine, SystemClock())
             accounts.add_user("bench", "clerk", "bench-password")
+            if args.estates > 1:
+                assign_estates(engine, estates, "bench", ["e1"])
             app = create_app(WebServices(
-                ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
+                ledger=LedgerService(engine, SystemClock(), bus, estates=estates), accounts=accounts, bus=bus,
                 recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
                 settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
             client = TestClient(app, headers={"Authorization": f"Bearer {accounts.create_token('bench')}"})
             backend = url.split(":", 1)[0]
-            print(f"\n{backend}, {n} entries ({n // 10} with transcripts), filled in {fill_s:.1f} s; "
+            scope = f", over {args.estates} estates, a clerk of one" if args.estates > 1 else ""
+            print(f"\n{backend}, {n} entries ({n // 10} with transcripts){scope}, filled in {fill_s:.1f} s; "
                   f"median / max of {args.repeat} requests")
             print(f"{'request':30} {'median ms':>10} {'max ms':>8} {'total':>7}")
             for name, med, mx, total in time_requests(client, n, args.repeat):

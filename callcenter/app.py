@@ -41,6 +41,10 @@ from callcenter.clock import Clock, SystemClock
 from callcenter.config import Settings, load_site_terms
 from callcenter.drafting.rules import DraftingRules
 from callcenter.drafting.serving import ModelProvider
+from callcenter.estates.directory import sync_estates
+from callcenter.estates.prompts import estate_prompts
+from callcenter.estates.rules import combined_terms, estate_rules
+from callcenter.estates.settings import robots_of
 from callcenter.events import DraftModelAlarm, EventBus, SipRegistration
 from callcenter.learning.retrain import RetrainResult, RetrainSettings, register_drafting_jobs
 from callcenter.ledger import db
@@ -96,9 +100,14 @@ class Application:
         self.terms = load_site_terms(settings)  # the site's categories and departments, checked
         roles.prepare_database(settings)
         self.engine = db.make_engine(settings.database.url, settings.database.busy_timeout_s)
+        # The estates (项目) served, matched to their rows; each estate's own rules file, if any.
+        self.estates = sync_estates(self.engine, self.clock, settings.configured_estates())
+        self.estate_rules = estate_rules(self.estates, settings.drafting.rules_file)
+        self.terms = combined_terms(self.terms, self.estate_rules)
         self.bus = EventBus()
         self.ledger = LedgerService(self.engine, self.clock, self.bus, callbacks=settings.workflow.callback_sampling,
-                                    call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms)
+                                    call_write_timeout_s=settings.database.call_write_timeout_s, terms=self.terms,
+                                    estates=self.estates)
         self.accounts = Accounts(self.engine, self.clock, settings.web.password_min_length)
         self.recordings = WavRecordingStore(settings.recording)
         # An agent's identity (sip.instance_id): its calls and recordings carry it, so another
@@ -108,10 +117,12 @@ class Application:
         self.transcriber = TranscriptionPool(settings.asr)
         self.queue = roles.transcription_queue(settings)  # None unless asr.mode is queue
         self.prompts = PromptLibrary(settings.prompts)
+        self.estate_prompts = estate_prompts(self.prompts, self.estates, configured=bool(settings.estates))
         # The learned draft model (the seed model until the site's own beats it); the rules alone
         # when it cannot be read: calls are never affected, the panel is told.
         self.draft_models = ModelProvider.for_dir(settings.drafting.models_dir, on_failure=self._draft_model_alarm)
-        self.drafter = CallDrafter(self.ledger, self.rules, models=self.draft_models)
+        self.drafter = CallDrafter(self.ledger, self.rules, models=self.draft_models,
+                                   estate_rules=self.estate_rules)
         # Call records made while the database is locked or down wait on local disk; only the
         # process that takes calls owns the outbox (the others get an unused in-memory one).
         self.outbox = Outbox(settings.database.outbox_dir, self.bus, settings.database.outbox_drain_interval_s) \
@@ -127,7 +138,7 @@ class Application:
                                       prompts=self.prompts,
                                       drafter=self.drafter, vad=settings.vad, flow=settings.flow,
                                       clock=self.clock, outbox=self.outbox, desk=self.desk,
-                                      agent_id=self.agent_id)
+                                      agent_id=self.agent_id, estate_prompts=self.estate_prompts)
         self.transcription = CallTranscription(
             self.ledger, self.recordings, self.transcriber, self.drafter, self.handler.transcribe_recording,
             queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None)
@@ -137,7 +148,9 @@ class Application:
         # re-registered at every start.
         self.scheduler = BackgroundScheduler(timezone=UTC, jobstores={
             "default": MemoryJobStore(), JOBSTORE: SQLAlchemyJobStore(engine=self.engine)})
-        self.notifier = build_dispatcher(settings.notify)
+        # each estate's robots hear only of its entries (estates[].robots)
+        self.notifier = build_dispatcher(settings.notify, robots_of(
+            settings.estates, {e.code: e.id for e in self.estates.all()}))
         self.notices = NoticeBoard(self.engine, self.clock, self.bus, self.notifier)
         self.workflow = CaseWorkflow(self.ledger, self.clock, settings.workflow, self.notices, self.scheduler)
         if role in ("all", "web"):  # the workflow listens in exactly one process per site
@@ -165,7 +178,7 @@ class Application:
         self.dialer = CallbackDialer(self.agent, self.ledger, self.recordings, self.workflow.callbacks, self.clock,
                                      self.transcriber)
         self.qa = QaService(self.engine, self.clock, self.recordings, load_scorecard(settings.qa.scorecard_file),
-                            settings.qa, prompts=self.prompts,
+                            settings.qa, prompts=self.prompts, estate_prompts=self.estate_prompts,
                             transcribe_agent=lambda path: agent_words(self.transcriber, path))
         # Set while running: the agent's lease (agent role), the disk alarm (roles that record).
         self.lease: AgentLease | None = None
@@ -186,7 +199,8 @@ class Application:
                                       system_status=self.system_status, report_settings=self.settings.reports,
                                       draft_models=self.draft_models, drafting_settings=self.settings.drafting,
                                       staff=self.staff,
-                                      takeover=self.desk if self.role in ("all", "agent") else None))
+                                      takeover=self.desk if self.role in ("all", "agent") else None,
+                                      estates=self.estates))
 
     def system_status(self) -> dict[str, Any]:
         """The transcription backlog and the SIP registration for the panel's header
@@ -196,6 +210,12 @@ class Application:
         status["sip"] = {**registration(), "node": self.origin, "line": self.settings.sip.username} \
             if registration is not None and self.role in ("all", "agent") else None
         return status
+
+    def preload_prompts(self) -> None:
+        """Every prompt, each estate's greeting too, now: a missing file fails before the first call."""
+        self.prompts.preload()
+        for prompts in self.estate_prompts.values():
+            prompts.preload()
 
     def transcribe_call(self, sip_call_id: str, last_attempt: bool = True) -> str:
         """One transcription job (worker role): see calls.transcription."""
@@ -433,7 +453,7 @@ def all_in_one(app: Application) -> list[Component]:
     return [*_resources(app), *_one_web(app), *_listener(app),
             Component("crash recovery", start=app.recover),
             _outbox(app),
-            Component("prompts", start=app.prompts.preload),  # missing: an error naming `callcenter prompts build`
+            Component("prompts", start=app.preload_prompts),  # missing: an error naming `callcenter prompts build`
             _transcriber(app),
             Component("draft model", start=app._warm_draft_model),
             Component("transcripts owed", start=lambda: app.transcription.retry(after_restart=True)),
@@ -448,7 +468,7 @@ def agent(app: Application) -> list[Component]:
             Component("agent identity and crash recovery", start=app._take_identity_and_recover,
                       stop=app._release_identity),
             _outbox(app),
-            Component("prompts", start=app.prompts.preload),
+            Component("prompts", start=app.preload_prompts),
             _transcriber(app),
             Component("draft model", start=app._warm_draft_model),
             _forwarder(app),

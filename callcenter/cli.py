@@ -65,7 +65,11 @@ def _ledger_parts(config: Path | None):  # type: ignore[no-untyped-def]
     db.upgrade(settings.database.url)
     engine = db.make_engine(settings.database.url)
     clock = SystemClock()
-    ledger = LedgerService(engine, clock, EventBus(), callbacks=settings.workflow.callback_sampling, terms=terms)
+    from callcenter.estates.directory import sync_estates
+
+    estates = sync_estates(engine, clock, settings.configured_estates())
+    ledger = LedgerService(engine, clock, EventBus(), callbacks=settings.workflow.callback_sampling, terms=terms,
+                           estates=estates)
     return settings, ledger, Accounts(engine, clock, settings.web.password_min_length)
 
 
@@ -149,16 +153,21 @@ def _wait_for_signal() -> None:
 def config_check(config: ConfigOpt = None) -> None:
     """Validate config.yaml (and the drafting rules file it names) and print the effective settings."""
     from callcenter.config import ConfigError, load_site_terms
-    from callcenter.drafting.rules import DraftingRulesError
+    from callcenter.drafting.rules import DraftingRulesError, site_terms_of
 
     settings = _settings(config)
     try:
         terms = load_site_terms(settings)
+        estate_terms = {e.code: site_terms_of(e.rules_file) for e in settings.estates if e.rules_file}
     except (DraftingRulesError, ConfigError) as exc:
         _fail(str(exc))
     typer.echo(settings.model_dump_json(indent=2))
     typer.echo(f"categories ({terms.source}): {'、'.join(terms.categories)}")
     typer.echo(f"departments: {'、'.join(terms.departments)}")
+    for e in settings.configured_estates():
+        own = estate_terms.get(e.code)
+        typer.echo(f"estate {e.code} {e.name}: numbers {', '.join(e.numbers) or '(every number no other estate lists)'}"
+                   + (f"; departments ({own.source}): {'、'.join(own.departments)}" if own else ""))
     from callcenter.asr.models import ModelUnavailable, check_model
 
     try:
@@ -167,6 +176,7 @@ def config_check(config: ConfigOpt = None) -> None:
         typer.secho(f"配置有效，但语音模型不可用：{exc}\n  安装：callcenter models fetch（通话照常接听与录音，"
                     f"转写排队等待模型）/ valid, but the speech model is missing", fg=typer.colors.YELLOW)
         return
+
     typer.secho("配置有效 (configuration is valid)", fg=typer.colors.GREEN)
 
 
@@ -313,18 +323,41 @@ def token_create(user: Annotated[str, typer.Option("--user", help="The user the 
         _fail(str(exc))
 
 
+@users_app.command("estates")
+def users_estates(name: str, codes: Annotated[list[str] | None, typer.Argument(
+        help="Estate codes (estates: in config.yaml); none: back to the role's default scope")] = None,
+                  config: ConfigOpt = None) -> None:
+    """Assign a user to estates (项目): a clerk sees only these. Without any, a supervisor or admin
+    sees every estate, anyone else the default estate."""
+    from callcenter.estates.scope import ScopeError, assign_estates
+
+    _, ledger, _ = _ledger_parts(config)
+    try:
+        names = assign_estates(ledger.engine, ledger.estates, name, codes or [])
+    except ScopeError as exc:
+        _fail(str(exc))
+    typer.echo(f"user {name}: {'、'.join(names) if names else 'the default scope of the role'}")
+
+
 @residents_app.command("import")
-def residents_import(csv_file: Path, config: ConfigOpt = None) -> None:
+def residents_import(csv_file: Path, config: ConfigOpt = None,
+                     estate: Annotated[str | None, typer.Option(
+                         help="The estate's code (required when config.yaml lists several estates)")] = None,
+                     ) -> None:
     """Import residents from CSV: unit,name,phones[,key_customer][,note]. Bad rows are listed."""
     from callcenter.ledger.directory import import_residents_csv
 
     _, ledger, _ = _ledger_parts(config)
+    target = ledger.estates.by_code(estate) if estate else ledger.estates.default
+    if target is None or (estate is None and ledger.estates.several):
+        _fail(f"--estate: give one of {', '.join(e.code for e in ledger.estates.active())} "
+              f"(the residents of one estate per import)")
     raw = csv_file.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("gb18030", errors="strict")
-    result = import_residents_csv(text, ledger)
+    result = import_residents_csv(text, ledger, estate_id=target.id)
     for err in result.errors:
         typer.secho(err, fg=typer.colors.YELLOW, err=True)
     typer.echo(f"imported {result.imported} resident(s), {len(result.errors)} row(s) rejected")
@@ -391,6 +424,11 @@ def prompts_build(config: ConfigOpt = None) -> None:
     report = build_default_prompts(settings.prompts)
     typer.echo(f"prompts ready in {settings.prompts.dir}: {len(report.built)} built, "
                f"{len(report.unchanged)} unchanged, {len(report.kept)} site recording(s) kept")
+    from callcenter.estates.prompts import build_estate_prompts
+
+    for r in build_estate_prompts(settings.prompts, settings.estates):  # each estate's greeting
+        typer.echo(f"estate prompts ready in {r.out_dir}: {len(r.built)} built, "
+                   f"{len(r.unchanged)} unchanged, {len(r.kept)} site recording(s) kept")
 
 
 XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Also write the report as an Excel file")]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from callcenter.asr.settings import AsrSettings
@@ -20,6 +20,8 @@ from callcenter.calls.flow import FlowSettings
 from callcenter.drafting.rules import site_terms_of
 from callcenter.drafting.settings import DraftingSettings
 from callcenter.drafting.terms import SiteTerms
+from callcenter.estates.directory import configured
+from callcenter.estates.settings import EstateSettings, check_estates
 from callcenter.ledger.settings import DatabaseSettings
 from callcenter.notify.settings import NotifySettings
 from callcenter.qa.settings import QaSettings
@@ -62,6 +64,19 @@ class Settings(BaseSettings):
     qa: QaSettings = QaSettings()
     reports: ReportSettings = ReportSettings()
     logging: LoggingSettings = LoggingSettings()
+    # The estates (项目) served; none: one estate from prompts.estate_name (callcenter/estates).
+    estates: list[EstateSettings] = []
+
+    @model_validator(mode="after")
+    def _estates_consistent(self) -> Settings:
+        problems = check_estates(self.estates, self.workflow, [w.name for w in self.notify.webhooks])
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def configured_estates(self) -> list[EstateSettings]:
+        """The estates to serve: `estates:`, or the one estate of a single-estate site."""
+        return configured(self.estates, self.prompts.estate_name)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -139,6 +154,9 @@ def documented_defaults() -> str:
              "# it: CALLCENTER_<SECTION>__<KEY>, e.g. CALLCENTER_DATABASE__URL.", ""]
     defaults = Settings().model_dump(mode="json")
     for section, field in Settings.model_fields.items():
+        if section == "estates":
+            lines.extend(_estates_doc())
+            continue
         model = field.annotation
         lines.append(f"{section}:")
         for key, sub in model.model_fields.items():  # type: ignore[union-attr]
@@ -150,6 +168,22 @@ def documented_defaults() -> str:
             lines.extend("  " + v for v in value.splitlines())
         lines.append("")
     return "\n".join(lines)
+
+
+def _estates_doc() -> list[str]:
+    """The `estates:` list is empty by default; its keys are documented with an example."""
+    lines = ["# Several estates (项目) served by this one installation. Empty: one estate named",
+             "# prompts.estate_name, answering every number (a single-estate site). The first estate is the",
+             "# default: calls to a number no estate lists, and data from before estates, belong to it.",
+             "# Each item:"]
+    for key, sub in EstateSettings.model_fields.items():
+        for i, chunk in enumerate(_wrap(sub.description or "", 90)):
+            lines.append(f"#   {key + ':' if i == 0 else ' ' * (len(key) + 1)} {chunk}")
+    lines += ["# Example:",
+              "#   - {code: xfjy, name: 幸福家园, numbers: ['057188881234']}",
+              "#   - {code: hyhf, name: 和园华府, numbers: ['057188885678'], rules_file: rules-hyhf.yaml}",
+              "estates: []", ""]
+    return lines
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +162,8 @@ def _file_sha(path: Path) -> str:
 
 
 def build_default_prompts(
-    settings: PromptSettings, out_dir: Path | None = None, *, force: bool = False, workers: int = 4
+    settings: PromptSettings, out_dir: Path | None = None, *, force: bool = False, workers: int = 4,
+    only: Collection[str] | None = None,
 ) -> BuildReport:
     """Synthesize every prompt, digit and letter clip into `out_dir` (default: settings.dir).
 
@@ -181,6 +183,8 @@ def build_default_prompts(
     report = BuildReport(out_dir=out)
     todo: dict[str, str] = {}
     for key, text in prompt_texts(settings).items():
+        if only is not None and key not in only:  # an estate's folder holds its own clips only
+            continue
         path = out / f"{key}.wav"
         fingerprint = _fingerprint(text, settings)
         ours = key in manifest and path.is_file() and manifest[key].get("sha256") == _file_sha(path)

@@ -4,6 +4,7 @@ applying the repeat rule against the caller's and the unit's open entries."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from callcenter.asr.interface import Transcript
 from callcenter.calls.understanding import CallerFacts, apply_facts
@@ -18,9 +19,12 @@ log = logging.getLogger(__name__)
 
 
 class CallDrafter:
-    def __init__(self, ledger: LedgerService, rules: DraftingRules, models: ModelProvider | None = None) -> None:
+    def __init__(self, ledger: LedgerService, rules: DraftingRules, models: ModelProvider | None = None,
+                 estate_rules: Mapping[int, DraftingRules] | None = None) -> None:
         self.ledger = ledger
         self.rules = rules
+        # an estate with its own rules file (its departments, keywords); the others use `rules`
+        self.estate_rules = dict(estate_rules or {})
         # None: rules only. A provider whose model cannot be read also gives the rules (and alarms).
         self.models = models
 
@@ -28,12 +32,15 @@ class CallDrafter:
               transcript: Transcript | None, dtmf: str, facts: dict[str, object] | None = None) -> int:
         """Returns the id of the entry the call ends up linked to. `own_entry_id` None (the call
         was answered while the database was away): the call's entry as the ledger has it now."""
+        call = self.ledger.call_by_key(sip_call_id)
         if own_entry_id is None:
-            own_entry_id = self.ledger.call_by_key(sip_call_id).entry_id
-        resident = self.ledger.resident_for_number(caller_number)
+            own_entry_id = call.entry_id
+        estate_id = call.estate_id  # residents, open entries and rules of the estate called
+        rules = self.estate_rules.get(estate_id, self.rules)
+        resident = self.ledger.resident_for_number(caller_number, estate_id)
         caller_facts = CallerFacts.from_dict(facts)
         text = transcript.text if transcript else ""
-        draft = draft_entry(text, self.rules, directory_unit=resident.unit if resident else None,
+        draft = draft_entry(text, rules, directory_unit=resident.unit if resident else None,
                             dtmf_unit=keyed_unit(dtmf, caller_facts) if dtmf else None,
                             model=self.models.get() if self.models is not None else None)
         # What the caller confirmed on the keypad during the call is their own word.
@@ -43,10 +50,10 @@ class CallDrafter:
             OpenEntry(entry_id=e.id, unit=e.unit or None, caller_number=e.caller_number or None,
                       category=e.category, summary=e.summary,
                       transcript=" ".join(c.transcript_text for c in self.ledger.calls_of_entry(e.id)))
-            for e in self.ledger.open_entries(caller_number, unit)
+            for e in self.ledger.open_entries(caller_number, unit, estate_id)
             if e.id is not None and e.id != own_entry_id and e.kind != "missed_call"
         ]
-        match = find_repeat(draft, caller_number or None, candidates, self.rules) if text else None
+        match = find_repeat(draft, caller_number or None, candidates, rules) if text else None
         if match is not None:
             draft = apply_repeat(draft, match)
             log.info("call %s repeats entry %s (%s)", sip_call_id, match.entry_id, match.reason)

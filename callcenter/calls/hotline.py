@@ -12,6 +12,7 @@ on local disk until the database is back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +45,7 @@ class HotlineHandler:
     def __init__(self, *, ledger: LedgerService, recordings: RecordingStore, transcriber: Transcriber,
                  prompts: Prompts, drafter: CallDrafter, vad: VadSettings, flow: FlowSettings,
                  clock: Clock, outbox: Outbox | None = None, desk: StaffDesk | None = None,
-                 agent_id: str | None = None) -> None:
+                 agent_id: str | None = None, estate_prompts: Mapping[int, Prompts] | None = None) -> None:
         """`agent_id`: this agent's identity (sip.instance_id in the agent role), carried by its calls."""
         self.ledger = ledger
         self.agent_id = agent_id
@@ -59,6 +60,8 @@ class HotlineHandler:
         if enqueue is not None:
             self.outbox.register("enqueue_transcription", lambda a: enqueue(a["sip_call_id"]))
         self.prompts = prompts
+        # each estate's greeting (callcenter/estates/prompts.py); the site's prompts otherwise
+        self.estate_prompts = dict(estate_prompts or {})
         self.drafter = drafter
         self.vad = vad
         self.flow = flow
@@ -100,17 +103,19 @@ class HotlineHandler:
             answered = self.writes.answered(info.call_id, answered_at)
             entry_id = answered.entry_id if answered is not None else None
             self.writes.transcript(info.call_id, None, "live" if stream else "queued")
-            resident = self.writes.resident_for_number(info.caller_number)
+            estate_id = self.ledger.estates.id_for_number(info.called_number)  # the hotline dialled
+            resident = self.writes.resident_for_number(info.caller_number, estate_id)
             known = resident is not None
             # No entry number to read back while the database is away; the rest goes on as usual.
             flow = self.flow if entry_id is not None else self.flow.model_copy(
                 update={"read_back_entry_number": False})
+            prompts = self.estate_prompts.get(estate_id, self.prompts)
             if self.desk is not None and flow.understand_during_call:
-                desk = self.desk.open(self.writes, call, session, self.prompts, live=stream is not None,
+                desk = self.desk.open(self.writes, call, session, prompts, live=stream is not None,
                                       known_unit=resident.unit if resident else None, entry_id=entry_id)
                 # Never silently less: the call says whether a recognizer listened or the keypad took it.
                 self.writes.intake_path(info.call_id, desk.facts.intake_path)
-            conversation = Conversation(call, session, self.prompts, self.vad, flow,
+            conversation = Conversation(call, session, prompts, self.vad, flow,
                                         entry_number=str(entry_id or ""), known_caller=known, desk=desk)
             conversation.run()
         except Exception:

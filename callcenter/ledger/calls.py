@@ -71,15 +71,17 @@ class CallLog(LedgerCore):
             if call is None:
                 call = Call(sip_call_id=sip_call_id, caller_number=digits_only(caller_number),
                             caller_display=caller_display[:64], called_number=called_number[:32],
-                            received_at=received_at, status="ringing", agent_id=agent_id)
+                            received_at=received_at, status="ringing", agent_id=agent_id,
+                            estate_id=self.estates.id_for_number(called_number))
                 s.add(call)
                 s.commit()
-                resident = resident_of(s, call.caller_number)
+                resident = resident_of(s, call.caller_number, call.estate_id)
                 self.bus.publish(CallRinging(call_id=call.id, caller_number=call.caller_number,
                                              resident=resident.name if resident else None,
                                              unit=resident.unit if resident else None,
                                              open_entries=[e.id for e in open_entries_of(
-                                                 s, call.caller_number, resident.unit if resident else "")]))
+                                                 s, call.caller_number, resident.unit if resident else "",
+                                                 call.estate_id)]))
             assert call.id is not None
             return call.id
 
@@ -94,9 +96,9 @@ class CallLog(LedgerCore):
                     AuditLog.call_id == call.id, AuditLog.action == "registered")).first()
                 assert call.id is not None
                 return AnsweredCall(call.id, first or call.entry_id)
-            resident = resident_of(s, call.caller_number)
+            resident = resident_of(s, call.caller_number, call.estate_id)
             entry = Entry(created_at=now, updated_at=now, kind=CALL, source=PHONE, status=DRAFT,
-                          caller_number=call.caller_number,
+                          caller_number=call.caller_number, estate_id=call.estate_id,
                           resident_id=resident.id if resident else None,
                           caller_name=resident.name if resident else "",
                           unit=resident.unit if resident else "")
@@ -119,9 +121,9 @@ class CallLog(LedgerCore):
             call = call_of(s, sip_call_id)
             if call.entry_id is not None:
                 return call.entry_id
-            resident = resident_of(s, call.caller_number)
+            resident = resident_of(s, call.caller_number, call.estate_id)
             entry = Entry(created_at=now, updated_at=now, kind=MISSED_CALL, source=PHONE,
-                          status=REGISTERED, caller_number=call.caller_number,
+                          status=REGISTERED, caller_number=call.caller_number, estate_id=call.estate_id,
                           resident_id=resident.id if resident else None,
                           caller_name=resident.name if resident else "",
                           unit=resident.unit if resident else "", category=self.terms.fallback_category,
@@ -194,9 +196,11 @@ class CallLog(LedgerCore):
         """A callback placed by a clerk through the agent: logged before dialling, linked to the
         entry it calls back about (one entry, several calls: 一票到底)."""
         with self.session() as s:
+            entry = s.get(Entry, entry_id)
             call = Call(sip_call_id=call_key, direction="outbound", caller_number=digits_only(number),
                         received_at=started_at, status="dialing", entry_id=entry_id, user_id=user_id,
-                        transcript_status="pending")
+                        transcript_status="pending",
+                        estate_id=entry.estate_id if entry is not None else self.estates.default.id)
             s.add(call)
             s.flush()
             self.audit_in(s, actor, entry_id, call.id, "callback_call", new=f"call {call.id}")
@@ -312,7 +316,8 @@ class CallLog(LedgerCore):
                 call = s.exec(select(Call).where(Call.sip_call_id == sip_call_id)).first()
                 if call is None:  # the database lost the row (or never got it): log it now
                     call = Call(sip_call_id=sip_call_id, received_at=now, status="interrupted",
-                                agent_id=None if agent_id == ANY_AGENT else agent_id)
+                                agent_id=None if agent_id == ANY_AGENT else agent_id,
+                                estate_id=self.estates.default.id)
                     s.add(call)
                     s.flush()
                 _attach_recording(call, rec)
@@ -342,7 +347,7 @@ class CallLog(LedgerCore):
         call.ended_at = call.ended_at or now
         if call.entry_id is None:
             entry = Entry(created_at=now, updated_at=now, kind=CALL, status=DRAFT,
-                          caller_number=call.caller_number, interrupted=True,
+                          caller_number=call.caller_number, interrupted=True, estate_id=call.estate_id,
                           summary="通话因系统故障中断，请核实并回拨")
             s.add(entry)
             s.flush()

@@ -25,9 +25,10 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
 
 
-def import_residents_csv(text: str, ledger: LedgerService) -> ImportResult:
+def import_residents_csv(text: str, ledger: LedgerService, estate_id: int | None = None) -> ImportResult:
     """Columns: unit,name,phones[,key_customer][,note]; phones separated by ';' or '/' or spaces.
-    A unit may be written any way a clerk types it (4-2-301, 4 2 301, 4栋2单元301室)."""
+    A unit may be written any way a clerk types it (4-2-301, 4 2 301, 4栋2单元301室). Every row
+    goes to the estate `estate_id` (None: the default estate)."""
     result = ImportResult()
     # Excel writes a BOM; newline="" lets the csv module see every line ending (a lone CR too)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
@@ -74,6 +75,6 @@ def import_residents_csv(text: str, ledger: LedgerService) -> ImportResult:
             result.errors.append(f"第{line_no}行：" + "；".join(problems))
             continue
         assert unit is not None
-        ledger.upsert_resident(unit, name, phones, flag in _TRUE, note)
+        ledger.upsert_resident(unit, name, phones, flag in _TRUE, note, estate_id=estate_id)
         result.imported += 1
     return result

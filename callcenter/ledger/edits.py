@@ -129,9 +129,14 @@ class ClerkEdits(Transitions):
                                           status=entry.status, actor=actor))
             return entry
 
-    def create_manual_entry(self, fields: dict[str, Any], source: str, actor: str, actor_id: int) -> Entry:
+    def create_manual_entry(self, fields: dict[str, Any], source: str, actor: str, actor_id: int,
+                            estate_id: int | None = None) -> Entry:
         """Walk-ins and the other sources (DOMAIN.md): the same fields, no call, no recording.
-        Registered at once, owned by the clerk who took it (首接负责制)."""
+        Registered at once, owned by the clerk who took it (首接负责制), in `estate_id` (None:
+        the default estate)."""
+        estate = self.estates.default if estate_id is None else self.estates.by_id(estate_id)
+        if estate is None:
+            raise LedgerError(f"estate_id: no estate {estate_id}")
         if source not in MANUAL_SOURCES:
             raise LedgerError(f"source must be one of {'/'.join(MANUAL_SOURCES)}")
         self._validate(fields, allowed=(*DRAFT_FIELDS, "caller_number"))
@@ -141,11 +146,11 @@ class ClerkEdits(Transitions):
         with self.session() as s:
             entry = Entry(created_at=now, updated_at=now, kind=MANUAL, source=source, status=REGISTERED,
                           owner_id=actor_id, confirmed_at=now, category=self.terms.fallback_category,
-                          department=self.terms.desk_department)
+                          department=self.terms.desk_department, estate_id=estate.id)
             for name, value in fields.items():
                 setattr(entry, name, digits_only(value) if name == "caller_number" else value)
             if entry.caller_number and not entry.resident_id:
-                resident = resident_of(s, entry.caller_number)
+                resident = resident_of(s, entry.caller_number, entry.estate_id)
                 if resident is not None:
                     entry.resident_id = resident.id
                     entry.caller_name = entry.caller_name or resident.name
@@ -187,6 +192,9 @@ class ClerkEdits(Transitions):
                 raise LedgerError(f"call {call_pk} is not answered yet; link it once it is answered")
             if call.entry_id == target.id:
                 return target
+            if call.estate_id != target.estate_id:
+                raise LedgerError(f"entry {entry_id} belongs to another estate than call {call_pk}; "
+                                  f"a call can only join an entry of the estate it called")
             own = s.get(Entry, call.entry_id)
             assert own is not None
             others = s.exec(select(func.count()).select_from(Call).where(

@@ -80,6 +80,8 @@ class Resident(SQLModel, table=True):
     name: str = Field(max_length=64)
     key_customer: bool = False  # 重要客户: recognise and greet by surname
     note: str = Field(default="", max_length=255)
+    # The estate (项目) the unit belongs to: the same unit number exists in several estates.
+    estate_id: int = Field(default=1, index=True)
 
 
 class ResidentPhone(SQLModel, table=True):
@@ -123,6 +125,8 @@ class Entry(SQLModel, table=True):
     # Optimistic concurrency (ledger/versions.py): every write bumps it; a clerk's write names the
     # version it was based on and is refused (409) when someone else wrote in between.
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The estate (项目) it concerns: the call's (selected by the number dialled), or the clerk's choice.
+    estate_id: int = Field(default=1, index=True)
 
 
 class Call(SQLModel, table=True):
@@ -167,6 +171,8 @@ class Call(SQLModel, table=True):
     sip_detail: str = Field(default="", max_length=255)
     # How the agent took the call: 'speech' (a live recognizer listened) or 'keypad' (none was free).
     intake_path: str = Field(default="", max_length=16)
+    # The estate (项目) whose hotline was dialled (callcenter/estates: by the called number).
+    estate_id: int = Field(default=1, index=True)
 
 
 class AuditLog(SQLModel, table=True):
@@ -372,3 +378,24 @@ class EventRecord(SQLModel, table=True):
     type: str = Field(max_length=64)
     origin: str = Field(default="", max_length=128)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+# ----- estates (issue 17) -----------------------------------------------------------------------
+
+class Estate(SQLModel, table=True):
+    """One estate (项目) of the company. config.yaml's `estates:` is the source; the rows are
+    synchronised at start (callcenter/estates) so data keeps its estate when the list changes.
+    Row 1 is the default estate that migration 0009 carried the existing data into."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=32)
+    name: str = Field(default="", max_length=40)
+    numbers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True  # still in config.yaml (an estate removed from it keeps its data)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class UserEstate(SQLModel, table=True):
+    """Which estates a user works for. A clerk sees only these; a supervisor or admin with none
+    has company scope (all estates)."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    estate_id: int = Field(foreign_key="estate.id", primary_key=True)

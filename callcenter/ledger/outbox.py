@@ -331,12 +331,13 @@ class CallWrites:
         if call_pk is not None:
             self.ledger.partial_transcript(call_pk, text)
 
-    def resident_for_number(self, number: str) -> Resident | None:
-        """The directory's answer, or None (an unknown caller) while the database is away."""
+    def resident_for_number(self, number: str, estate_id: int | None = None) -> Resident | None:
+        """The directory's answer (in the estate called), or None (an unknown caller) while the
+        database is away."""
         if self.outbox.database_down:
             return None
         try:
-            return self.ledger.resident_for_number(number)
+            return self.ledger.resident_for_number(number, estate_id)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise

@@ -5,7 +5,7 @@ drafting's accuracy, and the calls whose transcript is still owed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from callcenter.ledger.core import (
     NotFound,
     call_of,
     digits_only,
+    in_estates,
     of_agent,
     open_entries_of,
     resident_of,
@@ -73,13 +74,13 @@ class Queries(LedgerCore):
         with self.session() as s:
             return call_of(s, sip_call_id)
 
-    def resident_for_number(self, number: str) -> Resident | None:
+    def resident_for_number(self, number: str, estate_id: int | None = None) -> Resident | None:
         with self.session() as s:
-            return resident_of(s, digits_only(number))
+            return resident_of(s, digits_only(number), estate_id)
 
-    def open_entries(self, caller_number: str, unit: str) -> list[Entry]:
+    def open_entries(self, caller_number: str, unit: str, estate_id: int | None = None) -> list[Entry]:
         with self.session() as s:
-            return open_entries_of(s, digits_only(caller_number), unit)
+            return open_entries_of(s, digits_only(caller_number), unit, estate_id)
 
     def get_call(self, call_pk: int) -> Call:
         with self.session() as s:
@@ -122,9 +123,13 @@ class Queries(LedgerCore):
         with self.session() as s:
             return list(s.exec(select(AuditLog).where(AuditLog.entry_id == entry_id).order_by(col(AuditLog.id))).all())
 
-    def list_calls(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Call]:
+    def list_calls(self, *, status: str | None = None, limit: int = 50, offset: int = 0,
+                   estate_ids: Collection[int] | None = None) -> list[Call]:
+        """`estate_ids`: only calls of these estates (None: every estate)."""
         with self.session() as s:
             q = select(Call)
+            if estate_ids is not None:
+                q = q.where(in_estates(s, Call.estate_id, estate_ids))
             if status:
                 q = q.where(Call.status == status)
             q = q.order_by(col(Call.received_at).desc(), col(Call.id).desc()).offset(offset).limit(limit)
@@ -136,13 +141,16 @@ class Queries(LedgerCore):
                      since: datetime | None = None, until: datetime | None = None,
                      owner_id: int | None = None, source: str | None = None,
                      text: str | None = None, limit: int = 50, offset: int = 0,
-                     cursor: str | None = None, count_cap: int | None = None) -> tuple[int, list[Entry]]:
+                     cursor: str | None = None, count_cap: int | None = None,
+                     estate_ids: Collection[int] | None = None) -> tuple[int, list[Entry]]:
         """(total, rows), newest first. `cursor` (from search.cursor_of; raises InvalidCursor)
         continues after that row instead of `offset`. With `count_cap` the total stops at
         count_cap + 1, so counting never costs more than reading that many index entries."""
         after = search.Cursor.decode(cursor) if cursor else None  # a bad cursor fails before any query
         with self.session() as s:
             q = select(Entry)
+            if estate_ids is not None:  # the estates the reader may see (None: every estate)
+                q = q.where(in_estates(s, Entry.estate_id, estate_ids))
             if owner_id is not None:
                 q = q.where(Entry.owner_id == owner_id)
             if source:
@@ -178,29 +186,42 @@ class Queries(LedgerCore):
             q = q.order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).offset(offset).limit(limit)
             return int(total), list(s.exec(q).all())
 
-    def caller_history(self, number: str, unit: str, recent: int = 5) -> CallerHistory:
-        """Every open entry of this number or unit, and the last few entries of each."""
+    def caller_history(self, number: str, unit: str, recent: int = 5, estate_id: int | None = None,
+                       estate_ids: Collection[int] | None = None) -> CallerHistory:
+        """Every open entry of this number or unit, and the last few entries of each, in
+        `estate_id` (the estate called) or, without it, in the estates `estate_ids` (None: all)."""
         number = digits_only(number)
         with self.session() as s:
-            resident = resident_of(s, number)
+            only = next(iter(estate_ids)) if estate_ids is not None and len(estate_ids) == 1 else None
+            resident = resident_of(s, number, estate_id if estate_id is not None else only)
+            if resident is not None and estate_ids is not None and resident.estate_id not in estate_ids:
+                resident = None
             if not unit and resident is not None:
                 unit = resident.unit
-            open_entries = open_entries_of(s, number, unit)
+            open_entries = [e for e in open_entries_of(s, number, unit, estate_id)
+                            if estate_ids is None or e.estate_id in estate_ids]
 
             def last(cond: ColumnElement[bool]) -> list[Entry]:
-                q = (select(Entry).where(cond, Entry.status != "merged")
-                     .order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).limit(recent))
+                q = select(Entry).where(cond, Entry.status != "merged")
+                if estate_id is not None:
+                    q = q.where(in_estates(s, Entry.estate_id, (estate_id,)))
+                if estate_ids is not None:
+                    q = q.where(in_estates(s, Entry.estate_id, estate_ids))
+                q = q.order_by(col(Entry.created_at).desc(), col(Entry.id).desc()).limit(recent)
                 return list(s.exec(q).all())
 
             return CallerHistory(number=number, unit=unit, resident=resident, open_entries=open_entries,
                                  caller_recent=last(col(Entry.caller_number) == number) if number else [],
                                  unit_recent=last(col(Entry.unit) == unit) if unit else [])
 
-    def units_like(self, prefix: str, limit: int = 10) -> list[tuple[str, str]]:
-        """Directory completion for the unit field: (unit, resident name)."""
+    def units_like(self, prefix: str, limit: int = 10,
+                   estate_ids: Collection[int] | None = None) -> list[tuple[str, str]]:
+        """Directory completion for the unit field: (unit, resident name), in `estate_ids` (None: all)."""
         with self.session() as s:
-            q = (select(Resident.unit, Resident.name).where(col(Resident.unit).startswith(prefix))
-                 .order_by(col(Resident.unit)).limit(limit))
+            q = select(Resident.unit, Resident.name).where(col(Resident.unit).startswith(prefix))
+            if estate_ids is not None:
+                q = q.where(in_estates(s, Resident.estate_id, estate_ids))
+            q = q.order_by(col(Resident.unit)).limit(limit)
             return [(u, n) for u, n in s.exec(q).all()]
 
     def correction_stats(self) -> list[tuple[str, int, int]]:

@@ -13,11 +13,14 @@ from callcenter.ledger.models import Resident, ResidentPhone
 
 class Residents(LedgerCore):
     def upsert_resident(self, unit: str, name: str, phones: Sequence[str], key_customer: bool,
-                        note: str = "") -> int:
+                        note: str = "", estate_id: int | None = None) -> int:
+        """`estate_id` None: the default estate (a single-estate site's directory)."""
+        estate = self.estates.default.id if estate_id is None else estate_id
         with self.session() as s:
-            res = s.exec(select(Resident).where(Resident.unit == unit, Resident.name == name)).first()
+            res = s.exec(select(Resident).where(Resident.unit == unit, Resident.name == name,
+                                                Resident.estate_id == estate)).first()
             if res is None:
-                res = Resident(unit=unit, name=name)
+                res = Resident(unit=unit, name=name, estate_id=estate)
             res.key_customer, res.note = key_customer, note
             s.add(res)
             s.flush()

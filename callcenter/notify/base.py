@@ -46,22 +46,27 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True)
 class NoticeFilter:
-    """Which notices a notifier gets. Empty kinds/audiences mean all."""
+    """Which notices a notifier gets. Empty kinds/audiences/estates mean all; a robot of some
+    estates gets their notices and those about no estate (the system's)."""
 
     min_severity: Severity = "info"
     kinds: frozenset[str] = frozenset()
     audiences: frozenset[str] = frozenset()
+    estates: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if self.min_severity not in SEVERITIES:
             raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}, got {self.min_severity!r}")
         object.__setattr__(self, "kinds", frozenset(self.kinds))
         object.__setattr__(self, "audiences", frozenset(self.audiences))
+        object.__setattr__(self, "estates", frozenset(self.estates))
 
     def accepts(self, notice: Notice) -> bool:
         if severity_rank(notice.severity) < severity_rank(self.min_severity):
             return False
         if self.kinds and notice.kind not in self.kinds:
+            return False
+        if self.estates and notice.estate_id is not None and notice.estate_id not in self.estates:
             return False
         return not self.audiences or not self.audiences.isdisjoint(notice.audience)
 

@@ -38,6 +38,7 @@ class Notice:
     audience: tuple[str, ...]  # roles: 'clerk', 'supervisor', 'project_head', ...
     link: str = ""  # path in the panel, e.g. '/#/entries/12'; the base URL comes from settings
     mention_mobiles: tuple[str, ...] = ()
+    estate_id: int | None = None  # the estate (项目) of its entry: estates route to their own robots
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

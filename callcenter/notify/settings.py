@@ -5,7 +5,9 @@ Frozen and strict (unknown keys are errors), like the workflow settings.
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -91,8 +93,9 @@ class NotifySettings(BaseModel):
         return v
 
 
-def build_dispatcher(settings: NotifySettings) -> Dispatcher:
-    """A dispatcher with one WebhookNotifier per configured robot; add the panel's notifier to it."""
+def build_dispatcher(settings: NotifySettings, estate_robots: Mapping[str, frozenset[int]] | None = None) -> Dispatcher:
+    """A dispatcher with one WebhookNotifier per configured robot; add the panel's notifier to it.
+    `estate_robots`: robot name -> the estates whose robot it is (it gets only their notices)."""
     dispatcher = Dispatcher(workers_per_notifier=settings.workers_per_notifier)
     for hook in settings.webhooks:
         notifier = WebhookNotifier(
@@ -103,5 +106,8 @@ def build_dispatcher(settings: NotifySettings) -> Dispatcher:
             panel_base_url=settings.panel_base_url,
             timeout_s=hook.timeout_s,
         )
-        dispatcher.add(notifier, hook.notice_filter(), hook.retry_policy())
+        wanted = hook.notice_filter()
+        if estate_robots and hook.name in estate_robots:
+            wanted = dataclasses.replace(wanted, estates=estate_robots[hook.name])
+        dispatcher.add(notifier, wanted, hook.retry_policy())
     return dispatcher

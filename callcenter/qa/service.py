@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,15 +86,18 @@ def _span_json(span: Any) -> dict[str, Any]:
 class QaService:
     def __init__(self, engine: Engine, clock: Clock, recordings: Any, scorecard: Scorecard,
                  settings: QaSettings | None = None, *, prompts: PromptSource | None = None,
-                 org_names: tuple[str, ...] = (), transcribe_agent: AgentTranscriber | None = None) -> None:
+                 org_names: tuple[str, ...] = (), transcribe_agent: AgentTranscriber | None = None,
+                 estate_prompts: Mapping[int, PromptSource] | None = None) -> None:
         """`recordings` resolves keys (`path_of`); `prompts` are the agent's clips to find in the
-        recording; `transcribe_agent` transcribes the agent (right) channel when a model exists."""
+        recording (`estate_prompts`: those of a call's estate, its own greeting); `transcribe_agent`
+        transcribes the agent (right) channel when a model exists."""
         self.engine = engine
         self.clock = clock
         self.recordings = recordings
         self.scorecard = scorecard
         self.settings = settings or QaSettings()
         self.prompts = prompts
+        self.estate_prompts = dict(estate_prompts or {})
         self.org_names = org_names
         self.transcribe_agent = transcribe_agent
 
@@ -171,8 +175,9 @@ class QaService:
         matches, gaps, agent_words = [], [], None
         if path is not None:
             caller_pcm, agent_pcm = read_stereo(path)
-            if self.prompts is not None:
-                matches = find_prompts(agent_pcm, self.prompts, self.settings.prompt_match_threshold)
+            prompts = self.estate_prompts.get(call.estate_id, self.prompts)
+            if prompts is not None:
+                matches = find_prompts(agent_pcm, prompts, self.settings.prompt_match_threshold)
             hold_s = min((float(i.params.get("hold_s", 30)) for i in self.scorecard.items
                           if i.check == "callback_offered"), default=30.0)
             gaps = hold_gaps(caller_pcm, agent_pcm, hold_s)

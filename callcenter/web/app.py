@@ -18,6 +18,7 @@ from callcenter.accounts import Principal
 from callcenter.qa.jobs import ScoringJobs
 from callcenter.web.deps import WebServices, WebState
 from callcenter.web.edge import LOGIN_MAX_BYTES, BodyLimit, SecurityHeaders
+from callcenter.web.estate_scope import guard_estate_paths  # noqa: E402  (after the routers: no cycle)
 from callcenter.web.guards import refuse_nul
 from callcenter.web.presence import EditingPresence
 from callcenter.web.ratelimit import LoginLimiter
@@ -86,11 +87,15 @@ def create_app(services: WebServices) -> FastAPI:
         return JSONResponse(status_code=503, content={"detail": DB_BUSY},
                             headers={"Retry-After": "1", "x-db-busy": "1"})
     # meta before residents: /api/residents/units is a GET beside the admin-only import
+    # Routes that name an entry, call, work order or callback by id answer 404 for one of an
+    # estate outside the user's (web/estate_scope.py).
+    in_scope = [Depends(guard_estate_paths)]
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
               events.router, workflow.router, drafting.router, reports_routes.router, staff.router):
         # meta and drafting before reports: /api/reports/draft-accuracy[/weekly] are theirs
-        app.include_router(r)
-    app.include_router(qa.router)  # answers 503 where QA is not configured
+        app.include_router(r, dependencies=in_scope if r in (calls.router, entries.router, workflow.router)
+                           else None)
+    app.include_router(qa.router, dependencies=in_scope)  # answers 503 where QA is not configured
 
     app.openapi = _with_security(app)  # type: ignore[method-assign]
 

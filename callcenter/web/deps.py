@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from callcenter.accounts import Accounts
 from callcenter.drafting.serving import ModelProvider
 from callcenter.drafting.settings import DraftingSettings
+from callcenter.estates.directory import Estates
 from callcenter.events import EventBus
 from callcenter.ledger.service import LedgerService
 from callcenter.qa.jobs import ScoringJobs
@@ -63,6 +64,8 @@ class WebServices:
     drafting_settings: DraftingSettings | None = None  # the 「请核对」 threshold; the defaults without it
     staff: StaffLines | None = None  # users' extensions and presence; /api/staff 503 without it
     takeover: TakeOver | None = None  # 「接听」 on live calls of this process; 503 without it
+    estates: Estates | None = None  # the estates (项目) served; the ledger's without it
+
 
 
 @dataclass
@@ -137,6 +140,11 @@ def _draft_models(conn: HTTPConnection) -> ModelProvider | None:
     return _services(conn).draft_models
 
 
+def _estates(conn: HTTPConnection) -> Estates:
+    services = _services(conn)
+    return services.estates or services.ledger.estates
+
+
 def _drafting_settings(conn: HTTPConnection) -> DraftingSettings:
     return _services(conn).drafting_settings or DraftingSettings()
 
@@ -198,4 +206,5 @@ def _scoring(conn: HTTPConnection) -> ScoringJobs | None:
 
 
 Scoring = Annotated[ScoringJobs | None, Depends(_scoring)]
+EstateList = Annotated[Estates, Depends(_estates)]
 Limiter = Annotated[LoginLimiter, Depends(_login_limiter)]

@@ -92,6 +92,7 @@ class CallOut(BaseModel):
     transcript_words: list[dict[str, Any]] | None = None
     transcript_engine: str
     intake_path: str = ""  # speech / keypad (vocab intake_paths); "" for calls before it was recorded
+    estate_id: int = 1  # the estate (项目) whose hotline was dialled
 
     @classmethod
     def of(cls, c: Call, *, words: bool = False, mask: bool = False) -> CallOut:
@@ -112,7 +113,7 @@ class CallOut(BaseModel):
                    recording_deleted=c.recording_deleted_at is not None,
                    transcript_status=c.transcript_status, transcript=text,
                    transcript_words=(mask_words(c.transcript_words) if mask else c.transcript_words) if words else None,
-                   transcript_engine=c.transcript_engine, intake_path=c.intake_path)
+                   transcript_engine=c.transcript_engine, intake_path=c.intake_path, estate_id=c.estate_id)
 
 
 def _playable(c: Call) -> bool:
@@ -144,6 +145,7 @@ class EntryOut(BaseModel):
     confirmed_at: datetime | None = None
     calls: list[CallOut] = Field(default_factory=list)
     version: int = 1  # send it back with a change: a newer one on the server refuses the change (409)
+    estate_id: int = 1  # the estate (项目) it concerns
 
     @classmethod
     def of(cls, e: Entry, calls: list[Call], *, mask: bool = False, words: bool = False) -> EntryOut:
@@ -160,6 +162,7 @@ class EntryOut(BaseModel):
                    recording_url=f"/api/calls/{first.id}/recording" if first else None,
                    draft=draft, draft_ready_at=e.draft_ready_at, repeat_count=e.repeat_count,
                    merged_into_id=e.merged_into_id, interrupted=e.interrupted, owner_id=e.owner_id,
+                   estate_id=e.estate_id,
                    confirmed_at=e.confirmed_at, calls=call_out, version=e.version)
 
 
@@ -217,6 +220,8 @@ class ManualEntryIn(BaseModel):
     department: str = Field("", description="empty: the fallback category's department (客服)")
     urgent: bool = False
     summary: str = Field(min_length=1, max_length=500)
+    estate_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                  description="the estate (项目); empty: the clerk's first estate")
 
 
 class LinkIn(BaseModel):
@@ -349,6 +354,12 @@ class Vocab(BaseModel):
     entry_defaults: dict[str, str] = Field(description="category and department of an entry not yet classified")
 
 
+class EstateBrief(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
 class Meta(BaseModel):
     """What the panel's pickers offer, and what the signed-in user may do."""
 
@@ -363,6 +374,10 @@ class Meta(BaseModel):
     vocab: Vocab
     review_threshold: float = Field(description="a drafted field below this confidence is marked 「请核对」 "
                                                 "(confidences are calibrated: 0.9 is right 9 times in 10)")
+    estates: list[EstateBrief] = Field(default_factory=list,
+                                       description="the estates (项目) this user may see; the panel shows "
+                                                   "estates only when the installation has more than one")
+    all_estates: int = Field(1, description="how many estates the installation serves")
 
 
 class UnitSuggestion(BaseModel):

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.estates.hours import workflow_of_entry
 from callcenter.events import CallbackUpdated
 from callcenter.ledger.lifecycle import (
     COMPLETED,
@@ -55,12 +56,13 @@ class CallbackTasks:
         if not self.settings.callback_sampling.picks(entry_id, entry.category):
             return None
         start = entry.completed_at or self.clock.now()
-        due = callback_due(start, self.settings, entry.urgent).due_at
+        due = callback_due(start, workflow_of_entry(self.settings, self.ledger.estates, entry), entry.urgent).due_at
         return self._open_once(entry, "callback", due)
 
     def on_missed(self, entry_id: int) -> CallbackTask | None:
         entry = self.ledger.get_entry(entry_id)
-        due = due_after(entry.created_at, self.settings.missed_call_within_s, self.settings).due_at
+        due = due_after(entry.created_at, self.settings.missed_call_within_s,
+                        workflow_of_entry(self.settings, self.ledger.estates, entry)).due_at
         return self._open_once(entry, "missed_call", due)
 
     def record_unplanned(self, entry_id: int, actor: str, satisfaction: str, notes: str = "") -> CallbackTask:

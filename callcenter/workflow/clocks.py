@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from callcenter.clock import Clock
+from callcenter.estates.hours import workflow_of_entry
 from callcenter.ledger.lifecycle import DRAFT, REGISTERED
 from callcenter.ledger.models import AuditLog, CallbackTask, ClockAlert, Entry
 from callcenter.ledger.service import LedgerService
@@ -104,6 +105,10 @@ class ClockKeeper:
 
     # ----- state ------------------------------------------------------------------------
 
+    def _hours(self, entry: Entry) -> WorkflowSettings:
+        """The settings of the entry's estate: its own business hours and holidays, if it has any."""
+        return workflow_of_entry(self.settings, self.ledger.estates, entry)
+
     def _entry_and_tasks(self, entry_id: int) -> tuple[Entry, list[CallbackTask], datetime | None] | None:
         with self.ledger.session() as s:
             entry = s.get(Entry, entry_id)
@@ -117,7 +122,7 @@ class ClockKeeper:
 
     def running(self, entry_id: int) -> list[RunningClock]:
         found = self._entry_and_tasks(entry_id)
-        return entry_clocks(*found[:2], self.settings, found[2]) if found else []
+        return entry_clocks(*found[:2], self._hours(found[0]), found[2]) if found else []
 
     def _running_clock(self, subject: str, clock: str) -> RunningClock | None:
         kind, _, raw_id = subject.partition(":")
@@ -186,7 +191,7 @@ class ClockKeeper:
             tasks_of.setdefault(t.entry_id, []).append(t)
         fired = 0
         for entry in entries:
-            for r in entry_clocks(entry, tasks_of.get(entry.id or 0, []), self.settings,
+            for r in entry_clocks(entry, tasks_of.get(entry.id or 0, []), self._hours(entry),
                                   urgent_at.get(entry.id or 0)):
                 for level in LEVELS:
                     if ((r.subject, r.clock, level) not in reached
@@ -221,7 +226,7 @@ class ClockKeeper:
             return
         entry, tasks, urgent_detected_at = found
         wanted = {}
-        for r in entry_clocks(entry, tasks, self.settings, urgent_detected_at):
+        for r in entry_clocks(entry, tasks, self._hours(entry), urgent_detected_at):
             for level in LEVELS:
                 if level == "escalated" and r.urgent:
                     continue

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from callcenter.clock import Clock
 from callcenter.events import EventBus, NoticeAcknowledged, NoticePosted
-from callcenter.ledger.models import Notification
+from callcenter.ledger.models import Entry, Notification
 from callcenter.notify.message import SEVERITIES, Notice
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,18 @@ class NoticeBoard:
                                       entry_id=entry_id, audience=list(audience)))
         if self.outside is not None:
             self.outside.publish(Notice(kind=kind, severity=severity, title=row.title,  # type: ignore[arg-type]
-                                        body=body, entry_id=entry_id, audience=tuple(audience), link=link))
+                                        body=body, entry_id=entry_id, audience=tuple(audience), link=link,
+                                        estate_id=self._estate_of(entry_id)))
         log.info("notice %s (%s) to %s: %s", kind, severity, ",".join(audience), row.title)
         return row.id
+
+    def _estate_of(self, entry_id: int | None) -> int | None:
+        """The entry's estate, so that each estate's robots hear of its own entries."""
+        if entry_id is None:
+            return None
+        with Session(self.engine) as s:
+            entry = s.get(Entry, entry_id)
+            return entry.estate_id if entry is not None else None
 
     def posted(self, kind: str, entry_id: int) -> bool:
         """Whether a notice of this kind about this entry was already given."""

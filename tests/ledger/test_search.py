@@ -155,13 +155,19 @@ def test_migration_down_and_up_again(db_url: str, engine: Engine, clock: ManualC
     assert fts_objects() > 0
     command.downgrade(cfg, "0003")
     assert fts_objects() == 0
-    # The ORM reads the columns later migrations add to `entry` (0007's version): lend them for
-    # the look, so what is tested is the search's fallback, not the schema of 0003.
+    # The ORM reads the columns later migrations add to `entry` and `call` (0007's version, 0008's
+    # agent, 0009's estate): lend them for the look, so what is tested is the search's fallback,
+    # not the schema of 0003.
+    lent = [("entry", "version INTEGER NOT NULL DEFAULT 1"), ("entry", "estate_id INTEGER NOT NULL DEFAULT 1"),
+            ("call", "estate_id INTEGER NOT NULL DEFAULT 1"), ("call", "agent_id VARCHAR(64)"),
+            ("call", "intake_path VARCHAR(16) NOT NULL DEFAULT ''")]
     with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE entry ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+        for table, column in lent:
+            conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN {column}'))
     assert found(ledger, "噪") == {entry_id}  # the LIKE fallback needs nothing from 0004
     with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE entry DROP COLUMN version"))
+        for table, column in lent:
+            conn.execute(text(f'ALTER TABLE "{table}" DROP COLUMN {column.split()[0]}'))
     command.upgrade(cfg, "head")
     assert fts_objects() > 0
     assert found(ledger, "装修噪音") == {entry_id}  # existing rows were backfilled

@@ -92,6 +92,7 @@ def test_generic_posts_the_notice(receiver: Receiver, notice: Notice) -> None:
         "link": "/#/entries/12",
         "mention_mobiles": ["13800138000"],
         "url": "https://kefu.example.com/#/entries/12",
+        "estate_id": None,  # the estate (项目) of the entry, where there are several
     }
 
 

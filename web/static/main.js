@@ -2,6 +2,7 @@
 // live events, vocabulary) and one module per feature, each registering its routes, event
 // subscriptions and start hooks. Importing a feature is all it takes to add it. No framework, no CDN.
 import * as session from "./core/session.js";
+import "./core/estates.js";  // before the features: their start hooks read the user's estates
 import "./features/entry.js";
 import "./features/ledger.js";
 import "./features/manual.js";

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from callcenter.accounts import Principal
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.web.deps import Ledger, Recordings
+from callcenter.web.estate_scope import EstateFilter
 from callcenter.web.export import DISPLAY_TIMEZONE
 from callcenter.web.masking import must_mask
 from callcenter.web.schemas import CallOut, EntryOut, LinkIn, Offset, RowId, refusals
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 @router.get("", response_model=list[CallOut])
 def list_calls(ledger: Ledger, status: str | None = Query(None, max_length=32),
                limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
-               who: Principal = Depends(current_principal)) -> list[CallOut]:
-    calls = ledger.list_calls(status=status, limit=limit, offset=offset)
+               who: Principal = Depends(current_principal), *, estates: EstateFilter) -> list[CallOut]:
+    calls = ledger.list_calls(status=status, limit=limit, offset=offset, estate_ids=estates)
     return [CallOut.of(c, mask=must_mask(who)) for c in calls]
 
 

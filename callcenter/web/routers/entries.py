@@ -15,6 +15,7 @@ from callcenter.ledger.versions import StaleWrite
 from callcenter.ledger.vocabulary import SOURCES
 from callcenter.web import export
 from callcenter.web.deps import AccountBook, Ledger, Presence
+from callcenter.web.estate_scope import EstateFilter, Scope
 from callcenter.web.masking import mask_phone, mask_text, must_mask
 from callcenter.web.schemas import (
     AuditOut,
@@ -73,13 +74,13 @@ class Filters:
 @router.get("", response_model=EntryPage)
 def list_entries(ledger: Ledger, f: Filters = Depends(), limit: int = Query(50, ge=1, le=500),
                  offset: Offset = 0, cursor: str | None = Query(None, max_length=200),
-                 who: Principal = Depends(current_principal)) -> EntryPage:
+                 who: Principal = Depends(current_principal), *, estates: EstateFilter) -> EntryPage:
     """Newest first. Page with `cursor` (the previous page's next_cursor: keyset, as fast on
     page 2,000 as on page 1) or, for old clients, `offset` (slower the deeper it goes; ignored
     with a cursor)."""
     try:  # one row more than asked: whether there is a next page, without counting
         total, rows = ledger.list_entries(**f.kw, limit=limit + 1, offset=offset, cursor=cursor,
-                                          count_cap=LIST_COUNT_CAP)
+                                          count_cap=LIST_COUNT_CAP, estate_ids=estates)
     except InvalidCursor as exc:
         raise HTTPException(422, "分页游标无效，请从第一页重新查询") from exc
     more, rows = len(rows) > limit, rows[:limit]
@@ -92,19 +93,26 @@ def list_entries(ledger: Ledger, f: Filters = Depends(), limit: int = Query(50, 
 
 @router.post("", response_model=EntryOut, status_code=201, responses=refusals(403))
 def create_manual(body: ManualEntryIn, ledger: Ledger,
-                  who: Principal = Depends(require("edit_entries"))) -> EntryOut:
-    fields = normal_unit(body.model_dump(exclude={"source"}))
+                  who: Principal = Depends(require("edit_entries")), *, scope: Scope) -> EntryOut:
+    """In the estate `estate_id` (one of the clerk's; default: the clerk's only or first estate)."""
+    fields = normal_unit(body.model_dump(exclude={"source", "estate_id"}))
     fields = {k: v for k, v in fields.items() if v not in ("", None)}
+    estate_id = body.estate_id
+    if estate_id is None and scope.ids is not None:
+        estate_id = min(scope.ids)
+    if estate_id is not None and not scope.allows(estate_id):
+        raise HTTPException(403, "无权在该项目登记 / not one of your estates")
     try:
-        entry = ledger.create_manual_entry(fields, body.source, who.username, who.user_id)
+        entry = ledger.create_manual_entry(fields, body.source, who.username, who.user_id, estate_id=estate_id)
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from exc
     assert entry.id is not None
     return _entry_out(ledger, entry.id, who)
 
 
-def _export(ledger: LedgerService, accounts: Accounts, f: Filters, who: Principal) -> list[list[str]]:
-    _, rows = ledger.list_entries(**f.kw, limit=EXPORT_MAX_ROWS, offset=0)
+def _export(ledger: LedgerService, accounts: Accounts, f: Filters, who: Principal,
+            estates: frozenset[int] | None) -> list[list[str]]:
+    _, rows = ledger.list_entries(**f.kw, limit=EXPORT_MAX_ROWS, offset=0, estate_ids=estates)
     names = {uid: display for uid, _, display in accounts.users()}
     mask = mask_phone if must_mask(who) else (lambda n: n)
     tz = ZoneInfo(export.DISPLAY_TIMEZONE)
@@ -114,14 +122,16 @@ def _export(ledger: LedgerService, accounts: Accounts, f: Filters, who: Principa
 
 
 @router.get("/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_csv(ledger: Ledger, accounts: AccountBook, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
-    return Response(export.to_csv(_export(ledger, accounts, f, who)), media_type="text/csv; charset=utf-8",
+def export_csv(ledger: Ledger, accounts: AccountBook, f: Filters = Depends(), who: Principal = Depends(current_principal),
+               *, estates: EstateFilter) -> Response:
+    return Response(export.to_csv(_export(ledger, accounts, f, who, estates)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
 
 
 @router.get("/export.xlsx", response_class=Response, responses={200: {"content": {_XLSX: {}}}})
-def export_xlsx(ledger: Ledger, accounts: AccountBook, f: Filters = Depends(), who: Principal = Depends(current_principal)) -> Response:
-    return Response(export.to_xlsx(_export(ledger, accounts, f, who)),
+def export_xlsx(ledger: Ledger, accounts: AccountBook, f: Filters = Depends(), who: Principal = Depends(current_principal),
+                *, estates: EstateFilter) -> Response:
+    return Response(export.to_xlsx(_export(ledger, accounts, f, who, estates)),
                     media_type=_XLSX, headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'})
 
 

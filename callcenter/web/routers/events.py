@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from callcenter.accounts import Principal
 from callcenter.events import Event
 from callcenter.web.deps import AccountBook, Bus, Live, Settings
+from callcenter.web.estate_scope import event_visibility
 from callcenter.web.masking import mask_id_numbers, mask_phone, mask_phones_in_text, must_mask
 from callcenter.web.security import same_origin, websocket_principal
 
@@ -31,6 +32,7 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
     if principal is None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION)
         return
+    estates = event_visibility(ws, principal)  # a clerk hears only the estates assigned to them
     await ws.accept()
     queue = bus.subscribe()
     ended = live.open(principal.user_id, principal.session_id)
@@ -57,7 +59,8 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
             for event in missed:
                 if event.seq is not None:
                     sent.add(event.seq)
-                    await _send(ws, event, principal)
+                    if await estates.visible(event):  # replayed events pass the same estate filter
+                        await _send(ws, event, principal)
         while who is not None:
             getter = asyncio.ensure_future(queue.get())
             wait_s = max(0.0, checked_at + settings.session_check_s - loop.time())
@@ -71,7 +74,8 @@ async def events(ws: WebSocket, bus: Bus, accounts: AccountBook, live: Live, set
                 break
             if getter in done or not getter.cancel():  # cancel() fails when it got an event meanwhile
                 event = getter.result()
-                if event.seq is None or event.seq not in sent:  # not already sent from the log
+                # not already sent from the log, and of an estate this user works for
+                if (event.seq is None or event.seq not in sent) and await estates.visible(event):
                     # masking is decided per event, at send time, for the role the user has now
                     await _send(ws, event, who)
             if loop.time() - checked_at >= settings.session_check_s:

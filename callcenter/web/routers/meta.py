@@ -9,9 +9,10 @@ from callcenter.accounts import PERMISSIONS, Principal
 from callcenter.drafting.units import normalize_unit
 from callcenter.ledger.lifecycle import STATES
 from callcenter.ledger.vocabulary import SOURCES
-from callcenter.web.deps import NO_STATUS, AccountBook, Drafting, Ledger, available
+from callcenter.web.deps import NO_STATUS, AccountBook, Drafting, EstateList, Ledger, available
 from callcenter.web.deps import SystemStatus as SystemStatusOf
-from callcenter.web.schemas import FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
+from callcenter.web.estate_scope import EstateFilter, Scope
+from callcenter.web.schemas import EstateBrief, FieldAccuracy, Meta, UnitSuggestion, UserBrief, refusals
 from callcenter.web.security import current_principal, require
 from callcenter.web.vocab import vocabulary
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["meta"], responses=refusals(401))
 
 @router.get("/api/meta", response_model=Meta)
 def meta(ledger: Ledger, accounts: AccountBook, drafting: Drafting,
-         who: Principal = Depends(current_principal)) -> Meta:
+         who: Principal = Depends(current_principal), *, scope: Scope, estates: EstateList) -> Meta:
     """What the pickers offer (categories, departments, statuses, sources, owners), what the
     signed-in user may do, and `vocab`: every code the panel shows with its label."""
     users = [UserBrief(id=i, username=u, display_name=d) for i, u, d in accounts.users()]
@@ -28,16 +29,19 @@ def meta(ledger: Ledger, accounts: AccountBook, drafting: Drafting,
     return Meta(username=who.username, role=who.role, permissions=sorted(PERMISSIONS.get(who.role, ())),
                 categories=list(terms.categories), departments=list(terms.departments), statuses=list(STATES),
                 sources=dict(SOURCES), users=users, vocab=vocabulary(terms),
-                review_threshold=drafting.review_threshold)
+                review_threshold=drafting.review_threshold,
+                estates=[EstateBrief(id=e.id, code=e.code, name=e.name) for e in estates.all()
+                         if scope.allows(e.id) and (e.active or scope.ids is None)],
+                all_estates=len(estates.all()))
 
 
 @router.get("/api/residents/units", response_model=list[UnitSuggestion], responses=refusals(422))
 def units(ledger: Ledger, prefix: str = Query("", max_length=32),
-          _: Principal = Depends(current_principal)) -> list[UnitSuggestion]:
+          _: Principal = Depends(current_principal), *, estates: EstateFilter) -> list[UnitSuggestion]:
     """Directory completion for the unit field: "4-2" -> 4-2-301 王建国, ..."""
     typed = prefix.strip()
     canonical = normalize_unit(typed) if typed else None
-    rows = ledger.units_like(canonical or typed)
+    rows = ledger.units_like(canonical or typed, estate_ids=estates)
     return [UnitSuggestion(unit=u, name=n) for u, n in rows]
 
 

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from callcenter.accounts import Principal
+from callcenter.estates.reading import only_estates
 from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
 from callcenter.web.deps import NO_QA, Qa, Scoring, available
+from callcenter.web.estate_scope import EstateFilter, Scope
 from callcenter.web.masking import mask_phone, mask_text, mask_words, must_mask
 from callcenter.web.schemas import INT_MAX, Instant, Offset, OwnerId, RowId, refusals
 from callcenter.web.security import require
@@ -101,12 +103,14 @@ def search_calls(since: Instant | None = None, until: Instant | None = None,
                  min_score: float | None = Query(None, ge=0, le=100), max_score: float | None = Query(None, ge=0, le=100),
                  reviewed: bool | None = None, q: str | None = Query(None, max_length=100),
                  limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
-                 who: Principal = Depends(SCORE), *, qa: Qa) -> QaCallPage:
+                 who: Principal = Depends(SCORE), *, qa: Qa, estates: EstateFilter) -> QaCallPage:
+    """`estate`: one estate's calls (within the reader's estates, which bound the search anyway)."""
     qa = available(qa, NO_QA)
     f = CallFilters(since=since, until=until, owner_id=owner, category=category or None, unit=unit or None,
                     min_duration_s=min_duration_s, max_duration_s=max_duration_s, min_score=min_score,
                     max_score=max_score, reviewed=reviewed, text=q or None)
-    total, rows = qa.search(f, limit=limit, offset=offset)
+    with only_estates(estates):  # the reader's estates only (web/estate_scope.py)
+        total, rows = qa.search(f, limit=limit, offset=offset)
     return QaCallPage(total=total, items=[QaCallOut.of(r, mask=must_mask(who)) for r in rows])
 
 
@@ -255,9 +259,12 @@ def create_set(body: TrainingSetIn, who: Principal = Depends(SCORE), *, qa: Qa) 
 
 @router.post("/training-sets/{set_id}/items", response_model=TrainingItemOut, status_code=201,
              responses=refusals(404))
-def add_item(set_id: RowId, body: TrainingItemIn, who: Principal = Depends(SCORE), *, qa: Qa) -> TrainingItemOut:
+def add_item(set_id: RowId, body: TrainingItemIn, who: Principal = Depends(SCORE), *, qa: Qa,
+             scope: Scope) -> TrainingItemOut:
     qa = available(qa, NO_QA)
     try:
+        if not scope.allows(qa.row(body.call_id).call.estate_id):  # another estate's call: as if absent
+            raise NotFound(f"call {body.call_id}")
         return TrainingItemOut.of(qa.add_item(set_id, body.call_id, body.start_ms, body.end_ms,
                                                         body.note, who.username))
     except NotFound as exc:

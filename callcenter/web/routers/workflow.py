@@ -13,11 +13,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.accounts import Principal
+from callcenter.estates.reading import only_estates
 from callcenter.ledger.lifecycle import LABELS, SATISFACTIONS, STATES, allowed_targets, label
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.ledger.versions import StaleWrite
-from callcenter.web.deps import NO_DIALER, NO_WORKFLOW, Dialer, Workflow, available
+from callcenter.web.deps import NO_DIALER, NO_WORKFLOW, Dialer, Ledger, Workflow, available
+from callcenter.web.estate_scope import EstateFilter, entries_in
 from callcenter.web.masking import mask_phone, mask_text, must_mask
 from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
@@ -277,9 +279,12 @@ def create_work_order(entry_id: RowId, body: WorkOrderIn,
 def list_work_orders(department: str | None = Query(None, max_length=16),
                      status: str | None = Query(None, max_length=16),
                      limit: int = Query(100, ge=1, le=500),
-                     _: Principal = Depends(current_principal), *, wf: Workflow) -> list[WorkOrderOut]:
+                     _: Principal = Depends(current_principal), *, wf: Workflow, ledger: Ledger,
+                     estates: EstateFilter) -> list[WorkOrderOut]:
     wf = available(wf, NO_WORKFLOW)
-    return [_order_out(wf, o) for o in wf.work_orders.list(department=department, status=status, limit=limit)]
+    rows = wf.work_orders.list(department=department, status=status, limit=limit)
+    mine = entries_in(ledger, [o.entry_id for o in rows], estates)
+    return [_order_out(wf, o) for o in rows if o.entry_id in mine]
 
 
 @router.patch("/work-orders/{order_id}", response_model=WorkOrderOut, responses=refusals(403, 404, 409))
@@ -313,10 +318,12 @@ def work_order_slip(order_id: RowId, who: Principal = Depends(current_principal)
 def list_callbacks(status: Literal[(*TASK_STATUSES, "all")] = "open",  # type: ignore[valid-type]
                    kind: Literal[tuple(TASK_KINDS)] | None = None,  # type: ignore[valid-type]
                    limit: int = Query(200, ge=1, le=1000),
-                   who: Principal = Depends(current_principal), *, wf: Workflow) -> list[CallbackTaskOut]:
+                   who: Principal = Depends(current_principal), *, wf: Workflow, ledger: Ledger,
+                   estates: EstateFilter) -> list[CallbackTaskOut]:
     wf = available(wf, NO_WORKFLOW)
     rows = wf.callbacks.list(status=None if status == "all" else status, kind=kind, limit=limit)
-    return [_task_out(wf, t, who) for t in rows]
+    mine = entries_in(ledger, [t.entry_id for t in rows], estates)
+    return [_task_out(wf, t, who) for t in rows if t.entry_id in mine]
 
 
 @router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut, responses=refusals(403, 404, 409))
@@ -361,17 +368,21 @@ def dial_callback(task_id: RowId, body: DialIn,
 
 @router.get("/notifications", response_model=list[NotificationOut])
 def list_notifications(all: bool = False,
-                       who: Principal = Depends(current_principal), *, wf: Workflow) -> list[Notification]:
+                       who: Principal = Depends(current_principal), *, wf: Workflow,
+                       estates: EstateFilter) -> list[Notification]:
     wf = available(wf, NO_WORKFLOW)
-    return wf.notices.for_role(who.role, unacknowledged_only=not all)
+    with only_estates(estates):  # notices about another estate's entries are not the reader's
+        return wf.notices.for_role(who.role, unacknowledged_only=not all)
 
 
 @router.post("/notifications/{notification_id}/acknowledge", response_model=NotificationOut,
              responses=refusals(403, 404))
 def acknowledge_notification(notification_id: RowId,
-                             who: Principal = Depends(require("edit_entries")), *, wf: Workflow) -> Notification:
+                             who: Principal = Depends(require("edit_entries")), *, wf: Workflow,
+                             estates: EstateFilter) -> Notification:
     wf = available(wf, NO_WORKFLOW)
-    visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
+    with only_estates(estates):
+        visible = {n.id for n in wf.notices.for_role(who.role, unacknowledged_only=False, limit=10_000)}
     if notification_id not in visible:
         raise HTTPException(404, "没有这条通知 / no such notification")
     return wf.notices.acknowledge(notification_id, who.username)

@@ -5,6 +5,7 @@ import { api, post } from "../core/api.js";
 import { $, html, render } from "../core/dom.js";
 import * as events from "../core/events.js";
 import { time } from "../core/format.js";
+import * as estates from "../core/estates.js";
 import * as router from "../core/router.js";
 import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
@@ -17,7 +18,7 @@ const KEEP_ENDED = 30;  // finished calls kept on the board
 async function loadLiveCalls() {
   for (const [status, phase] of [["ringing", "振铃中"], ["answered", inCall()]]) {
     for (const c of await api(`/api/calls?status=${status}&limit=20`)) {
-      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase, answered: status === "answered" });
+      const call = liveCall(c.id, { number: c.caller_number, entryId: c.entry_id, phase, answered: status === "answered", estateId: c.estate_id });
       if (!call.history) refreshHistory(call);
     }
   }
@@ -26,8 +27,10 @@ async function loadLiveCalls() {
 function liveCall(id, patch = {}) {
   let call = calls.get(id);
   if (!call) {
-    call = { id, number: "", unit: "", entryId: null, phase: "", partial: "", draft: null, urgent: false, acked: false, history: null, linkedTo: null };
+    call = { id, number: "", unit: "", entryId: null, phase: "", partial: "", draft: null, urgent: false, acked: false, history: null, linkedTo: null, estateId: null };
     calls.set(id, call);
+    // several estates: which one this call dialled (the events do not say; the call does)
+    if (estates.shown() && !patch.estateId) api(`/api/calls/${id}`).then((c) => liveCall(id, { estateId: c.estate_id })).catch(() => {});
     const li = document.createElement("li");
     li.id = `call-${id}`; li.className = "call";
     $("#live").prepend(li);
@@ -58,12 +61,13 @@ function renderCall(call) {
   const recent = h ? [...h.caller_recent, ...h.unit_recent].filter((e) => !shown.has(e.id) && shown.add(e.id)) : [];
   const r = h?.resident;
   li.classList.toggle("urgent", call.urgent && !call.acked);
+  li.hidden = !estates.matches(call.estateId);
   li.classList.toggle("repeat", openOthers.length > 0);
   const target = call.linkedTo || call.entryId;
   // Each slot is replaced only when its content changes, so a button under the clerk's
   // pointer survives the partial transcripts streaming into the same card.
   const parts = {
-    head: html`<strong class="num">${call.number || "未知号码"}</strong>
+    head: html`${estates.badge(call.estateId)} <strong class="num">${call.number || "未知号码"}</strong>
       ${r ? html`<span>${r.name} · ${r.unit}</span>${r.key_customer ? html`<span class="badge key">重要客户</span>` : ""}` : html`<span class="muted">${call.unit || "未匹配住户"}</span>`}
       <span class="phase">${call.phase}</span>`,
     alarm: call.urgent ? html`紧急情况！${call.acked ? `（${call.ackedBy || ""}已知悉）` : html`<button type="button" class="ack">知悉</button>`}` : "",
@@ -134,9 +138,9 @@ $("#live").addEventListener("click", async (ev) => {
 });
 
 async function loadDrafts() {
-  const page = await api("/api/entries?status=draft&limit=20");
+  const page = await api(`/api/entries?${estates.query(new URLSearchParams({ status: "draft", limit: 20 }))}`);
   render($("#drafts"), page.items.length ? html`${page.items.map((e) => html`<tr class="${e.urgent ? "urgent" : ""}" data-id="${e.id}">
-    <td><a href="#entry/${e.id}">#${e.id}</a></td><td>${time(e.created_at)}</td><td>${e.unit}</td><td>${e.category}</td><td>${e.summary}</td></tr>`)}`
+    <td><a href="#entry/${e.id}">#${e.id}</a>${estates.badge(e.estate_id)}</td><td>${time(e.created_at)}</td><td>${e.unit}</td><td>${e.category}</td><td>${e.summary}</td></tr>`)}`
     : html`<tr><td colspan="5" class="muted">没有待确认的草稿</td></tr>`);
 }
 
@@ -189,4 +193,5 @@ events.on("entry.updated", (d) => {
 events.on("reconnected", () => { loadLiveCalls(); });
 
 session.onStart(() => loadLiveCalls());
+estates.onChange(() => { for (const call of calls.values()) renderCall(call); loadDrafts(); });
 router.register("board", { enter: () => { loadDrafts(); } });

@@ -4,6 +4,7 @@
 // confirm, Alt+P play/pause, Alt+←/→ −/+10 s.
 import { api, post, send } from "../core/api.js";
 import { $, $$, html, options, render } from "../core/dom.js";
+import * as estates from "../core/estates.js";
 import * as events from "../core/events.js";
 import { time } from "../core/format.js";
 import * as router from "../core/router.js";
@@ -36,7 +37,8 @@ async function openEntry(id) {
   $("#e-id").textContent = `#${e.id}`;
   $("#e-status").textContent = statusLabel(e.status);
   $("#e-urgent").hidden = !e.urgent;
-  $("#e-meta").textContent = [time(e.created_at), sourceLabel(e.source), e.caller_number,
+  $("#e-meta").textContent = [estates.shown() ? estates.nameOf(e.estate_id) : "", time(e.created_at),
+    sourceLabel(e.source), e.caller_number,
     e.owner_id ? `${field("owner")} ${session.userName(e.owner_id)}` : "尚无首接人", e.repeat_count ? `重复来电 ${e.repeat_count} 次` : "",
     e.merged_into_id ? `已合并到 #${e.merged_into_id}` : ""].filter(Boolean).join(" · ");
   const f = $("#e-form");

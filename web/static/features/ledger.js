@@ -3,6 +3,7 @@ import { api } from "../core/api.js";
 import { $, html, options, render } from "../core/dom.js";
 import * as events from "../core/events.js";
 import { rangeQuery, time } from "../core/format.js";
+import * as estates from "../core/estates.js";
 import * as router from "../core/router.js";
 import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
@@ -12,7 +13,7 @@ const PAGE = 50;
 const state = { pages: [null], next: null };
 
 async function loadLedger() {
-  const q = rangeQuery($("#filters"));
+  const q = estates.query(rangeQuery($("#filters")));
   $("#export-csv").href = `/api/entries/export.csv?${q}`;
   $("#export-xlsx").href = `/api/entries/export.xlsx?${q}`;
   // Keyset paging: the server hands out next_cursor; going back pops the cursors visited.
@@ -22,7 +23,7 @@ async function loadLedger() {
   const page = await api(`/api/entries?${q}`);
   state.next = page.next_cursor;
   render($("#ledger tbody"), page.items.length ? html`${page.items.map((e) => html`<tr data-id="${e.id}" class="${e.urgent ? "urgent" : ""}">
-    <td><a href="#entry/${e.id}">#${e.id}</a></td><td>${time(e.created_at)}</td><td>${vocab.label("sources", e.source)}</td>
+    <td><a href="#entry/${e.id}">#${e.id}</a>${estates.badge(e.estate_id)}</td><td>${time(e.created_at)}</td><td>${vocab.label("sources", e.source)}</td>
     <td>${e.caller_number}</td><td>${e.caller_name}</td><td>${e.unit}</td><td>${e.category}</td><td>${e.department}</td>
     <td>${e.urgent ? "是" : ""}</td><td>${e.summary}</td><td>${vocab.label("entry_statuses", e.status)}</td><td>${session.userName(e.owner_id)}</td></tr>`)}`
     : html`<tr><td colspan="12" class="muted">没有符合条件的台账</td></tr>`);
@@ -49,4 +50,5 @@ session.onStart((meta) => {
   render(f.department, options(vocab.items("departments"), "全部"));
   render(f.owner, options(meta.users.map((u) => [u.id, u.display_name]), "全部"));
 });
+estates.onChange(() => { state.pages = [null]; if (router.isShown("ledger")) loadLedger(); });
 router.register("ledger", { enter: () => { loadLedger(); } });

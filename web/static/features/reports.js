@@ -2,6 +2,7 @@
 // server-rendered SVG charts, download XLSX / CSV / printable HTML. Supervisors only.
 import { api } from "../core/api.js";
 import { $, html, options, render, trusted } from "../core/dom.js";
+import * as estates from "../core/estates.js";
 import * as router from "../core/router.js";
 import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
@@ -26,12 +27,13 @@ async function load() {
   $("#r-msg").textContent = "";
   const ticket = ++reports.ticket;  // only the latest request may paint: answers can overtake
   let doc;
-  try { doc = await api(`/api/reports/${kind}?period=${encodeURIComponent(period)}`); } catch (e) { if (ticket === reports.ticket) $("#r-msg").textContent = e.message; return; }
+  const only = estates.query(new URLSearchParams()).toString();  // the header's estate, if one is chosen
+  try { doc = await api(`/api/reports/${kind}?period=${encodeURIComponent(period)}${only ? `&${only}` : ""}`); } catch (e) { if (ticket === reports.ticket) $("#r-msg").textContent = e.message; return; }
   if (ticket !== reports.ticket) return;
   reports.current = doc;
   if ($("#r-period").value.trim() === period) $("#r-period").value = doc.period.key;  // unless retyped meanwhile
   $("#r-label").textContent = `${doc.heading}（${doc.period.first} 至 ${doc.period.last}）`;
-  for (const fmt of ["xlsx", "csv", "html"]) $(`#r-${fmt}`).href = `/api/reports/${kind}.${fmt}?period=${encodeURIComponent(doc.period.key)}`;
+  for (const fmt of ["xlsx", "csv", "html"]) $(`#r-${fmt}`).href = `/api/reports/${kind}.${fmt}?period=${encodeURIComponent(doc.period.key)}${only ? `&${only}` : ""}`;
   render($("#r-sections"), doc.sections.length ? html`${doc.sections.map(section)}` : html`<p class="muted">本期无数据</p>`);
 }
 
@@ -54,6 +56,7 @@ function step(direction) {
 $("#r-kind").addEventListener("change", () => { $("#r-period").value = kindOf($("#r-kind").value).default; load(); });
 $("#r-form").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
 $("#r-prev").addEventListener("click", () => step(-1));
+estates.onChange(() => { if (router.isShown("reports")) load(); });
 $("#r-next").addEventListener("click", () => step(1));
 
 router.register("reports", {
