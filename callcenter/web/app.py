@@ -93,7 +93,7 @@ def create_app(services: WebServices) -> FastAPI:
     for r in (session.router, calls.router, callers.router, entries.router, meta.router, residents.router,
               events.router, workflow.router, drafting.router, reports_routes.router, staff.router):
         # meta and drafting before reports: /api/reports/draft-accuracy[/weekly] are theirs
-        app.include_router(r, dependencies=in_scope if r in (calls.router, entries.router, workflow.router)
+        app.include_router(r, dependencies=in_scope if r in (calls.router, entries.router, workflow.router, staff.router)
                            else None)
     app.include_router(qa.router, dependencies=in_scope)  # answers 503 where QA is not configured
 

@@ -81,6 +81,8 @@ def test_a_clerk_of_estate_a_cannot_see_estate_b(site) -> None:  # type: ignore[
         assert clerk.get(path).status_code == 404, path  # as if it did not exist
     assert clerk.patch(f"/api/entries/{b_entry}", json={"summary": "改"}).status_code == 404
     assert clerk.post(f"/api/calls/{b_call}/link", json={"entry_id": a_entry}).status_code == 404
+    # 「接听」 and 「监听」 name a call too: another estate's live call is not there for this clerk
+    assert clerk.post(f"/api/calls/{b_call}/take", json={"extension": "8001"}).status_code == 404
     assert clerk.get("/api/entries", params={"estate": t.b.id}).status_code == 403
     assert clerk.get("/api/entries/export.csv", params={"estate": t.b.id}).status_code == 403
     csv = clerk.get("/api/entries/export.csv").text

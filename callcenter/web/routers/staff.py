@@ -80,12 +80,9 @@ def set_line(user_id: RowId, body: LineIn, staff: Staff, _: Principal = Depends(
     return _set(staff, user_id, body)
 
 
-@router.post("/calls/{call_id}/take", status_code=202, responses=refusals(400, 403, 404, 409, 503))
-def take_call(call_id: RowId, body: TakeIn, ledger: Ledger, staff: Staff, takeover: TakeOvers,
-              who: Principal = Depends(require("edit_entries"))) -> dict[str, object]:
-    """「接听」: the agent rings the clerk's extension and bridges the caller to it; the script stops
-    and the recording goes on. The outcome arrives as call.person events."""
-    desk = available(takeover, NO_TAKEOVER)
+def _live_call_and_extension(call_id: int, body: TakeIn, ledger: Ledger, staff: Staff,
+                             who: Principal) -> tuple[str, str]:
+    """The live call's SIP id and the extension to ring (the one given, else the user's own)."""
     try:
         call = ledger.get_call(call_id)
     except NotFound as exc:
@@ -97,7 +94,17 @@ def take_call(call_id: RowId, body: TakeIn, ledger: Ledger, staff: Staff, takeov
         extension = staff.line(who.user_id).extension
     if not extension:
         raise HTTPException(400, "请先在“我的分机”中设置分机号 / set your extension first")
-    if not desk.request_takeover(call.sip_call_id, extension):
+    return call.sip_call_id, extension
+
+
+@router.post("/calls/{call_id}/take", status_code=202, responses=refusals(400, 403, 404, 409, 503))
+def take_call(call_id: RowId, body: TakeIn, ledger: Ledger, staff: Staff, takeover: TakeOvers,
+              who: Principal = Depends(require("edit_entries"))) -> dict[str, object]:
+    """「接听」: the agent rings the clerk's extension and bridges the caller to it; the script stops
+    and the recording goes on. The outcome arrives as call.person events."""
+    desk = available(takeover, NO_TAKEOVER)
+    sip_call_id, extension = _live_call_and_extension(call_id, body, ledger, staff, who)
+    if not desk.request_takeover(sip_call_id, extension):
         raise HTTPException(409, "该通话不在本机或已结束 / the call is not live in this process")
     return {"call_id": call_id, "extension": extension, "status": "ringing"}
 
@@ -113,17 +120,7 @@ def listen_to_call(call_id: RowId, body: TakeIn, ledger: Ledger, staff: Staff, t
     if who.role not in LISTENERS:
         raise HTTPException(403, "只有主管可以监听 / only supervisors may listen in")
     desk = available(takeover, NO_TAKEOVER)
-    try:
-        call = ledger.get_call(call_id)
-    except NotFound as exc:
-        raise HTTPException(404, "没有这个通话 / no such call") from exc
-    if call.status != "answered":
-        raise HTTPException(409, "通话不在进行中 / the call is not in progress")
-    extension = body.extension
-    if not extension and staff is not None and who.user_id is not None:
-        extension = staff.line(who.user_id).extension
-    if not extension:
-        raise HTTPException(400, "请先在“我的分机”中设置分机号 / set your extension first")
-    if not desk.request_listen(call.sip_call_id, extension, who.username):
+    sip_call_id, extension = _live_call_and_extension(call_id, body, ledger, staff, who)
+    if not desk.request_listen(sip_call_id, extension, who.username):
         raise HTTPException(409, "该通话不在本机或已结束 / the call is not live in this process")
     return {"call_id": call_id, "extension": extension, "status": "ringing"}
