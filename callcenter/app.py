@@ -131,7 +131,8 @@ class Application:
         # that dials the staff is set once it is built (it needs the handler first).
         self.staff = StaffLines(self.engine, self.clock)
         self.desk = StaffDesk(Understanding(self.rules, self.draft_models, settings.flow.person_words),
-                              settings.transfer, settings.workflow, self.staff, now=self.clock.now)
+                              settings.transfer, settings.workflow, self.staff, now=self.clock.now,
+                              estates=self.estates)
         self.handler = HotlineHandler(ledger=self.ledger, recordings=self.recordings,
                                       transcriber=roles.call_transcriber(self.transcriber, self.queue,
                                                                          self.ledger),

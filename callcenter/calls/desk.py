@@ -27,6 +27,8 @@ from callcenter.calls.listen import ListenTap
 from callcenter.calls.session import CallSession
 from callcenter.calls.transfer import KeyWaiter, RingResult, ask_to_connect, ring_group
 from callcenter.calls.understanding import CallerFacts, TurnView, Understanding
+from callcenter.estates.directory import Estate, Estates
+from callcenter.estates.hours import workflow_for
 from callcenter.staffing.lines import ON_CALL, ON_DUTY, StaffLines
 from callcenter.staffing.settings import TransferSettings
 from callcenter.telephony.interface import ActiveCall, TelephonyAgent
@@ -50,6 +52,8 @@ class StaffDesk:
     staff: StaffLines | None = None
     agent: TelephonyAgent | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Several estates: each may keep its own business hours and duty roster (None: the site's).
+    estates: Estates | None = None
     _takeovers: dict[str, str] = field(default_factory=dict)
     _live: dict[str, CallDesk] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -77,8 +81,9 @@ class StaffDesk:
             return list(self._live)
 
     def open(self, writes: CallWrites, call: ActiveCall, session: CallSession, prompts: Prompts, *,
-             live: bool, known_unit: str | None, entry_id: int | None) -> CallDesk:
-        desk = CallDesk(self, writes, call, session, prompts, live=live, known_unit=known_unit, entry_id=entry_id)
+             live: bool, known_unit: str | None, entry_id: int | None, estate_id: int | None = None) -> CallDesk:
+        desk = CallDesk(self, writes, call, session, prompts, live=live, known_unit=known_unit, entry_id=entry_id,
+                        estate_id=estate_id)
         with self._lock:
             self._live[call.info.call_id] = desk
         return desk
@@ -94,34 +99,44 @@ class StaffDesk:
 
     # ----- who is rung ---------------------------------------------------------------------
 
-    def in_business_hours(self, at: datetime | None = None) -> bool:
-        local = (at or self.now()).astimezone(self.hours.zone)
-        if local.weekday() not in self.hours.business_weekdays or local.date() in self.hours.holidays:
-            return False
-        return self.hours.business_open <= local.time() < self.hours.business_close
+    def _estate(self, estate_id: int | None) -> Estate | None:
+        return self.estates.by_id(estate_id) if self.estates is not None and estate_id is not None else None
 
-    def duty_roster(self, at: datetime | None = None) -> list[str]:
-        local = (at or self.now()).astimezone(self.hours.zone).time()
-        return [m.number for m in self.transfer.duty_roster if m.on_duty(local)]
+    def in_business_hours(self, at: datetime | None = None, estate_id: int | None = None) -> bool:
+        hours = workflow_for(self.hours, self._estate(estate_id))
+        local = (at or self.now()).astimezone(hours.zone)
+        if local.weekday() not in hours.business_weekdays or local.date() in hours.holidays:
+            return False
+        return hours.business_open <= local.time() < hours.business_close
+
+    def duty_roster(self, at: datetime | None = None, estate_id: int | None = None) -> list[str]:
+        estate = self._estate(estate_id)
+        roster = estate.duty_roster if estate is not None and estate.duty_roster is not None \
+            else self.transfer.duty_roster
+        local = (at or self.now()).astimezone(workflow_for(self.hours, estate).zone).time()
+        return [m.number for m in roster if m.on_duty(local)]
 
     def clerks(self) -> list[str]:
         on_duty = self.staff.on_duty_extensions() if self.staff is not None else []
         return [*on_duty, *self.transfer.extensions]
 
-    def numbers_for(self, reason: str) -> list[str]:
+    def numbers_for(self, reason: str, estate_id: int | None = None) -> list[str]:
+        """Whom to ring for the call of `estate_id` (None: the site's roster and hours)."""
         if reason == "urgent":
-            return self.duty_roster() or self.clerks()
-        if self.in_business_hours():
+            return self.duty_roster(estate_id=estate_id) or self.clerks()
+        if self.in_business_hours(estate_id=estate_id):
             return self.clerks()
-        return self.duty_roster() or self.clerks()
+        return self.duty_roster(estate_id=estate_id) or self.clerks()
 
 
 class CallDesk:
     """One call's desk (flow.Desk)."""
 
     def __init__(self, shared: StaffDesk, writes: CallWrites, call: ActiveCall, session: CallSession,
-                 prompts: Prompts, *, live: bool, known_unit: str | None, entry_id: int | None) -> None:
+                 prompts: Prompts, *, live: bool, known_unit: str | None, entry_id: int | None,
+                 estate_id: int | None = None) -> None:
         self.shared = shared
+        self.estate_id = estate_id  # the estate dialled: its roster and hours decide whom to ring
         self.writes = writes
         self.call = call
         self.session = session
@@ -167,7 +182,7 @@ class CallDesk:
         elif reason == "urgent" and not settings.urgent_ring or reason != "urgent" and not settings.enabled:
             numbers = []
         else:
-            numbers = shared.numbers_for(reason)
+            numbers = shared.numbers_for(reason, self.estate_id)
         if shared.agent is None or not numbers:
             self._person("nobody", reason)
             return "nobody"

@@ -112,7 +112,8 @@ class HotlineHandler:
             prompts = self.estate_prompts.get(estate_id, self.prompts)
             if self.desk is not None and flow.understand_during_call:
                 desk = self.desk.open(self.writes, call, session, prompts, live=stream is not None,
-                                      known_unit=resident.unit if resident else None, entry_id=entry_id)
+                                      known_unit=resident.unit if resident else None, entry_id=entry_id,
+                                      estate_id=estate_id)
                 # Never silently less: the call says whether a recognizer listened or the keypad took it.
                 self.writes.intake_path(info.call_id, desk.facts.intake_path)
             conversation = Conversation(call, session, prompts, self.vad, flow,

@@ -36,6 +36,7 @@ class Estate:
     rules_file: Path | None = None
     active: bool = True
     hours: Mapping[str, Any] = field(default_factory=dict)  # its business hours over the site's
+    duty_roster: tuple[Any, ...] | None = None  # its own RosterMembers; None: the site's transfer.duty_roster
 
 
 class Estates:
@@ -136,7 +137,8 @@ def _sync(engine: Engine, clock: Clock, wanted: list[EstateSettings]) -> Estates
             out.append(Estate(id=row.id, code=row.code, name=row.name, numbers=tuple(row.numbers),
                               greeting=conf.greeting if conf else "",
                               rules_file=conf.rules_file if conf else None, active=row.active,
-                              hours=conf.hours() if conf else {}))
+                              hours=conf.hours() if conf else {},
+                              duty_roster=conf.duty_roster if conf else None))
     default = rows[wanted[0].code].id
     assert default is not None
     return Estates(out, default_id=default)

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from callcenter.staffing.settings import RosterMember
+
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
@@ -48,6 +50,9 @@ class EstateSettings(BaseModel):
     business_weekdays: tuple[int, ...] | None = Field(None, description="Its working weekdays (Monday = 0); "
                                                                         "empty: workflow.business_weekdays.")
     holidays: tuple[date, ...] | None = Field(None, description="Its holidays; empty: workflow.holidays.")
+    duty_roster: tuple[RosterMember, ...] | None = Field(
+        None, description="Who is rung for this estate's urgent calls and outside its business hours (its guard "
+                          "room, its duty engineer); empty: transfer.duty_roster.")
     robots: list[str] = Field(default_factory=list,
                               description="Names of notify.webhooks robots that are this estate's: they get "
                                           "its notices only. A robot no estate names gets every notice.")
