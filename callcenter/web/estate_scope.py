@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.requests import HTTPConnection
 
 from callcenter.accounts import Principal
@@ -48,15 +48,6 @@ EstateFilter = Annotated[frozenset[int] | None, Depends(estate_filter)]
 # path parameter -> how to find the estate of the row it names
 _ROWS: dict[str, type[Entry] | type[Call] | type[WorkOrder] | type[CallbackTask] | type[TrainingItem]] = {
     "entry_id": Entry, "call_id": Call, "order_id": WorkOrder, "task_id": CallbackTask, "item_id": TrainingItem}
-
-
-def entries_in(ledger: Ledger, entry_ids: list[int], ids: frozenset[int] | None) -> set[int]:
-    """Which of these entries belong to the estates `ids` (None: all of them)."""
-    if ids is None:
-        return set(entry_ids)
-    with Session(ledger.engine) as s:
-        rows = s.exec(select(Entry.id).where(col(Entry.id).in_(entry_ids), col(Entry.estate_id).in_(ids))).all()
-    return {r for r in rows if r is not None}
 
 
 def guard_estate_paths(request: Request, ledger: Ledger, scope: Scope) -> None:

@@ -223,9 +223,14 @@ class CallbackTasks:
             return task
 
     def list(self, *, status: str | None = "open", kind: str | None = None, entry_id: int | None = None,
-             limit: int = 200) -> list[CallbackTask]:
+             limit: int = 200, estate_ids: frozenset[int] | None = None) -> list[CallbackTask]:
+        """`estate_ids`: only tasks of entries in these estates (None: all), filtered before the
+        limit so a clerk's page is full."""
         with self.ledger.session() as s:
             q = select(CallbackTask)
+            if estate_ids is not None:
+                q = q.join(Entry, col(Entry.id) == col(CallbackTask.entry_id)).where(
+                    col(Entry.estate_id).in_(estate_ids))
             if status:
                 q = q.where(CallbackTask.status == status)
             if kind:

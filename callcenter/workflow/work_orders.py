@@ -143,9 +143,14 @@ class WorkOrders:
                 raise NotFound(f"work order {order_id}")
             return row
 
-    def list(self, *, department: str | None = None, status: str | None = None, limit: int = 100) -> list[WorkOrder]:
+    def list(self, *, department: str | None = None, status: str | None = None, limit: int = 100,
+             estate_ids: frozenset[int] | None = None) -> list[WorkOrder]:
+        """`estate_ids`: only orders of entries in these estates (None: all), filtered before the
+        limit so a clerk's page is full."""
         with self.ledger.session() as s:
             q = select(WorkOrder)
+            if estate_ids is not None:
+                q = q.join(Entry, col(Entry.id) == col(WorkOrder.entry_id)).where(col(Entry.estate_id).in_(estate_ids))
             if department:
                 q = q.where(WorkOrder.department == department)
             if status:

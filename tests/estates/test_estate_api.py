@@ -179,3 +179,22 @@ def test_reports_per_estate_and_the_company_roll_up_adds_up(site) -> None:  # ty
     assert sup.get("/api/reports/monthly", params={"period": "2026-11"}).json()["data"]["total"] == 3
     assert sup.get("/api/reports/monthly", params={"period": "2026-11", "estate": t.a.id}).status_code == 403
     assert client("clerk_a").get("/api/reports/estates").status_code == 403  # clerks have no reports
+
+
+def test_a_clerks_page_of_work_orders_is_full_of_her_estates(site) -> None:  # type: ignore[no-untyped-def]
+    """The estate filter applies before the page's limit: estate B's newer orders do not push
+    estate A's off a clerk's page (it used to come back empty)."""
+    _t, client, calls = site
+    (_, a_entry), (_, b_entry) = calls["a"], calls["b"]
+    boss = client("boss")
+    for entry in (a_entry, b_entry):
+        confirmed = boss.post(f"/api/entries/{entry}/confirm",
+                              json={"category": "报修", "department": "工程", "summary": "水管漏水"})
+        assert confirmed.status_code == 200, confirmed.text
+    a_order = boss.post(f"/api/entries/{a_entry}/work-orders", json={"assignee": "李师傅"})
+    assert a_order.status_code == 201, a_order.text
+    for _ in range(3):  # newer, and of the other estate
+        assert boss.post(f"/api/entries/{b_entry}/work-orders", json={"assignee": "王师傅"}).status_code == 201
+    page = client("clerk_a").get("/api/work-orders", params={"limit": 1}).json()
+    assert [o["id"] for o in page] == [a_order.json()["id"]]
+    assert len(boss.get("/api/work-orders", params={"limit": 10}).json()) == 4

@@ -18,8 +18,8 @@ from callcenter.ledger.lifecycle import LABELS, SATISFACTIONS, STATES, allowed_t
 from callcenter.ledger.models import CallbackTask, Handover, Notification, WorkOrder
 from callcenter.ledger.service import LedgerError, NotFound
 from callcenter.ledger.versions import StaleWrite
-from callcenter.web.deps import NO_DIALER, NO_WORKFLOW, Dialer, Ledger, Workflow, available
-from callcenter.web.estate_scope import EstateFilter, entries_in
+from callcenter.web.deps import NO_DIALER, NO_WORKFLOW, Dialer, Workflow, available
+from callcenter.web.estate_scope import EstateFilter
 from callcenter.web.masking import mask_phone, mask_text, must_mask
 from callcenter.web.schemas import RowId, refusals
 from callcenter.web.security import current_principal, require
@@ -279,12 +279,11 @@ def create_work_order(entry_id: RowId, body: WorkOrderIn,
 def list_work_orders(department: str | None = Query(None, max_length=16),
                      status: str | None = Query(None, max_length=16),
                      limit: int = Query(100, ge=1, le=500),
-                     _: Principal = Depends(current_principal), *, wf: Workflow, ledger: Ledger,
+                     _: Principal = Depends(current_principal), *, wf: Workflow,
                      estates: EstateFilter) -> list[WorkOrderOut]:
     wf = available(wf, NO_WORKFLOW)
-    rows = wf.work_orders.list(department=department, status=status, limit=limit)
-    mine = entries_in(ledger, [o.entry_id for o in rows], estates)
-    return [_order_out(wf, o) for o in rows if o.entry_id in mine]
+    rows = wf.work_orders.list(department=department, status=status, limit=limit, estate_ids=estates)
+    return [_order_out(wf, o) for o in rows]
 
 
 @router.patch("/work-orders/{order_id}", response_model=WorkOrderOut, responses=refusals(403, 404, 409))
@@ -318,12 +317,12 @@ def work_order_slip(order_id: RowId, who: Principal = Depends(current_principal)
 def list_callbacks(status: Literal[(*TASK_STATUSES, "all")] = "open",  # type: ignore[valid-type]
                    kind: Literal[tuple(TASK_KINDS)] | None = None,  # type: ignore[valid-type]
                    limit: int = Query(200, ge=1, le=1000),
-                   who: Principal = Depends(current_principal), *, wf: Workflow, ledger: Ledger,
+                   who: Principal = Depends(current_principal), *, wf: Workflow,
                    estates: EstateFilter) -> list[CallbackTaskOut]:
     wf = available(wf, NO_WORKFLOW)
-    rows = wf.callbacks.list(status=None if status == "all" else status, kind=kind, limit=limit)
-    mine = entries_in(ledger, [t.entry_id for t in rows], estates)
-    return [_task_out(wf, t, who) for t in rows if t.entry_id in mine]
+    rows = wf.callbacks.list(status=None if status == "all" else status, kind=kind, limit=limit,
+                             estate_ids=estates)
+    return [_task_out(wf, t, who) for t in rows]
 
 
 @router.post("/callbacks/{task_id}/log", response_model=CallbackTaskOut, responses=refusals(403, 404, 409))
