@@ -54,7 +54,8 @@ def test_take_over_a_live_call_from_the_panel(pipeline_factory, chromium, artifa
     # the caller stays on the line, silent, until the agent hangs up (waiting for its BYE)
     scenario = caller_scenario(tmp_path / "caller.xml", [("pause", 500)], hang_up="agent")
     with PanelServer(app) as server:
-        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN",
+                                 bypass_csp=True)  # wait_for_function evals its predicate; the CSP forbids eval
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         login(page, server.url, "clerk1", "clerk-password")
