@@ -124,9 +124,11 @@ class CallbackTasks:
             self.ledger.transition(task.entry_id, "called_back", actor, note=notes, satisfaction=satisfaction)
         now = self.clock.now()
         with self.ledger.session() as s:
-            row = s.get(CallbackTask, task_id)
+            # Locked while read: the entry's move above sets off the workflow's own handlers, which
+            # may write this task at the same moment (PostgreSQL: the read waits for them).
+            row = s.get(CallbackTask, task_id, with_for_update=True, populate_existing=True)
             assert row is not None
-            claim(s, row, None)  # the version now: the entry move above may have touched the task
+            claim(s, row, None)  # the version now
             # the result of a call the agent placed and already counted is not a new attempt
             if not (row.method == "sip" and row.outcome == "connected" and outcome == "connected"):
                 row.attempts += 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import time
+from time import sleep
 
 from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy.exc import OperationalError
 
 from callcenter.clock import Clock
 from callcenter.drafting.hazard import HAZARD_NAMES
@@ -38,6 +40,7 @@ from callcenter.workflow.work_orders import WorkOrders
 
 log = logging.getLogger(__name__)
 
+_DB_RETRIES = 5  # 1+2+4+8+8 s: longer than a database restart, shorter than the register clock
 _EVENTS = {t.TYPE for t in (CallAnswered, CallMissed, DraftReady, EntryUpdated, CallbackUpdated, CallPerson)}
 _handovers: Handovers | None = None
 
@@ -71,10 +74,22 @@ class CaseWorkflow:
             self._executor.submit(self._handle_logged, event)
 
     def _handle_logged(self, event: Event) -> None:
-        try:
-            self._handle(event)
-        except Exception:
-            log.exception("workflow failed to handle %s %s", event.type, event.data)
+        # A database that restarts or fails over drops the pooled connections in use: the event's
+        # reaction (a clock started, a notice) is tried again for about half a minute, not lost.
+        for attempt in range(_DB_RETRIES + 1):
+            try:
+                self._handle(event)
+                return
+            except OperationalError as exc:
+                if attempt == _DB_RETRIES:
+                    log.exception("workflow failed to handle %s %s", event.type, event.data)
+                    return
+                log.warning("workflow: database unavailable while handling %s (%s); retrying",
+                            event.type, str(exc.orig).strip().splitlines()[0] if exc.orig else exc)
+                sleep(min(2.0**attempt, 8.0))
+            except Exception:
+                log.exception("workflow failed to handle %s %s", event.type, event.data)
+                return
 
     def _handle(self, event: Event) -> None:
         payload = event.payload

@@ -188,7 +188,8 @@ def test_urgent_speech_rings_the_duty_phone_and_the_notice_goes_out_first(
     send = p.agent._send
 
     def timed_send(data: bytes, peer):  # type: ignore[no-untyped-def]
-        if data.startswith(f"INVITE sip:{duty}".encode()):
+        # the first INVITE (a loaded duty phone may answer late and get the retransmission too)
+        if data.startswith(f"INVITE sip:{duty}".encode()) and not any(k == "invite" for k, _ in seen):
             seen.append(("invite", time.monotonic()))
         return send(data, peer)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -64,7 +65,9 @@ class Serve:
         path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
         log = workdir / f"{name}.log"
         proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "-c", str(path), "--role", role],
-                                stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=workdir)
+                                stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=workdir,
+                                # the tests read the log while it runs: nothing held in a buffer
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return cls(role, path, log, proc)
 
     @property

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
+from callcenter.clock import ManualClock
 from callcenter.events import DraftReady
 from callcenter.ledger.models import CallbackTask, Notification
-from callcenter.ledger.service import LedgerError
+from callcenter.ledger.service import LedgerError, LedgerService
 from callcenter.workflow.work_orders import NewWorkOrder
 from tests.workflow.conftest import Desk
 
@@ -156,3 +157,36 @@ def test_business_hours_move_a_callback_due_after_closing_time(desk: Desk) -> No
     [task] = desk.wf.callbacks.list(entry_id=entry_id)
     # 30 min today + 90 min from 08:00 tomorrow = 09:30 local = 01:30 UTC
     assert task.due_at == datetime(2026, 1, 6, 1, 30, tzinfo=UTC)
+
+
+def test_a_database_that_drops_its_connections_delays_the_reaction_without_losing_it(
+        ledger: LedgerService, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An event handled while the database restarts (its pooled connections dropped) is tried
+    again: the reaction happens once the database is back, with a warning and no traceback."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import OperationalError
+
+    from callcenter.workflow import cases as cases_module
+    from callcenter.workflow.cases import CaseWorkflow
+    from callcenter.workflow.notices import NoticeBoard
+    from callcenter.workflow.settings import WorkflowSettings
+
+    workflow = CaseWorkflow(ledger, clock, WorkflowSettings(), NoticeBoard(ledger.engine, clock, ledger.bus),
+                            inline=True)
+    waits: list[float] = []
+    monkeypatch.setattr(cases_module, "sleep", waits.append)
+    handled: list[str] = []
+    failures = iter([OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))] * 2)
+
+    def flaky(event: object) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        handled.append(event.type)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(workflow, "_handle", flaky)
+    workflow._handle_logged(SimpleNamespace(type="call.answered", data={"call_id": 1}))  # type: ignore[arg-type]
+    assert handled == ["call.answered"] and waits == [1.0, 2.0]
+    assert "retrying" in caplog.text and "Traceback" not in caplog.text and "failed to handle" not in caplog.text
