@@ -123,24 +123,15 @@ class CallbackTasks:
             # the entry's lifecycle first: if it refuses (not completed yet), nothing is recorded
             self.ledger.transition(task.entry_id, "called_back", actor, note=notes, satisfaction=satisfaction)
         now = self.clock.now()
-        with self.ledger.session() as s:
-            # Locked while read: the entry's move above sets off the workflow's own handlers, which
-            # may write this task at the same moment (PostgreSQL: the read waits for them).
-            row = s.get(CallbackTask, task_id, with_for_update=True, populate_existing=True)
-            assert row is not None
-            claim(s, row, None)  # the version now
-            # the result of a call the agent placed and already counted is not a new attempt
-            if not (row.method == "sip" and row.outcome == "connected" and outcome == "connected"):
-                row.attempts += 1
-            row.outcome, row.method, row.actor = outcome, method, actor
-            row.notes = "\n".join(n for n in (row.notes, notes) if n)
-            row.satisfaction = satisfaction or row.satisfaction
-            row.call_id = call_id or row.call_id
-            if done:
-                row.status, row.done_at = "done", now
-            s.add(row)
-            s.commit()
-            s.refresh(row)
+        for attempt in range(3):
+            try:
+                row = self._record_result(task_id, outcome, method, actor, notes, satisfaction, call_id, done, now)
+                break
+            except StaleWrite:
+                # the entry's move above sets off the workflow's own handlers, which may write this
+                # task at the same moment; this is the service's own write: read it again and apply
+                if attempt == 2:
+                    raise
         self.ledger.audit(actor, row.entry_id, "callback_attempt", row.kind, "",
                           f"{OUTCOMES[outcome]}{' ' + satisfaction if satisfaction else ''}", call_pk=call_id)
         if row.kind == "missed_call" and outcome == "connected":
@@ -167,6 +158,26 @@ class CallbackTasks:
                           f"外呼{OUTCOMES.get(outcome, outcome)}", call_pk=call_id)
         self._published(row)
         return row
+
+    def _record_result(self, task_id: int, outcome: str, method: str, actor: str, notes: str,
+                       satisfaction: str, call_id: int | None, done: bool, now: datetime) -> CallbackTask:
+        with self.ledger.session() as s:
+            row = s.get(CallbackTask, task_id, with_for_update=True, populate_existing=True)
+            assert row is not None
+            claim(s, row, None)  # the version now
+            # the result of a call the agent placed and already counted is not a new attempt
+            if not (row.method == "sip" and row.outcome == "connected" and outcome == "connected"):
+                row.attempts += 1
+            row.outcome, row.method, row.actor = outcome, method, actor
+            row.notes = "\n".join(n for n in (row.notes, notes) if n)
+            row.satisfaction = satisfaction or row.satisfaction
+            row.call_id = call_id or row.call_id
+            if done:
+                row.status, row.done_at = "done", now
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+            return row
 
     def _returned_missed_call(self, entry_id: int, actor: str, notes: str) -> None:
         entry = self.ledger.get_entry(entry_id)

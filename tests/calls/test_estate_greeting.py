@@ -126,7 +126,9 @@ def test_two_hotline_numbers_through_kamailio(agent_factory, kamailio, estate_pr
                 # the first two seconds of each greeting: the estate's name is in them
                 scores[other], _ = best_match(heard, greeting[:16000])
             print(code, {k: round(v, 3) for k, v in scores.items()})
-            assert scores[code] > 0.8 and scores[code] > max(v for k, v in scores.items() if k != code) + 0.1, \
+            # own greeting 0.92-0.96 on a quiet machine, 0.77 once under CI load (a late packet
+            # concealed); the other estate's 0.23-0.36
+            assert scores[code] > 0.6 and scores[code] > max(v for k, v in scores.items() if k != code) + 0.3, \
                 f"{code} caller, greeting correlations: {scores}"
         calls = ledger.list_calls(limit=10)
         assert len(calls) == 2

@@ -29,7 +29,9 @@ from tests.sipbench import audio
 from tests.sipbench.kamailio import Kamailio
 from tests.sipbench.sipp import finish, start_sipp, start_uas
 
-pytestmark = [pytest.mark.sip, pytest.mark.both_dbs]
+# The wire only: what the desk writes is tested on both databases with the call double
+# (test_person_on_the_line.py).
+pytestmark = pytest.mark.sip
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sipbench" / "scenarios"
 CALLER_HZ, CLERK_HZ = 700, 1100

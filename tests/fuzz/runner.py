@@ -177,6 +177,12 @@ def judge(case: Case, replies: list[bytes]) -> str | None:
     expected = case.expect.statuses
     if not expected:
         return f"expected silence, got {statuses}" if replies else None
+    # An INVITE's non-2xx final response is sent again until the ACK comes (RFC 3261 17.2.1,
+    # Timer G): on a loaded machine the fuzzer's ACK can be late. The same final twice is one answer.
+    while len(statuses) >= 2 and statuses[-1] >= 300 and statuses[-1] == statuses[-2] \
+            and data.startswith(b"INVITE ") and replies[-1] == replies[-2]:
+        statuses.pop()
+        replies = replies[:-1]
     finals = [s for s in statuses if s >= 200]
     if ACCEPT in expected:
         allowed = [[100, 180]] + [[100, s] for s in expected if s != ACCEPT]
