@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from callcenter.asr.pool import TranscriptionPool
@@ -117,19 +118,27 @@ def test_two_hotline_numbers_through_kamailio(agent_factory, kamailio, estate_pr
         for code, line in lines.items():
             results[code] = run_baresip_call(tmp_path / f"baresip-{code}", f"sip:{line}@127.0.0.1:{kamailio.port}",
                                              said, seconds=6, codec="PCMU")
+        greetings = {c: audio.pcm(_greeting(estate_prompt_settings, estates, c)).astype(float) for c in NAMES}
+
+        def own_pieces(code: str) -> list[Any]:
+            # half-second pieces of the first three seconds that the other estate's greeting lacks:
+            # the estate's name (both greetings share 「您好」 and 「物业客服中心」)
+            mine, other = greetings[code], next(g for c, g in greetings.items() if c != code)
+            pieces = [mine[i:i + 4000] for i in range(0, min(len(mine), 24000) - 4000 + 1, 4000)]
+            return [piece for piece in pieces if best_match(other, piece)[0] < 0.6]
+
+        distinct = {c: own_pieces(c) for c in NAMES}
+        assert all(distinct.values()), {c: len(v) for c, v in distinct.items()}
         for code, result in results.items():
             assert result.heard_wav is not None, result.output[-3000:]
             heard = audio.read_wav(result.heard_wav).astype(float)
-            scores = {}
-            for other in NAMES:
-                greeting = audio.pcm(_greeting(estate_prompt_settings, estates, other)).astype(float)
-                # the first two seconds of each greeting: the estate's name is in them
-                scores[other], _ = best_match(heard, greeting[:16000])
+            scores = {c: float(np.mean([best_match(heard, piece)[0] for piece in pieces]))
+                      for c, pieces in distinct.items()}
             print(code, {k: round(v, 3) for k, v in scores.items()})
-            # own greeting 0.92-0.96 on a quiet machine, 0.77 once under CI load (a late packet
-            # concealed); the other estate's 0.23-0.36
-            assert scores[code] > 0.6 and scores[code] > max(v for k, v in scores.items() if k != code) + 0.3, \
-                f"{code} caller, greeting correlations: {scores}"
+            # whole first two seconds: own 0.92-0.96 quiet but 0.61 vs 0.53 once under CI load, the
+            # shared words dominating; the name's pieces alone tell the estates apart
+            assert scores[code] > 0.5 and scores[code] > max(v for k, v in scores.items() if k != code) + 0.15, \
+                f"{code} caller, correlations with each estate's name: {scores}"
         calls = ledger.list_calls(limit=10)
         assert len(calls) == 2
         for call in calls:
