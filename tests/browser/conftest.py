@@ -42,9 +42,11 @@ class PanelServer:
 
 def login(page, url: str, user: str, password: str,  # type: ignore[no-untyped-def]
           ready: str = "#link-state:has-text('实时连接正常')") -> None:
-    """Log in through the form and wait until the panel is `ready` (by default: live events flowing)."""
+    """Log in through the form and wait until the panel is `ready` (by default: live events flowing)
+    and has routed (its nav links show what the role may open)."""
     page.goto(url + "/")
     page.fill("#login-form [name=username]", user)
     page.fill("#login-form [name=password]", password)
     page.press("#login-form [name=password]", "Enter")
     page.wait_for_selector(ready)
+    page.wait_for_selector("body[data-started]", state="attached")  # start hooks done, first route shown

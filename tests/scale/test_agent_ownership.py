@@ -100,11 +100,14 @@ class Site:
         return start_sipp(str(scenario), self.kamailio.port, self.root / f"sipp{n}", service=line,
                           timeout_s=seconds + 60)
 
-    def wait_call(self, called: str, status: str, timeout_s: float = 30) -> Call:
+    def wait_call(self, called: str, status: str, timeout_s: float = 30,
+                  transcript: tuple[str, ...] = ()) -> Call:
+        """The latest call on `called` once it has `status` (and, if given, a transcript status in
+        `transcript`: recovery commits the call first and queues its transcript just after)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             calls = [c for c in self.ledger.list_calls(limit=50) if c.called_number == called]
-            if calls and calls[0].status == status:
+            if calls and calls[0].status == status and (not transcript or calls[0].transcript_status in transcript):
                 return calls[0]
             time.sleep(0.2)
         raise AssertionError(f"no {status} call on {called}: {[(c.called_number, c.status) for c in self.ledger.list_calls()]}"
@@ -179,8 +182,9 @@ def test_a_killed_agents_calls_are_recovered_within_a_minute_while_the_other_run
         time.sleep(2)  # some audio in the recording
         os.kill(east.pid, signal.SIGKILL)
         killed = time.monotonic()
-        recovered = site.wait_call(EAST, "interrupted", 60)
+        site.wait_call(EAST, "interrupted", 60)
         took = time.monotonic() - killed
+        recovered = site.wait_call(EAST, "interrupted", 30, transcript=("queued", "done"))
         west_live = site.ledger.list_calls(limit=50)
         _finish(west_call, 180)
     finally:

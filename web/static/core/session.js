@@ -19,6 +19,7 @@ export const displayNameOf = (username) => users().find((u) => u.username === us
 
 export function showLogin() {
   events.disconnect();
+  delete document.body.dataset.started;
   $("#app").hidden = true;
   $("#login").hidden = false;
   $("#login-form").username.focus();
@@ -38,6 +39,7 @@ export async function start() {
     try { await fn(m); } catch (err) { setTimeout(() => { throw err; }); }
   }
   router.start();
+  document.body.dataset.started = "1";  // nav and first view are in place (the browser tests wait on it)
 }
 
 export function bind() {
