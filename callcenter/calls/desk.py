@@ -174,7 +174,8 @@ class CallDesk:
     def take_over_requested(self) -> bool:
         return self.shared.takeover_for(self.call_id, pop=False) is not None
 
-    def ring_staff(self, reason: str, hazard: str | None = None, announce: str = "") -> str:
+    def ring_staff(self, reason: str, hazard: str | None = None, announce: tuple[str, ...] = (),
+                   must: int = 0) -> str:
         shared, settings = self.shared, self.shared.transfer
         if reason == "takeover":
             extension = shared.takeover_for(self.call_id, pop=True)
@@ -183,14 +184,20 @@ class CallDesk:
             numbers = []
         else:
             numbers = shared.numbers_for(reason, self.estate_id)
+        hold = _HoldMusic(self.call, self.prompts, announce, must)
         if shared.agent is None or not numbers:
             self._person("nobody", reason)
-            return "nobody"
-        hold = _HoldMusic(self.call, self.prompts, announce)
+            return "nobody" if hold.finish(answered=False) else "ended"
         result = ring_group(shared.agent, numbers, strategy=settings.strategy,
                             timeout_s=settings.ring_timeout_s, each_s=settings.ring_each_s,
                             caller_gone=lambda: not self.call.is_active(), while_ringing=hold.play_some)
         self.rings.append(result)
+        # A phone answered (or every phone failed) before the caller heard all that must be heard:
+        # the safety prompt is finished first; the person who answered waits those seconds.
+        if result.outcome != "caller_gone" and not hold.finish(answered=result.leg is not None):
+            if result.leg is not None:
+                result.leg.hangup()
+            return "ended"
         if result.outcome == "caller_gone":
             return "ended"
         if result.leg is None:
@@ -268,18 +275,31 @@ class CallDesk:
 
 
 class _HoldMusic:
-    """While the group rings: the announcement once, then hold music a bit at a time."""
+    """While the group rings: the announcements once each, in order, then hold music a bit at a
+    time. The first `must` (the safety prompt) are heard in full whatever the ring's outcome; the
+    last (「现在为您接通值班人员」) is heard before a bridge, never after nobody answered."""
 
-    def __init__(self, call: ActiveCall, prompts: Prompts, announce: str = "") -> None:
+    def __init__(self, call: ActiveCall, prompts: Prompts, announce: tuple[str, ...] = (), must: int = 0) -> None:
         self.call = call
         self.prompts = prompts
         self.announce = announce
+        self.must = must
+        self.played = 0  # announcements played so far
         self.pos = 0
 
+    def finish(self, *, answered: bool) -> bool:
+        """After the ring: the rest of what must be heard, and the last announcement if a person
+        answered (the person waits those seconds). False if the caller is gone."""
+        keys = list(self.announce[self.played:self.must])
+        if answered and self.played < len(self.announce):
+            keys.append(self.announce[-1])
+        self.played = len(self.announce)
+        return all(self.call.play(self.prompts.get(key)) for key in keys) and self.call.is_active()
+
     def play_some(self) -> None:
-        if self.announce:
-            key, self.announce = self.announce, ""
-            self.call.play(self.prompts.get(key))
+        if self.played < len(self.announce):
+            self.played += 1
+            self.call.play(self.prompts.get(self.announce[self.played - 1]))
             return
         music = self.prompts.get(HOLD_MUSIC)
         chunk = music[self.pos:self.pos + _HOLD_CHUNK_BYTES]

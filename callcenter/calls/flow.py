@@ -99,10 +99,13 @@ class Desk(Protocol):
     def escalate(self, hazard: str) -> None:
         """Urgent: notice, clock and audit now (never blocks long)."""
 
-    def ring_staff(self, reason: str, hazard: str | None = None, announce: str = "") -> str:
-        """Ring the people who can take the caller (clerks, or the duty roster) while the caller
-        hears the `announce` prompt and then hold music: 'bridged' (the call with the person is
-        over), 'unanswered', 'nobody' (no one to ring) or 'ended'."""
+    def ring_staff(self, reason: str, hazard: str | None = None, announce: tuple[str, ...] = (),
+                   must: int = 0) -> str:
+        """Ring the people who can take the caller (clerks, or the duty roster) at once, while the
+        caller hears the `announce` prompts and then hold music; the first `must` of them (the
+        safety prompt) are heard in full whatever happens, the last (「现在为您接通…」) before a
+        bridge. 'bridged' (the call with the person is over), 'unanswered', 'nobody' (no one to
+        ring) or 'ended'."""
 
     def take_over_requested(self) -> bool:
         """A clerk pressed 「接听」 in the panel for this call."""
@@ -171,6 +174,10 @@ class Conversation:
         self.facts.steps = self.steps
         if desk.offers_person and not self._say("press_zero"):
             return
+        # An emergency rarely waits for the greeting: what the caller said over it counts now, not
+        # after the next question and its silence.
+        if not self._after_turn(Heard(spoke=False, dtmf="", ended=False)):
+            return
         ask_unit = self.settings.ask_unit and (not self.known_caller or self.settings.ask_unit_for_known_callers)
         if ask_unit:
             if not self._say("ask_unit_keypad" if keypad else "ask_unit"):
@@ -209,19 +216,23 @@ class Conversation:
             self.steps.append(f"urgent:{view.hazard}")
             desk.note(self.facts)
             desk.escalate(view.hazard)  # notice, clock, audit: before the caller hears a word
-            if not self._say(safety_prompt_key(view.hazard)) or not self._say("urgent"):
-                return False
-            return self._to_person("urgent", view.hazard)
+            # The duty phones ring from now on, while the caller hears what to do (DOMAIN: at once).
+            return self._to_person("urgent", view.hazard, safety=safety_prompt_key(view.hazard))
         if (heard.person or view.wants_person) and desk.offers_person:
             return self._to_person("caller")
         return True
 
-    def _to_person(self, reason: str, hazard: str | None = None) -> bool:
+    def _to_person(self, reason: str, hazard: str | None = None, safety: str = "") -> bool:
         assert self.desk is not None
-        # The phones ring from the first moment; the caller hears 「正在为您转接客服，请稍候」 meanwhile.
-        announce = "urgent_connecting" if reason == "urgent" else "transfer_wait"
-        self.steps.append(announce)
-        outcome = self.desk.ring_staff(reason, hazard, announce)
+        # The phones ring from the first moment; meanwhile the caller hears 「正在为您转接客服，请稍候」,
+        # or for an urgent matter the safety prompt, 「…已经马上通知值班人员」 and 「现在为您接通值班人员」.
+        announce: tuple[str, ...]
+        if reason != "urgent":
+            announce, must = ("transfer_wait",), 0
+        else:
+            announce, must = ((safety, "urgent", "urgent_connecting"), 1) if safety else (("urgent_connecting",), 0)
+        self.steps.extend(announce)
+        outcome = self.desk.ring_staff(reason, hazard, announce, must)
         self.steps.append(f"transfer:{reason}:{outcome}")
         if outcome in ("bridged", "ended") or not self.call.is_active():
             self.transferred = outcome == "bridged"

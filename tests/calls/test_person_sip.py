@@ -177,11 +177,15 @@ def test_nobody_answers_the_caller_goes_back_to_message_taking(
 def test_urgent_speech_rings_the_duty_phone_and_the_notice_goes_out_first(
         pipeline_factory, kamailio: Kamailio, speak, tmp_path: Path) -> None:
     """Synthesized Mandarin through the named Mandarin double: gas heard → the urgent step (the
-    notice's trigger: its event and audit row) before the duty phone's INVITE; the caller is bridged."""
+    notice's trigger: its event and audit row) before the duty phone's INVITE, which leaves while
+    the caller hears the safety prompt (not after it); the caller is bridged."""
     text = "我家燃气漏了，屋里全是味，赶紧派人来"
     p: Pipeline = pipeline_factory(recognizer=ScriptedFactoryDouble([text]))
+    safety_s = len(p.handler.prompts.get("safety_gas")) / 16000
+    connecting_s = len(p.handler.prompts.get("urgent_connecting")) / 16000
+    # the duty person answers at once and stays on past what the caller hears before the bridge
     duty, phone = clerk_phone(kamailio, tmp_path / "duty", "uas_answer_bye.xml", CLERK_HZ, tone_s=1.0,
-                              duration_ms=2000)
+                              duration_ms=int((safety_s + connecting_s) * 1000) + 2000)
     desk = with_desk(p, ())
     desk.transfer = TransferSettings(ring_timeout_s=8, duty_roster=(RosterMember(name="保安室", number=duty),))
     seen: list[tuple[str, float]] = []
@@ -213,4 +217,6 @@ def test_urgent_speech_rings_the_duty_phone_and_the_notice_goes_out_first(
     assert rows[0][2] <= rows[1][2]
     # the urgent step (its notice) before the duty phone's INVITE left the agent
     assert [kind for kind, _ in seen][:3] == ["urgent", "invite", "answered"], seen
+    # the duty phone rang at once: its INVITE left before the safety prompt could have ended
+    assert seen[1][1] - seen[0][1] < safety_s, (seen, safety_s)
     assert p.ledger.get_entry(call.entry_id).urgent
