@@ -82,6 +82,10 @@ def _wanted_backend(item: pytest.Item) -> str | None:
 DB_FIXTURES = {"db_url", "empty_db_url", "engine", "ledger", "pg_url", "db_backend"}
 
 
+# Fixtures that make a test take seconds, not milliseconds (fixtures include those they use).
+HEAVY_FIXTURES = {"kamailio", "chromium", "ko_factory", "ko_model_dir", "speak", "built_seed"}
+
+
 # Where the back-end changes what the code does (SQL, locking, transactions, search, the job
 # queue): the fast tier's PostgreSQL pass runs these, and tests elsewhere marked `both_dbs` (a
 # few end-to-end calls). Everything else runs once, on SQLite.
@@ -109,9 +113,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    # The long tests first (a stable sort keeps each module's order): parallel workers then end
-    # together instead of one of them starting the soak when the others are done.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # The long tests first, then those with real peers or real speech (a stable sort keeps each
+    # module's order): the parallel workers (which steal work from each other) then end together
+    # instead of one of them starting the soak, or a SIP call, when the others are done.
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 not HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))))
 
 
 @pytest.fixture(scope="session")
