@@ -43,36 +43,17 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args()
 
-    from datetime import time as day_time
 
-    from callcenter.asr.pool import TranscriptionPool
-    from callcenter.asr.settings import AsrSettings
     from callcenter.audio.prompt_build import build_default_prompts
     from callcenter.audio.prompts import PromptLibrary
-    from callcenter.audio.settings import PromptSettings, VadSettings
+    from callcenter.audio.settings import PromptSettings
     from callcenter.calls import bridge
-    from callcenter.calls.desk import StaffDesk
-    from callcenter.calls.drafter import CallDrafter
-    from callcenter.calls.flow import FlowSettings
-    from callcenter.calls.hotline import HotlineHandler
     from callcenter.calls.session import CallSession
-    from callcenter.calls.understanding import Understanding
-    from callcenter.clock import SystemClock
-    from callcenter.drafting.rules import DraftingRules
-    from callcenter.events import EventBus
-    from callcenter.ledger import db
-    from callcenter.ledger.service import LedgerService
-    from callcenter.recordings.settings import RecordingSettings
-    from callcenter.recordings.store import WavRecordingStore
     from callcenter.staffing.settings import TransferSettings
-    from callcenter.telephony.agent import PyVoipAgent
-    from callcenter.telephony.settings import SipSettings
-    from callcenter.workflow.settings import WorkflowSettings
     from tests.calls.conftest import SHORT_PROMPTS
     from tests.sipbench import audio
     from tests.sipbench.kamailio import Kamailio
     from tests.sipbench.sipp import finish, start_sipp, start_uas
-    from tests.sipbench.tools import free_udp_block, free_udp_port
 
     work = Path(tempfile.mkdtemp(prefix="person_transfer_"))
     print(f"work dir {work}")
@@ -146,24 +127,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     desk_module.bridge_calls = timed_bridge  # type: ignore[assignment]
 
     with Kamailio(work / "kamailio") as proxy:
-        url = f"sqlite:///{work / 'ledger.db'}"
-        db.upgrade(url)
-        ledger = LedgerService(db.make_engine(url), SystemClock(), EventBus())
-        store = WavRecordingStore(RecordingSettings(root=work / "recordings"))
-        pool = TranscriptionPool(AsrSettings(model_dir=work / "no-model", max_live_streams=2, workers=1))
-        pool.start()
-        desk = StaffDesk(Understanding(DraftingRules.load()), TransferSettings(ring_timeout_s=10),
-                         WorkflowSettings(business_open=day_time(0, 0), business_close=day_time(23, 59, 59)))
-        handler = HotlineHandler(ledger=ledger, recordings=store, transcriber=pool, prompts=PromptLibrary(prompts),
-                                 drafter=CallDrafter(ledger, DraftingRules.load()),
-                                 vad=VadSettings(no_input_timeout_s=6.0, end_silence_ms=600), flow=FlowSettings(),
-                                 clock=SystemClock(), desk=desk)
-        rtp_low = free_udp_block(60)
-        settings = SipSettings(server="127.0.0.1", port=proxy.port, username="hotline-bench", bind_ip="127.0.0.1",
-                               bind_port=free_udp_port(), rtp_port_low=rtp_low, rtp_port_high=rtp_low + 59,
-                               answer_after_rings=1, ring_period_s=0.3)
-        agent = PyVoipAgent(settings, handler)
-        desk.agent = agent
+        from desk_hotline import desk_hotline  # bench/, beside this script
+
+        hotline = desk_hotline(work, proxy.port, PromptLibrary(prompts))
+        desk, agent, settings = hotline.desk, hotline.agent, hotline.settings
         send = agent._send
 
         def timed_send(data: bytes, peer):  # type: ignore[no-untyped-def]
@@ -199,9 +166,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                     key_to_invite.append((ours[0][0] - key_at) * 1000)
                     print(f"round {i}: key 0 -> INVITE {key_to_invite[-1]:.1f} ms")
         finally:
-            agent.stop()
-            pool.shutdown(wait=False)
-            store.shutdown()
+            hotline.stop()
 
     print()
     if key_to_invite:

@@ -50,39 +50,20 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     args = parser.parse_args()
 
     import wave
-    from datetime import time as day_time
 
     import numpy as np
 
-    from callcenter.asr.pool import TranscriptionPool
-    from callcenter.asr.settings import AsrSettings
     from callcenter.audio.prompt_build import build_default_prompts, synthesize
     from callcenter.audio.prompts import PromptLibrary
-    from callcenter.audio.settings import PromptSettings, VadSettings
-    from callcenter.calls.desk import StaffDesk
-    from callcenter.calls.drafter import CallDrafter
-    from callcenter.calls.flow import FlowSettings
-    from callcenter.calls.hotline import HotlineHandler
+    from callcenter.audio.settings import PromptSettings
     from callcenter.calls.session import CallSession
-    from callcenter.calls.understanding import Understanding
-    from callcenter.clock import SystemClock
-    from callcenter.drafting.rules import DraftingRules
-    from callcenter.events import EventBus
-    from callcenter.ledger import db
-    from callcenter.ledger.service import LedgerService
-    from callcenter.recordings.settings import RecordingSettings
-    from callcenter.recordings.store import WavRecordingStore
     from callcenter.staffing.settings import RosterMember, TransferSettings
-    from callcenter.telephony.agent import PyVoipAgent
-    from callcenter.telephony.settings import SipSettings
-    from callcenter.workflow.settings import WorkflowSettings
     from tests.calls.callers import caller_scenario
     from tests.calls.conftest import SHORT_PROMPTS
     from tests.doubles import ScriptedFactoryDouble, scripted_builder
     from tests.sipbench import audio
     from tests.sipbench.kamailio import Kamailio
     from tests.sipbench.sipp import finish, start_sipp, start_uas
-    from tests.sipbench.tools import free_udp_block, free_udp_port
 
     work = Path(tempfile.mkdtemp(prefix="urgent_escalation_"))
     print(f"work dir {work}")
@@ -113,9 +94,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     CallSession.on_caller_audio = on_caller_audio  # type: ignore[method-assign]
 
     with Kamailio(work / "kamailio") as proxy:
-        url = f"sqlite:///{work / 'ledger.db'}"
-        db.upgrade(url)
-        ledger = LedgerService(db.make_engine(url), SystemClock(), EventBus())
+        from desk_hotline import desk_hotline  # bench/, beside this script
+
+        hotline = desk_hotline(work, proxy.port, library, scripted_builder(ScriptedFactoryDouble([GAS])))
+        ledger, desk, agent, settings = hotline.ledger, hotline.desk, hotline.agent, hotline.settings
 
         def on_event(event) -> None:  # type: ignore[no-untyped-def]
             if event.type == "call.person" and event.data.get("step") == "urgent":
@@ -123,23 +105,6 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                     notices.append(time.monotonic())
 
         ledger.bus.add_listener(on_event)
-        store = WavRecordingStore(RecordingSettings(root=work / "recordings"))
-        recognizer = ScriptedFactoryDouble([GAS])
-        pool = TranscriptionPool(AsrSettings(model_dir=work / "no-model", max_live_streams=2, workers=1),
-                                 factory_builder=scripted_builder(recognizer))
-        pool.start()
-        desk = StaffDesk(Understanding(DraftingRules.load()), TransferSettings(ring_timeout_s=10),
-                         WorkflowSettings(business_open=day_time(0, 0), business_close=day_time(23, 59, 59)))
-        handler = HotlineHandler(ledger=ledger, recordings=store, transcriber=pool, prompts=library,
-                                 drafter=CallDrafter(ledger, DraftingRules.load()),
-                                 vad=VadSettings(no_input_timeout_s=6.0, end_silence_ms=600), flow=FlowSettings(),
-                                 clock=SystemClock(), desk=desk)
-        rtp_low = free_udp_block(60)
-        settings = SipSettings(server="127.0.0.1", port=proxy.port, username="hotline-bench", bind_ip="127.0.0.1",
-                               bind_port=free_udp_port(), rtp_port_low=rtp_low, rtp_port_high=rtp_low + 59,
-                               answer_after_rings=1, ring_period_s=0.3)
-        agent = PyVoipAgent(settings, handler)
-        desk.agent = agent
         send = agent._send
 
         def timed_send(data: bytes, peer):  # type: ignore[no-untyped-def]
@@ -189,9 +154,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                 to_invite.append((ours_invite[0] - end) * 1000)
                 print(f"round {i}: end of speech -> urgent step {to_notice[-1]:.0f} ms, -> duty INVITE {to_invite[-1]:.0f} ms")
         finally:
-            agent.stop()
-            pool.shutdown(wait=False)
-            store.shutdown()
+            hotline.stop()
 
     print()
     print(f"gas safety prompt: {safety_s:.1f} s")
