@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +10,7 @@ from callcenter.clock import SystemClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
-
-
-def cli(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CALLCENTER_CONFIG": str(cwd / "config.yaml")}
-    return subprocess.run([sys.executable, "-m", "callcenter.cli", *args], cwd=cwd, input=stdin, text=True,
-                          capture_output=True, env=env, timeout=60)
+from tests.cli_runner import cli, cli_process
 
 
 @pytest.fixture
@@ -52,7 +44,8 @@ def test_users_tokens_and_directory(site: Path, db_url: str) -> None:
 
 
 def test_config_check_and_missing_model(site: Path) -> None:
-    ok = cli(site, "config", "check")  # valid, but the configured model is not there: said so (issue 16)
+    # The real entry point, as a shell runs it (the other tests run the same app in-process).
+    ok = cli_process(site, "config", "check")  # valid, but the configured model is not there: said so (issue 16)
     assert ok.returncode == 0 and "语音模型不可用" in ok.stdout and "models fetch" in ok.stdout
     assert "配置有效 (configuration is valid)" not in ok.stdout
     (site / "config.yaml").write_text("sip:\n  answer_after_rings: 4\n", encoding="utf-8")

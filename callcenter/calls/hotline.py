@@ -130,7 +130,8 @@ class HotlineHandler:
             # waited on the database must not make the end time late.
             ended_for_s = getattr(call, "ended_for_s", None)  # ActiveCall; doubles may lack it
             ended_at = self.clock.now() - timedelta(seconds=ended_for_s() if ended_for_s is not None else 0.0)
-            recording = self._close_recording(info.call_id, recorder)
+            recording = self._close_recording(info.call_id, recorder,
+                                              ended_for_s() if ended_for_s is not None else 0.0)
             reason = reason or call.end_reason() or "agent_hangup"
             # The recording is closed (its journal gone): the ledger must learn about it. A
             # database that cannot take it now gets it from the outbox later.
@@ -230,9 +231,9 @@ class HotlineHandler:
             return None
 
     @staticmethod
-    def _close_recording(call_id: str, recorder: CallRecorder) -> RecordingInfo | None:
+    def _close_recording(call_id: str, recorder: CallRecorder, ended_for_s: float) -> RecordingInfo | None:
         try:
-            return recorder.close()
+            return recorder.close(ended_for_s)
         except RecordingError as exc:  # disk trouble: what was written is kept and described
             log.error("call %s: %s", call_id, exc)
             return exc.info
@@ -250,6 +251,6 @@ class _NotRecorded:
     def write_agent(self, pcm16: bytes) -> None:
         pass
 
-    def close(self) -> RecordingInfo:
+    def close(self, ended_for_s: float = 0.0) -> RecordingInfo:
         raise RecordingError("the recording could not be opened", path="")
 

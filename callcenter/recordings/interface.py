@@ -37,8 +37,9 @@ class CallRecorder(Protocol):
     def write_agent(self, pcm16: bytes) -> None:
         """Audio the agent played to the caller."""
 
-    def close(self) -> RecordingInfo:
-        """Finish the file (header, fsync, checksum). Idempotent."""
+    def close(self, ended_for_s: float = 0.0) -> RecordingInfo:
+        """Finish the file (header, fsync, checksum). Idempotent. `ended_for_s`: how long ago the
+        call ended (its BYE), so a close that comes late does not pad the recording with silence."""
 
 
 class RecordingStore(Protocol):

@@ -229,8 +229,10 @@ class WavCallRecorder:
         due = self._monotonic() - self._last_sync >= self._flush_interval_s
         self.flush(sync=due)
 
-    def _flush_locked(self, *, final: bool, sync: bool) -> None:
-        now = self._now_samples()
+    def _flush_locked(self, *, final: bool, sync: bool, ended_for_s: float = 0.0) -> None:
+        # A close that comes after the call ended (a starved thread, a slow database) ends the
+        # silent tail at the BYE, not at the close.
+        now = self._now_samples() - max(0, round(ended_for_s * SAMPLE_RATE_HZ))
         with self._lock:
             self._interleave(now, final)
             data, self._pending = self._pending, bytearray()
@@ -277,8 +279,9 @@ class WavCallRecorder:
         """The disk error that stopped this recording, if any (also raised by `close`)."""
         return self._error
 
-    def close(self) -> RecordingInfo:
-        """Finish the file (last audio, header, fsync, checksum). Idempotent.
+    def close(self, ended_for_s: float = 0.0) -> RecordingInfo:
+        """Finish the file (last audio, header, fsync, checksum). Idempotent. The silent tail ends
+        `ended_for_s` seconds ago, when the call ended; audio already written is always kept.
 
         Raises RecordingError (with `.info` describing the kept part) if the disk failed.
         """
@@ -286,7 +289,7 @@ class WavCallRecorder:
             if self._info is None:
                 with self._lock:
                     self._closed = True
-                self._flush_locked(final=True, sync=True)
+                self._flush_locked(final=True, sync=True, ended_for_s=ended_for_s)
                 try:
                     os.close(self._fd)
                 except OSError as exc:  # NFS and friends report deferred write errors here

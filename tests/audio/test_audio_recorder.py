@@ -130,6 +130,24 @@ def test_caller_and_agent_share_one_timeline(store: WavRecordingStore, clock: Fa
     assert not left[:4000].any() and not right[:4000].any()
 
 
+def test_a_late_close_ends_the_silent_tail_at_the_bye(store: WavRecordingStore, clock: FakeMonotonic) -> None:
+    """A handler starved for CPU closes the recording 2 s after the BYE: the call lasted 3 s, so
+    does its recording, and no audio already written is cut."""
+    rec = store.open("late", START)
+    rec.write_agent(tone(8000, 1))  # a 1 s prompt
+    clock.advance(3.0)  # the caller listens in silence and hangs up at t=3 s
+    clock.advance(2.0)  # the handler gets to close at t=5 s
+    info = rec.close(ended_for_s=2.0)
+    assert info.duration_ms == 3000
+    _, right = read_stereo(store.path_of(info.key))
+    assert right[:8000].tobytes() == tone(8000, 1)
+    # Told the call ended before the prompt did, the prompt is still kept whole.
+    rec = store.open("early", START)
+    rec.write_agent(tone(16000, 1))
+    clock.advance(0.5)
+    assert rec.close(ended_for_s=5.0).duration_ms == 2000
+
+
 def test_flush_writes_up_to_lag_horizon_when_one_side_is_silent(
     store: WavRecordingStore, clock: FakeMonotonic
 ) -> None:

@@ -208,9 +208,14 @@ def test_key_zero_rings_the_clerks_on_duty_first_answer_wins_the_other_is_cancel
     assert rows[0].new == "caller|8101|wang" and rows[0].actor == "wang"
     # the clerk is 在岗 again after the call, the caller left, the clerk's voice on the right channel
     assert h.staff is not None and h.staff.on_duty_extensions() == ["8102", "8101"]
+    # The last thing on the agent's channel is the clerk's voice (a silent tail may follow: the
+    # double's call reports no BYE time, and a starved handler closes the recording late).
     right = right_channel(h, logged.recording_key)
-    spectrum = np.abs(np.fft.rfft(right[-8000 * 2:]))
-    assert abs(np.argmax(spectrum) * 8000 / len(right[-8000 * 2:]) - 700) < 20
+    voiced = np.flatnonzero(np.abs(right) > 100)
+    assert voiced.size, "the agent's channel is silent"
+    last = right[max(0, voiced[-1] - 8000):voiced[-1]]
+    spectrum = np.abs(np.fft.rfft(last))
+    assert abs(np.argmax(spectrum) * 8000 / len(last) - 700) < 20
     assert "thanks" not in call.heard  # the clerk took the call: the script stopped
 
 

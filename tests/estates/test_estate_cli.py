@@ -13,7 +13,7 @@ from callcenter.estates.scope import assigned_estates
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
-from tests.test_cli import cli
+from tests.cli_runner import cli
 
 CONFIG = """database:
   url: {db_url}

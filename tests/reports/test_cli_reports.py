@@ -10,8 +10,8 @@ from callcenter.clock import ManualClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from tests.cli_runner import cli
 from tests.reports.world import build, in_month
-from tests.test_cli import cli
 
 
 def test_monthly_report_prints_the_figures(tmp_path: Path, db_url: str) -> None:
