@@ -1,13 +1,17 @@
 """Session-wide fixtures and the selection of each run.
 
-The database back-end is chosen per run (`--db=sqlite|postgresql`): `db_url` is a fresh database
-of that back-end for each test (a copy of one migrated once per session), and everything that
-needs a database takes it from there. Tests bound to one back-end carry `@pytest.mark.only_db(...)`.
+The database back-end is chosen per run (`--db=sqlite|postgresql|both`): `db_url` is a fresh
+database of that back-end for each test (a copy of one migrated once per session), and everything
+that needs a database takes it from there. With `--db=both` (scripts/test, CI) one session runs
+both: each test that reaches a database through `db_backend` is parametrized `[sqlite]` and
+`[postgresql]` where its tier wants both, so the parallel workers pack the two back-ends' tests
+together instead of running two sessions one after the other. Tests bound to one back-end carry
+`@pytest.mark.only_db(...)`.
 
-The tier is chosen per run too (`--tier=fast|full`, tests/tiers.py): the fast tier (CI) runs the
-PostgreSQL pass over the back-end-sensitive tests only (BOTH_DB_PATHS, and tests marked
-`both_dbs`) and short versions of the long runs; the full tier runs everything that touches a
-database on both back-ends, with the long runs at their full length."""
+The tier is chosen per run too (`--tier=fast|full`, tests/tiers.py): the fast tier (CI) runs
+PostgreSQL over the back-end-sensitive tests only (BOTH_DB_PATHS, and tests marked `both_dbs`) and
+short versions of the long runs; the full tier runs everything that touches a database on both
+back-ends, with the long runs at their full length."""
 
 from __future__ import annotations
 
@@ -26,11 +30,12 @@ from callcenter.ledger.service import LedgerService
 from tests import tiers
 from tests.dbs import PgDatabases, postgres_cluster
 
-pytest_plugins = ["tests.sipbench.plugin", "tests.browser.plugin"]
+pytest_plugins = ["tests.sipbench.plugin", "tests.browser.plugin", "tests.cpu_log"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CALLCENTER_SHARED", REPO.parent / "shared"))
 DB_BACKENDS = ("sqlite", "postgresql")
+BOTH = "both"
 
 
 @pytest.fixture(scope="session")
@@ -41,17 +46,17 @@ def shared_dir() -> Path:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", choices=DB_BACKENDS, default=os.environ.get("CALLCENTER_TEST_DB", "sqlite"),
+    parser.addoption("--db", choices=(*DB_BACKENDS, BOTH), default=os.environ.get("CALLCENTER_TEST_DB", "sqlite"),
                      help="the database back-end of this run (default: $CALLCENTER_TEST_DB or sqlite); "
-                          "scripts/test runs the suite once per back-end")
+                          "both: each test on the back-ends its tier wants, in one session (scripts/test)")
     parser.addoption("--tier", choices=tiers.TIERS, default=os.environ.get(tiers.ENV, "fast"),
                      help="fast (CI: short long-runs, PostgreSQL for back-end-sensitive tests) or full "
                           "(everything at full length on both back-ends); default $CALLCENTER_TEST_TIER or fast")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--db") not in DB_BACKENDS:
-        raise pytest.UsageError(f"--db / CALLCENTER_TEST_DB must be one of {', '.join(DB_BACKENDS)}")
+    if config.getoption("--db") not in (*DB_BACKENDS, BOTH):
+        raise pytest.UsageError(f"--db / CALLCENTER_TEST_DB must be one of {', '.join((*DB_BACKENDS, BOTH))}")
     # Test modules read the tier when they are imported (tests/tiers.py), and so do xdist workers
     # and the child processes some tests start: the environment carries it to all of them.
     os.environ[tiers.ENV] = config.getoption("--tier")
@@ -104,12 +109,28 @@ def _in_this_pass(item: pytest.Item, backend: str, tier: str) -> bool:
     return tier == "full" or item.nodeid.startswith(BOTH_DB_PATHS) or item.get_closest_marker("both_dbs") is not None
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.config.getoption("--db") == BOTH and "db_backend" in metafunc.fixturenames:
+        metafunc.parametrize("db_backend", DB_BACKENDS, indirect=True)
+
+
+def _backend_of(item: pytest.Item, run: str) -> str:
+    """The back-end this item would meet: its `db_backend` parameter in a `both` run, else the run's.
+    A `both` run's items without a database run once, as the SQLite pass used to run them."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "db_backend" in callspec.params:
+        return str(callspec.params["db_backend"])
+    if run != BOTH:
+        return run
+    return _wanted_backend(item) or "sqlite"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests bound to the other back-end are deselected, not skipped: each pass reports 0 skipped.
-    backend, tier = config.getoption("--db"), config.getoption("--tier")
+    # Tests bound to the other back-end are deselected, not skipped: each run reports 0 skipped.
+    run, tier = config.getoption("--db"), config.getoption("--tier")
     keep, drop = [], []
     for item in items:
-        (keep if _in_this_pass(item, backend, tier) else drop).append(item)
+        (keep if _in_this_pass(item, _backend_of(item, run), tier) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -120,10 +141,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                  not HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))))
 
 
-@pytest.fixture(scope="session")
-def db_backend(pytestconfig: pytest.Config) -> str:
-    """The back-end this run tests (`--db`): sqlite or postgresql."""
-    return str(pytestconfig.getoption("--db"))
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The back-end this test meets: its parameter in a `--db=both` run, else the run's `--db`."""
+    return str(getattr(request, "param", None) or request.config.getoption("--db"))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from callcenter.audio.settings import PromptSettings
+from tests.seed_models import seed_models_into
 from tests.sipbench.tools import LOOPBACK, free_udp_block, free_udp_port
 
 
@@ -45,6 +46,7 @@ def write_config(workdir: Path, *, kamailio_port: int, username: str, db_url: st
 
 
 def serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    seed_models_into(config.parent)
     return subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "-c", str(config)],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=config.parent)
 

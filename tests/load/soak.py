@@ -27,6 +27,7 @@ from callcenter.clock import SystemClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
+from tests.seed_models import seed_models_into
 from tests.sipbench.sipp import start_sipp
 from tests.sipbench.tools import LOOPBACK, free_udp_block, free_udp_port
 
@@ -228,6 +229,7 @@ def run_soak(work: Path, kamailio_port: int, db_url: str, prompts: dict[str, obj
     scenario = work / "soak.xml"
     scenario.write_text(scenario_xml(hold_s))
     log = work / "serve.log"
+    seed_models_into(work)
     serve = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "-c", str(config)],
                              stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=work)
     report = SoakReport(duration_s=duration_s, concurrent=concurrent)

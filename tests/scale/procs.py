@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from tests.seed_models import seed_models_into
 from tests.sipbench.tools import LOOPBACK, free_udp_block, free_udp_port
 
 
@@ -64,6 +65,7 @@ class Serve:
         path = workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
         log = workdir / f"{name}.log"
+        seed_models_into(workdir)
         proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "-c", str(path), "--role", role],
                                 stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=workdir,
                                 # the tests read the log while it runs: nothing held in a buffer

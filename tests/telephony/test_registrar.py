@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.calls.callers import caller_scenario
+from tests.seed_models import seed_models_into
 from tests.sipbench import audio
 from tests.sipbench.doubles import ScriptedHandler
 from tests.sipbench.kamailio import Kamailio
@@ -183,6 +184,7 @@ def test_sigterm_unregisters(kamailio: Kamailio, tmp_path: Path, db_url: str, pr
     config, web_port = write_config(tmp_path, kamailio_port=kamailio.port, username=username, db_url=db_url,
                                     prompts=prompt_settings)
     log = tmp_path / "serve.log"
+    seed_models_into(config.parent)
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "-c", str(config), "--role", role],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=config.parent)

@@ -1,0 +1,32 @@
+"""Where CI's CPU goes: with CALLCENTER_TEST_CPU_LOG=FILE, each test's CPU seconds (this worker's,
+plus the child processes it waited for) and wall seconds are appended to FILE as
+`nodeid<TAB>cpu<TAB>wall`. On 2 cores the suite is bound by CPU, not by the slowest test, so this,
+not `--durations`, says what to make cheaper. `bench/ci_cpu.py FILE` sums it by module."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterator
+
+import pytest
+
+LOG = os.environ.get("CALLCENTER_TEST_CPU_LOG", "")
+
+
+def _cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if not LOG:
+        return (yield)
+    cpu, wall = _cpu_s(), time.monotonic()
+    try:
+        return (yield)
+    finally:
+        with open(LOG, "a", encoding="utf-8") as out:  # one short line per write: appends do not interleave
+            out.write(f"{item.nodeid}\t{_cpu_s() - cpu:.2f}\t{time.monotonic() - wall:.2f}\n")
