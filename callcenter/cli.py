@@ -107,13 +107,14 @@ def serve(config: ConfigOpt = None, role: RoleOpt = "all") -> None:
         application = Application(settings, role=role)  # type: ignore[arg-type]
     except (RoleError, ConfigError, DraftingRulesError) as exc:  # explained for the administrator
         _fail(str(exc))
-    try:
-        application.start()
-    except Exception as exc:
-        application.stop()
-        _fail(f"callcenter could not start: {exc}")
+    # Before start(): the agent registers (and may answer) while the rest starts, and a SIGTERM
+    # then (systemd stopping a slow start) must still unREGISTER and end calls, not kill outright.
     _stop_on_sigterm()
     try:
+        try:
+            application.start()
+        except Exception as exc:  # the `finally` stops what did start
+            _fail(f"callcenter could not start: {exc}")
         if role in ("all", "web"):
             # timeout_graceful_shutdown: SIGTERM stops the panel within seconds, whatever is open
             uvicorn.run(application.web_app(), host=settings.web.host, port=settings.web.port,

@@ -40,6 +40,7 @@ from callcenter.telephony.transport import Peer
 
 log = logging.getLogger("callcenter.telephony")
 
+UNREGISTER_TIMEOUT_S = 5.0
 ATTEMPT_TIMEOUT_S = 4.0  # one REGISTER attempt; Timer F (32 s) is far too long to stay unreachable
 KEEPALIVE_TIMEOUT_S = 2.5
 LOST_BINDING = (404, 410, 480)
@@ -131,7 +132,9 @@ class Registration:
         if self._thread is not None:
             self._thread.join(timeout=ATTEMPT_TIMEOUT_S + 2)
         if unregister and self.registered:
-            response = self._register(expires=0, timeout_s=2.0)
+            # Up to 5 s: a registrar on a loaded box (or across a WAN) can take more than 2 s, and
+            # a binding left behind keeps the PBX ringing a stopped agent until it expires.
+            response = self._register(expires=0, timeout_s=UNREGISTER_TIMEOUT_S)
             if response is not None and 200 <= response.status < 300:
                 log.info("unREGISTER %s at %s: %s %s", self.settings.username, self.registrar,
                          response.status, _reason(response))

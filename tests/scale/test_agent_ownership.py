@@ -140,7 +140,9 @@ def test_a_database_restart_then_an_agent_restart_leaves_the_other_agents_call_a
     server = PgServer(own_pg)
     site.start_web()
     site.start_agents((EAST, WEST))
-    east_call = site.call(EAST, 1, 45 + LEASE_S)
+    # Long enough to outlast a database restart, an agent restart and a whole lease on a starved
+    # machine (load 40 took more than 45 s + a lease): the checks need the call still up.
+    east_call = site.call(EAST, 1, 90 + LEASE_S)
     try:
         live = site.wait_call(EAST, "answered")
         server.stop()
