@@ -176,8 +176,9 @@ class CallDouble:
     nothing scripted the caller stays silent. Implements the telephony seam's ActiveCall."""
 
     def __init__(self, info, prompts: KeyedPromptsDouble, script: dict[str, list[list[CallerAction]]],  # type: ignore[no-untyped-def]
-                 clock: CallDoubleClock, silence_ms: int = 6000) -> None:
+                 clock: CallDoubleClock, silence_ms: int = 6000, talk_when_bridged: bytes = b"") -> None:
         self.info = info
+        self.talk_when_bridged = talk_when_bridged  # what the caller says once bridged to a person
         self.prompts = prompts
         self.script = {key: list(turns) for key, turns in script.items()}
         self.clock = clock
@@ -193,6 +194,8 @@ class CallDouble:
     # ActiveCall
     def attach(self, sink) -> None:  # type: ignore[no-untyped-def]
         self.sink = sink
+        if self.talk_when_bridged and hasattr(sink, "relay"):  # the bridge's leg sink: a person is on
+            self._act(Say(self.talk_when_bridged, then_silence_ms=0))
 
     def answer(self) -> None:
         self.answered = True
