@@ -46,9 +46,11 @@ class DeskHotline:
         self.store.shutdown()
 
 
-def desk_hotline(work: Path, proxy_port: int, prompts: PromptLibrary, factory_builder: Any = None) -> DeskHotline:
+def desk_hotline(work: Path, proxy_port: int, prompts: PromptLibrary, factory_builder: Any = None,
+                 max_calls: int = 20) -> DeskHotline:
     """Built, not started: the caller hooks the agent's `_send` (or the bus) first, then starts it.
-    `factory_builder`: the recognizer (a scripted double); None: no model, the keypad path."""
+    `factory_builder`: the recognizer (a scripted double); None: no model, the keypad path.
+    `max_calls`: concurrent calls the agent takes (SipSettings.max_calls)."""
     url = f"sqlite:///{work / 'ledger.db'}"
     db.upgrade(url)
     ledger = LedgerService(db.make_engine(url), SystemClock(), EventBus())
@@ -62,10 +64,11 @@ def desk_hotline(work: Path, proxy_port: int, prompts: PromptLibrary, factory_bu
                              drafter=CallDrafter(ledger, DraftingRules.load()),
                              vad=VadSettings(no_input_timeout_s=6.0, end_silence_ms=600), flow=FlowSettings(),
                              clock=SystemClock(), desk=desk)
-    rtp_low = free_udp_block(60)
+    ports = max(60, 4 * max_calls)  # a bridged call holds two (the clerk's leg too)
+    rtp_low = free_udp_block(ports)
     settings = SipSettings(server="127.0.0.1", port=proxy_port, username="hotline-bench", bind_ip="127.0.0.1",
-                           bind_port=free_udp_port(), rtp_port_low=rtp_low, rtp_port_high=rtp_low + 59,
-                           answer_after_rings=1, ring_period_s=0.3)
+                           bind_port=free_udp_port(), rtp_port_low=rtp_low, rtp_port_high=rtp_low + ports - 1,
+                           answer_after_rings=1, ring_period_s=0.3, max_calls=max_calls)
     agent = PyVoipAgent(settings, handler)
     desk.agent = agent
     return DeskHotline(ledger, store, pool, desk, agent, settings)

@@ -21,25 +21,52 @@ BYTES_PER_S = 16000  # 8 kHz PCM16
 
 @dataclass
 class ScriptedRecognizerDouble:
+    """`text` may be split into utterances by '|' ("四栋二单元三零一，灯坏了|对的"): each loud stretch
+    of audio followed by UTTERANCE_GAP_S of silence is one utterance, shown whole once it ends (as
+    Vosk finalizes a segment at a pause), so a test can say what the caller answers to each prompt."""
+
     text: str
     min_audio_s: float = 1.0
     fed_bytes: int = 0
     _loud_bytes: int = 0
+    _turn_loud_bytes: int = 0
+    _quiet_bytes: int = 0
+    _turns_done: int = 0
+
+    UTTERANCE_GAP_S = 0.7
+
+    @property
+    def plain_text(self) -> str:
+        return self.text.replace("|", "")
 
     def accept_pcm16(self, pcm16: bytes) -> str | None:
         self.fed_bytes += len(pcm16)
         # count only audio that carries signal: silence alone must not "transcribe"
         if any(b not in (0, 255) for b in pcm16[1::2]):
             self._loud_bytes += len(pcm16)
-        shown = min(len(self.text), int(self._loud_bytes / BYTES_PER_S * 4))  # ~4 characters a second
-        return self.text[:shown] if shown else None
+            self._turn_loud_bytes += len(pcm16)
+            self._quiet_bytes = 0
+        else:
+            self._quiet_bytes += len(pcm16)
+        if "|" not in self.text:
+            shown = min(len(self.text), int(self._loud_bytes / BYTES_PER_S * 4))  # ~4 characters a second
+            return self.text[:shown] if shown else None
+        turns = self.text.split("|")
+        if self._turn_loud_bytes and self._quiet_bytes >= self.UTTERANCE_GAP_S * BYTES_PER_S:
+            self._turns_done = min(len(turns), self._turns_done + 1)
+            self._turn_loud_bytes = 0
+        done = "".join(turns[:self._turns_done])
+        current = turns[self._turns_done] if self._turns_done < len(turns) else ""
+        text = done + current[:int(self._turn_loud_bytes / BYTES_PER_S * 4)]
+        return text or None
 
     def finish(self) -> Transcript:
+        text = self.plain_text
         if self._loud_bytes < self.min_audio_s * BYTES_PER_S:
             return Transcript("", (), "scripted-double")
-        step = self.fed_bytes / BYTES_PER_S / max(len(self.text), 1)
-        words = tuple(Word(ch, i * step, (i + 1) * step, 0.9) for i, ch in enumerate(self.text))
-        return Transcript(self.text, words, "scripted-double")
+        step = self.fed_bytes / BYTES_PER_S / max(len(text), 1)
+        words = tuple(Word(ch, i * step, (i + 1) * step, 0.9) for i, ch in enumerate(text))
+        return Transcript(text, words, "scripted-double")
 
 
 @dataclass
@@ -115,6 +142,7 @@ class KeyedPromptsDouble:
     def __init__(self, prompts) -> None:  # type: ignore[no-untyped-def]
         self._prompts = prompts
         self.last_key = ""
+        self.numbers: list[str] = []  # the numbers read out, in order (the unit read-back's parts)
 
     def get(self, key: str) -> bytes:
         self.last_key = key
@@ -122,6 +150,7 @@ class KeyedPromptsDouble:
 
     def number(self, digits: str) -> bytes:
         self.last_key = "number"
+        self.numbers.append(digits)
         return bytes(self._prompts.number(digits))
 
 
@@ -147,8 +176,9 @@ class CallDouble:
     nothing scripted the caller stays silent. Implements the telephony seam's ActiveCall."""
 
     def __init__(self, info, prompts: KeyedPromptsDouble, script: dict[str, list[list[CallerAction]]],  # type: ignore[no-untyped-def]
-                 clock: CallDoubleClock, silence_ms: int = 6000) -> None:
+                 clock: CallDoubleClock, silence_ms: int = 6000, talk_when_bridged: bytes = b"") -> None:
         self.info = info
+        self.talk_when_bridged = talk_when_bridged  # what the caller says once bridged to a person
         self.prompts = prompts
         self.script = {key: list(turns) for key, turns in script.items()}
         self.clock = clock
@@ -164,6 +194,8 @@ class CallDouble:
     # ActiveCall
     def attach(self, sink) -> None:  # type: ignore[no-untyped-def]
         self.sink = sink
+        if self.talk_when_bridged and hasattr(sink, "relay"):  # the bridge's leg sink: a person is on
+            self._act(Say(self.talk_when_bridged, then_silence_ms=0))
 
     def answer(self) -> None:
         self.answered = True

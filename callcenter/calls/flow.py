@@ -26,6 +26,7 @@ from callcenter.audio.settings import VadSettings
 from callcenter.audio.vad import Endpointer
 from callcenter.calls.session import CallSession
 from callcenter.calls.understanding import CallerFacts, TurnView, safety_prompt_key
+from callcenter.drafting.answers import Answer, yes_or_no
 from callcenter.drafting.units import parse_dtmf_unit
 from callcenter.telephony.interface import ActiveCall
 
@@ -36,6 +37,8 @@ SILENT_FRAME = bytes(320)
 # Network jitter (and a starved CPU) may hold frames back this long before the wall clock counts
 # the missing ones as silence.
 WALL_CLOCK_SLACK_FRAMES = 15
+# How long a spoken answer may wait for the live recognizer to catch up with the end of speech.
+SETTLE_S = 1.5
 
 
 class FlowSettings(BaseModel):
@@ -242,12 +245,15 @@ class Conversation:
         return self._say("transfer_failed")
 
     def _confirm_unit(self, desk: Desk) -> bool:
-        """「您的房号是…，对吗？正确请按1，重新输入请按2」, corrected on the keypad, twice at most."""
+        """「您的房号是…，对吗？正确请按1，重新输入请按2」, answered on the keypad or, with a live
+        recognizer, in words (对/是的/没错…, 不对/不是… maybe followed by the right unit); corrected
+        on the keypad or in words, read back again, three times at most."""
         view = desk.understand(self.keyed_unit)
         unit = view.unit
         if unit is None or (view.unit_source == "directory" and unit == desk.known_unit):
             return True
         for _ in range(3):
+            mark = self.session.live_text  # what the caller says from here on (even over the read-back) answers
             if not self._say("unit_is") or not self._play_unit(unit) or not self._say("unit_confirm"):
                 return False
             heard = self._listen(one_key=True)
@@ -255,13 +261,25 @@ class Conversation:
                 return False
             if heard.person:
                 return self._to_person("caller")
-            if heard.dtmf == "1":
+            answer = self._spoken_answer(heard, mark, desk)
+            if heard.spoke and not heard.dtmf and not self._after_turn(heard):
+                return False  # an emergency, or 人工, said instead of an answer
+            said_unit = answer.unit if answer is not None else None
+            if heard.dtmf == "1" or answer is not None and (
+                    answer.kind == "yes" or answer.kind == "unclear" and said_unit == unit):
                 self.facts.unit, self.facts.unit_confirmed = unit, True
                 self.steps.append(f"unit_confirmed:{unit}")
                 self.desk_note()
                 return True
-            if heard.dtmf != "2":
-                return True  # no answer (or a stray key): keep the drafted unit, unconfirmed
+            if answer is not None and said_unit is not None and said_unit != unit:
+                # 「不对，是五号楼一单元六零二」 (or just the other unit): read that one back
+                self.steps.append(f"unit_said:{said_unit}")
+                self.facts.unit = unit = said_unit
+                self.desk_note()
+                continue
+            if heard.dtmf != "2" and (answer is None or answer.kind != "no"):
+                return True  # no answer (or a stray key, or unclear words): keep the drafted unit, unconfirmed
+            mark = self.session.live_text
             if not self._say("ask_unit_keypad"):
                 return False
             heard = self._listen(dtmf_ends=True)
@@ -269,12 +287,49 @@ class Conversation:
                 return False
             if heard.person:
                 return self._to_person("caller")
-            keyed = parse_dtmf_unit(heard.dtmf) if heard.dtmf else None
-            if keyed is None:
-                self.steps.append("unit_keyed:invalid")
+            if heard.dtmf:
+                keyed = parse_dtmf_unit(heard.dtmf)
+                if keyed is None:
+                    self.steps.append("unit_keyed:invalid")
+                    return True
+                self.keyed_unit = self.facts.keyed_unit = unit = keyed
+                continue
+            answer = self._spoken_answer(heard, mark, desk)
+            if answer is None or answer.unit is None:
+                self.steps.append("unit_keyed:none")
                 return True
-            self.keyed_unit = self.facts.keyed_unit = unit = keyed
+            self.steps.append(f"unit_said:{answer.unit}")
+            self.facts.unit = unit = answer.unit
+            self.desk_note()
         return True
+
+    def _spoken_answer(self, heard: Heard, mark: str, desk: Desk) -> Answer | None:
+        """What the caller said since `mark` (the live transcript then), as a yes/no answer; None
+        when nothing was said or no live recognizer listens (the keypad path)."""
+        if heard.dtmf or not heard.spoke or not desk.live:
+            return None
+        said = self._said_since(mark)
+        if not said:
+            return None
+        answer = yes_or_no(said)
+        self.steps.append(f"unit_answer:{answer.kind}")
+        return answer
+
+    def _said_since(self, mark: str) -> str:
+        """The live transcript's new words since `mark`. The recognizer decodes on its own thread:
+        wait a little (not long: the caller is waiting) for it to catch up with the end of speech."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            text = self.session.live_text
+            if (text != mark and not self.session.recognizer_busy()) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        common = 0
+        for a, b in zip(mark, text, strict=False):
+            if a != b:
+                break
+            common += 1
+        return text[common:]
 
     def _category_menu(self) -> bool:
         """「报修请按1，投诉请按2，咨询请按3，其他请按4」: one keypad question, only when unsure."""

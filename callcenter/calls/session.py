@@ -121,6 +121,11 @@ class CallSession:
 
     # ----- recognition -------------------------------------------------------------------
 
+    def recognizer_busy(self) -> bool:
+        """The live recognizer still has caller audio to decode (the running text may grow)."""
+        stream = self._stream
+        return stream is not None and not self.asr_overflowed and stream.backlog > 0
+
     def attach_stream(self, stream: LiveStream | None, on_partial: Callable[[str], None]) -> None:
         """Start live recognition (None: no live recognizer for this call), early audio first."""
         with self._stream_lock:

@@ -76,6 +76,8 @@ def ring_group(agent: TelephonyAgent, numbers: list[str], *, strategy: str = "si
             leg = agent.dial(number, None, ring_s, abort=race.should_stop)
         except DialError as exc:
             race.failures[number] = exc.reason
+            if exc.reason == "error":  # not the phone's answer but ours (no free RTP port, ...): say why
+                log.warning("transfer: could not dial %s: %s", number, exc)
             return
         except Exception as exc:  # one broken phone must not break the others' ring
             log.exception("transfer: dialling %s failed", number)

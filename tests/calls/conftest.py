@@ -179,11 +179,12 @@ class HotlineDouble:
                         called_number=called, remote_addr="127.0.0.1:5060", received_at=datetime.now(UTC),
                         codec="PCMU")
 
-    def call(self, script: dict[str, list[list[CallerAction]]], caller: str = "13800138000") -> CallDouble:
+    def call(self, script: dict[str, list[list[CallerAction]]], caller: str = "13800138000",
+             talk_when_bridged: bytes = b"") -> CallDouble:
         """One whole call: ringing, answer, the conversation, hang-up, recording, transcript, draft."""
         info = self.info(caller)
         self.handler.on_ringing(info)
-        call = CallDouble(info, self.prompts, script, self.clock)
+        call = CallDouble(info, self.prompts, script, self.clock, talk_when_bridged=talk_when_bridged)
         self.handler.on_call(call)
         return call
 

@@ -143,6 +143,10 @@ def test_the_clerk_hears_the_caller_and_the_recording_keeps_both(
     spoken = np.flatnonzero(np.sqrt((left[: n * 160].reshape(n, 160) ** 2).mean(axis=1)) > 500)
     assert len(spoken) * 0.02 == pytest.approx(3.0, abs=0.5)
     assert spoken[0] * 0.02 > bridged_s + 0.5, (spoken[0] * 0.02, bridged_s)  # the caller spoke once bridged
+    # right, before the bridge: the agent's prompts (speech and hold music), neither party's tone
+    prompts = loud(right[: max(0, int((bridged_s - 0.2) * 8000))])
+    assert len(prompts) / 8000 > 1.0, len(prompts) / 8000
+    assert audio.tone_fraction(prompts, CALLER_HZ) < 0.2 and audio.tone_fraction(prompts, CLERK_HZ) < 0.2
     span = slice(spoken[0] * 160, (spoken[-1] + 25) * 160)  # the tone and half a second after
     assert audio.tone_fraction(loud(right[span]), CALLER_HZ) > 0.8  # it reached the clerk and came back
     # the echo starts when the caller's tone does, give or take the relay (an envelope
