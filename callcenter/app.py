@@ -29,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 
 from callcenter.accounts import Accounts
+from callcenter.asr.models import model_state
 from callcenter.asr.pool import TranscriptionPool
 from callcenter.audio.prompts import PromptLibrary
 from callcenter.calls.callback_dialer import CallbackDialer
@@ -210,6 +211,8 @@ class Application:
         registration = getattr(self.agent, "registration_state", None)
         status["sip"] = {**registration(), "node": self.origin, "line": self.settings.sip.username} \
             if registration is not None and self.role in ("all", "agent") else None
+        # The model this process's calls listen with; a web-only process has none to judge.
+        status["speech_model"] = model_state(self.settings.asr.model_dir) if self.role in ("all", "agent") else None
         return status
 
     def preload_prompts(self) -> None:

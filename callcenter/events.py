@@ -10,6 +10,7 @@ connections) are asyncio queues. The bus is the one place where threads meet asy
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ EventType = Literal[
     "call.partial_transcript",
     "call.ended",
     "call.missed",
+    "call.provisional",  # a call's step the database could not take yet (live only: the outbox has it)
     "call.person",  # 转人工 / urgent escalation / take-over during a call: who was rung, who answered
     "entry.draft_ready",
     "entry.updated",
@@ -103,6 +105,12 @@ class Payload:
 
 # ----- calls -----------------------------------------------------------------------------------
 
+def call_key(sip_call_id: str) -> str:
+    """A call's key on the live board before the database has numbered it: opaque (the SIP
+    Call-ID may name hosts), stable, the same in the live and in the stored event."""
+    return hashlib.sha256(sip_call_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 @dataclass(frozen=True, kw_only=True)
 class CallRinging(Payload):
     TYPE: ClassVar[EventType] = "call.ringing"
@@ -111,6 +119,22 @@ class CallRinging(Payload):
     resident: str | None
     unit: str | None
     open_entries: list[int | None]
+    # the key its provisional card had (CallProvisional), so the board merges them into one
+    call_key: str | Unset = UNSET
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallProvisional(Payload):
+    """A step of a call that the database could not take (SQLite locked, PostgreSQL down): the
+    write waits in the outbox, and the board shows the call live under `call_key` until the
+    stored call.ringing with the same key arrives (when the outbox drains). Never stored."""
+
+    TYPE: ClassVar[EventType] = "call.provisional"
+    call_key: str
+    step: Literal["ringing", "answered", "ended", "missed"]
+    caller_number: str
+    estate_id: int | None  # the estate dialled (from the configuration: no database needed)
+    reason: str = ""  # ended / missed: why
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,7 +335,7 @@ class HandoverCreated(Payload):
 
 # Every payload kind by event type; where a type has several, the first that fits the data wins.
 PAYLOADS: dict[str, tuple[type[Payload], ...]] = {}
-for _kind in (CallRinging, CallAnswered, PartialTranscript, CallEnded, CallMissed, CallPerson, DraftReady, EntryUpdated,
+for _kind in (CallRinging, CallProvisional, CallAnswered, PartialTranscript, CallEnded, CallMissed, CallPerson, DraftReady, EntryUpdated,
               DatabaseAlarm, DiskAlarm, AsrLoad, NoticeAcknowledged, NoticePosted, WorkOrderUpdated,
               CallbackUpdated, HandoverCreated):
     PAYLOADS[_kind.TYPE] = (*PAYLOADS.get(_kind.TYPE, ()), _kind)

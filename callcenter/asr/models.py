@@ -139,6 +139,20 @@ def check_model(model_dir: Path) -> None:
         )
 
 
+MODEL_MISSING = "语音识别模型缺失：来电改走按键登记"  # the panel's header chip (GET /api/system/status)
+
+
+def model_state(model_dir: Path) -> dict[str, object]:
+    """For the panel: whether live recognition can run ({"ok": True}), or why not — the calls then
+    take the keypad path and their transcripts wait for a model (calls.flow, asr.pool)."""
+    try:
+        check_model(model_dir)
+    except ModelUnavailable as exc:
+        return {"ok": False, "message": MODEL_MISSING,
+                "detail": f"模型目录 {model_dir} 缺失或不完整，转写排队等待模型；安装：callcenter models fetch（{exc}）"}
+    return {"ok": True, "message": "", "detail": ""}
+
+
 def _nonempty(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 

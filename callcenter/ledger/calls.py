@@ -23,6 +23,7 @@ from callcenter.events import (
     CallRinging,
     DraftReady,
     PartialTranscript,
+    call_key,
 )
 from callcenter.ledger.core import (
     ANY_AGENT,
@@ -81,7 +82,8 @@ class CallLog(LedgerCore):
                                              unit=resident.unit if resident else None,
                                              open_entries=[e.id for e in open_entries_of(
                                                  s, call.caller_number, resident.unit if resident else "",
-                                                 call.estate_id)]))
+                                                 call.estate_id)],
+                                             call_key=call_key(sip_call_id)))
             assert call.id is not None
             return call.id
 

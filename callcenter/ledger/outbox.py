@@ -32,7 +32,7 @@ from persistqueue.serializers import json as json_serializer
 from sqlalchemy import exc as sa_exc
 
 from callcenter.asr.interface import Transcript, Word
-from callcenter.events import DatabaseAlarm, EventBus
+from callcenter.events import CallProvisional, DatabaseAlarm, EventBus, call_key
 from callcenter.ledger.models import Resident
 from callcenter.ledger.service import AnsweredCall, LedgerService
 from callcenter.recordings.interface import RecordingInfo
@@ -250,12 +250,19 @@ def decode_recording(d: dict[str, Any] | None) -> RecordingInfo | None:
 
 
 class CallWrites:
-    """The call pipeline's writes to the ledger, each through the outbox."""
+    """The call pipeline's writes to the ledger, each through the outbox.
+
+    A call step that waits in the outbox is announced at once as a live-only `call.provisional`
+    event, so the board shows the call while the database is away; the stored events follow when
+    the outbox drains (the board merges them by the call's key)."""
 
     def __init__(self, ledger: LedgerService, outbox: Outbox, draft: Drafter, agent_id: str | None = None) -> None:
         self.ledger = ledger
         self.agent_id = agent_id  # the agent that carries these calls (None: an all-in-one process)
         self.outbox = outbox
+        # calls in progress: Call-ID -> (caller number, estate dialled), for their provisional events
+        self._live: dict[str, tuple[str, int | None]] = {}
+        self._live_lock = threading.Lock()
         led = ledger
         outbox.register("call_ringing", lambda a: led.call_ringing(
             a["sip_call_id"], a["caller_number"], a["caller_display"], a["called_number"],
@@ -279,24 +286,60 @@ class CallWrites:
 
     def ringing(self, sip_call_id: str, caller_number: str, caller_display: str, called_number: str,
                 received_at: datetime) -> int | None:
-        _, pk = self.outbox.submit("call_ringing", {
+        with self._live_lock:
+            first = sip_call_id not in self._live
+            if first:
+                self._live[sip_call_id] = (caller_number, self._estate_of(called_number))
+        written, pk = self.outbox.submit("call_ringing", {
             "sip_call_id": sip_call_id, "caller_number": caller_number, "caller_display": caller_display,
             "called_number": called_number, "received_at": _when(received_at), "agent_id": self.agent_id})
+        if not written and first:  # on_ringing and on_call both log the call: announce it once
+            self._provisional(sip_call_id, "ringing")
         return pk if isinstance(pk, int) else None
 
     def answered(self, sip_call_id: str, at: datetime) -> AnsweredCall | None:
-        _, answered = self.outbox.submit("call_answered", {"sip_call_id": sip_call_id, "at": _when(at)})
+        written, answered = self.outbox.submit("call_answered", {"sip_call_id": sip_call_id, "at": _when(at)})
+        if not written:
+            self._provisional(sip_call_id, "answered")
         return answered if isinstance(answered, AnsweredCall) else None
 
     def missed(self, sip_call_id: str, reason: str, at: datetime, detail: str = "") -> None:
-        self.outbox.submit("call_missed", {"sip_call_id": sip_call_id, "reason": reason, "at": _when(at),
-                                           "detail": detail})
+        written, _ = self.outbox.submit("call_missed", {"sip_call_id": sip_call_id, "reason": reason,
+                                                        "at": _when(at), "detail": detail})
+        if not written:
+            self._provisional(sip_call_id, "missed", reason)
+        self._forget(sip_call_id)
 
     def ended(self, sip_call_id: str, reason: str, recording: RecordingInfo | None, at: datetime,
               hold_ms: int = 0) -> None:
-        self.outbox.submit("call_ended", {"sip_call_id": sip_call_id, "reason": reason,
-                                          "recording": encode_recording(recording), "at": _when(at),
-                                          "hold_ms": hold_ms})
+        try:
+            written, _ = self.outbox.submit("call_ended", {"sip_call_id": sip_call_id, "reason": reason,
+                                                           "recording": encode_recording(recording),
+                                                           "at": _when(at), "hold_ms": hold_ms})
+            if not written:
+                self._provisional(sip_call_id, "ended", reason)
+        finally:
+            self._forget(sip_call_id)
+
+    def _estate_of(self, called_number: str) -> int | None:
+        try:
+            return self.ledger.estates.id_for_number(called_number)
+        except Exception:  # the board's filter only: never let it stop a call
+            log.exception("no estate for the number dialled %r", called_number)
+            return None
+
+    def _forget(self, sip_call_id: str) -> None:
+        with self._live_lock:
+            self._live.pop(sip_call_id, None)
+
+    def _provisional(self, sip_call_id: str, step: str, reason: str = "") -> None:
+        with self._live_lock:
+            number, estate_id = self._live.get(sip_call_id, ("", None))
+        try:
+            self.ledger.bus.publish(CallProvisional(call_key=call_key(sip_call_id), step=step,  # type: ignore[arg-type]
+                                                    caller_number=number, estate_id=estate_id, reason=reason))
+        except Exception:  # the board's convenience must never cost the call
+            log.exception("call %s: provisional %s event failed", sip_call_id, step)
 
     def dtmf(self, sip_call_id: str, digits: str) -> None:
         self.outbox.submit("set_dtmf", {"sip_call_id": sip_call_id, "digits": digits})

@@ -27,7 +27,7 @@ END_REASONS: Mapping[str, str] = {"caller_hangup": "来电挂断", "agent_hangup
 # Why a call was not answered (the missed-call entry's summary says it).
 MISSED_REASONS: Mapping[str, str] = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败",
                                      "refused_420": "话机要求的SIP扩展不支持", "refused_488": "话机的媒体格式无法接通",
-                                     "refused_415": "话机的呼叫格式无法识别"}
+                                     "refused_415": "话机的呼叫格式无法识别", "refused_406": "话机不接受通话所需的媒体描述"}
 
 # Where a call's transcript stands (Call.transcript_status; "done" is not shown).
 TRANSCRIPT_STATUSES: Mapping[str, str] = {"pending": "待处理", "live": "进行中", "queued": "排队中", "failed": "失败",

@@ -26,6 +26,8 @@ from callcenter.reports.figures import (
     clerks_in,
     complaint_subjects_in,
     draft_accuracy_trend,
+    has_activity,
+    latest_activity,
     missed_calls_in,
 )
 from callcenter.reports.periods import DEFAULT_TZ, Kind, Period, containing
@@ -67,6 +69,9 @@ class Document:
     generated_at: datetime
     sections: list[Section] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    # nothing happened in the period (figures.has_activity): the panel and the printout say
+    # EMPTY instead of tables of zeros
+    empty: bool = False
 
     @property
     def heading(self) -> str:
@@ -79,7 +84,7 @@ class Document:
                            "first": p.first.isoformat(),
                            "last": (p.last_exclusive - timedelta(days=1)).isoformat(),
                            "previous": p.previous().key, "next": p.next().key},
-                "generated_at": self.generated_at.isoformat(),
+                "generated_at": self.generated_at.isoformat(), "empty": self.empty,
                 "sections": [{"title": s.title, "columns": list(s.columns), "rows": [list(r) for r in s.rows],
                               "chart": s.chart if charts_too else None, "note": s.note} for s in self.sections],
                 "data": self.data}
@@ -150,9 +155,9 @@ def _callback_sections(cb: Any, missed: Any) -> list[Section]:
 
 def _clerk_section(clerks: tuple[Any, ...]) -> Section:
     rows: list[tuple[Cell, ...]] = [
-        (c.clerk, c.entries, c.registrations, c.avg_registration_s, c.callbacks_done, c.missed_returned)
+        (c.shown, c.entries, c.registrations, c.avg_registration_s, c.callbacks_done, c.missed_returned)
         for c in clerks]
-    chart = charts.grouped_bar("客服人员工作量", [c.clerk for c in clerks],
+    chart = charts.grouped_bar("客服人员工作量", [c.shown for c in clerks],
                                {"首接台账": [c.entries for c in clerks], "回访": [c.callbacks_done for c in clerks],
                                 "未接回拨": [c.missed_returned for c in clerks]}) if clerks else None
     return Section("客服人员", ("客服", "首接台账", "来电登记", "平均登记用时（秒）", "完成回访", "未接回拨"), rows, chart)
@@ -320,8 +325,36 @@ def build(kind: str, engine: Engine, period: Period, now: datetime,
     if period.kind != PERIOD_KIND[kind]:
         raise ValueError(f"report {kind} covers a {PERIOD_KIND[kind]}, not a {period.kind}")
     if kind == "complaints":
-        return complaints(engine, period, now, complaint_limit, terms)
-    return BUILDERS[kind](engine, period, now)
+        doc = complaints(engine, period, now, complaint_limit, terms)
+    else:
+        doc = BUILDERS[kind](engine, period, now)
+    doc.empty = is_empty(doc, engine)
+    return doc
+
+
+EMPTY = "该时段无数据"
+
+
+def is_empty(doc: Document, engine: Engine) -> bool:
+    """Nothing to report: no open items (unfinished, which looks at what is still open), or nothing
+    happened in the period (the others)."""
+    if doc.kind == "unfinished":
+        return not any(s.rows for s in doc.sections)
+    with Session(engine) as s:
+        return not has_activity(s, doc.period)
+
+
+def opening_period(kind: str, engine: Engine, now: datetime, tz: str = DEFAULT_TZ) -> Period:
+    """The period a report opens on: the latest complete one when anything happened in it, else
+    the one holding the newest entry or call (a new site's first calls are in the current
+    period), so a supervisor does not open on an empty page; with no data at all, the latest
+    complete period (which says EMPTY)."""
+    latest = default_period(kind, now, tz)
+    with Session(engine) as s:
+        if has_activity(s, latest):
+            return latest
+        newest = latest_activity(s)
+    return containing(PERIOD_KIND[kind], min(newest, now), tz) if newest is not None else latest
 
 
 def default_period(kind: str, now: datetime, tz: str = DEFAULT_TZ) -> Period:

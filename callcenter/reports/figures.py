@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -81,12 +82,17 @@ class MissedCallFigures:
 
 @dataclass(frozen=True)
 class ClerkFigures:
-    clerk: str
+    clerk: str  # the login name (stable: what the figures are keyed on)
     entries: int  # owned (首接)
     registrations: int  # call entries with a linked call that they confirmed
     avg_registration_s: float | None  # mean seconds from the call's end to confirmation
     callbacks_done: int
     missed_returned: int
+    name: str = ""  # what the reports show: the display name, else the login name
+
+    @property
+    def shown(self) -> str:
+        return self.name or self.clerk
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,28 @@ class AccuracyPoint:
 
 def _in(column, period: Period):  # type: ignore[no-untyped-def]
     return (col(column) >= period.start, col(column) < period.end)
+
+
+def display_names(s: Session) -> dict[str, str]:
+    """Login name -> the name people know (the display name, else the login name)."""
+    return {u: d or u for u, d in s.exec(select(User.username, User.display_name)).all()}
+
+
+# What makes a period worth a report: entries registered, calls received, callbacks due, corrections.
+_ACTIVITY = ((Entry.id, Entry.created_at), (Call.id, Call.received_at),
+             (CallbackTask.id, CallbackTask.due_at), (Correction.id, Correction.at))
+
+
+def has_activity(s: Session, period: Period) -> bool:
+    """Whether anything happened in `period` (in the estates being read: estates.reading)."""
+    return any(s.exec(select(key).where(*_in(at, period)).limit(1)).first() is not None for key, at in _ACTIVITY)
+
+
+def latest_activity(s: Session) -> datetime | None:
+    """When the newest entry was registered or call received (None: a site without any)."""
+    found = [s.exec(select(at).order_by(col(at).desc()).limit(1)).first() for at in (Entry.created_at, Call.received_at)]
+    times = [t for t in found if t is not None]
+    return max(times) if times else None
 
 
 def callbacks_in(s: Session, period: Period) -> CallbackFigures:
@@ -162,9 +190,10 @@ def clerks_in(s: Session, period: Period, entries: Sequence[Entry] | None = None
     for kind, actor in tasks:
         done[actor or "(未知)"][kind] += 1
     clerks = set(owned) | set(done)
+    shown = display_names(s)
     out = [ClerkFigures(c, owned.get(c, 0), len(reg_secs.get(c, ())),
                         round(sum(reg_secs[c]) / len(reg_secs[c]), 1) if reg_secs.get(c) else None,
-                        done[c]["callback"], done[c]["missed_call"]) for c in clerks]
+                        done[c]["callback"], done[c]["missed_call"], shown.get(c, c)) for c in clerks]
     return tuple(sorted(out, key=lambda f: (-f.entries, -f.callbacks_done, f.clerk)))
 
 

@@ -102,7 +102,7 @@ class MonthlyReport:
     registrations: int  # call entries with a linked call
     registered_in_time: int  # confirmed within `register_limit` of the call's end
     draft_accuracy: tuple[FieldAccuracy, ...]
-    by_clerk: Mapping[str, int]  # username of the owner (首接人) -> entries
+    by_clerk: Mapping[str, int]  # the owner's (首接人) display name, else login name -> entries
     trend: tuple[Trend, ...]
     callbacks: CallbackFigures  # 回访: due / done / on time / satisfaction (figures.py)
     missed: MissedCallFigures  # 未接来电 and how many were called back
@@ -166,7 +166,7 @@ def monthly_statistics(engine: Engine, period: Period, *, ring_seconds: float = 
       after its first call ended (answered_at when the call has no end); never confirmed = late.
     - Draft accuracy: Correction rows written (`at`) in the period, per field, and how many the
       clerk changed.
-    - By clerk: entries per owner (首接人) username; entries without an owner under UNOWNED.
+    - By clerk: entries per owner (首接人) display name (else username); entries without an owner under UNOWNED.
     """
     with Session(engine) as s:
         entries, calls = _entries(s, period), _calls(s, period)
@@ -180,8 +180,9 @@ def monthly_statistics(engine: Engine, period: Period, *, ring_seconds: float = 
         corrections = s.exec(select(Correction.field, Correction.changed)
                               .where(col(Correction.at) >= period.start, col(Correction.at) < period.end)).all()
         owner_ids = {e.owner_id for e in entries if e.owner_id is not None}
-        names = {u.id: u.username for u in s.exec(select(User).where(col(User.id).in_(owner_ids))).all()} \
-            if owner_ids else {}
+        # by the name people know (the display name, else the login name)
+        names = {u.id: u.display_name or u.username
+                 for u in s.exec(select(User).where(col(User.id).in_(owner_ids))).all()} if owner_ids else {}
         previous, last_year = period.previous(), period.same_period_last_year()
         callbacks, missed = callbacks_in(s, period), missed_calls_in(s, period)
         clerks = clerks_in(s, period, entries)

@@ -33,7 +33,8 @@ REPLAY_MARGIN = 200  # numbers before the last one seen that are read again (com
 REPLAY_MAX = 5000  # a panel away for long reloads its views anyway ("reconnected")
 KEEP_HOURS = 48
 # Live noise with no lasting meaning: not stored, never replayed.
-NOT_STORED = frozenset({"system.asr_load", "call.partial_transcript"})
+# call.provisional: the outbox replays the step it stands for, and that step's event is stored.
+NOT_STORED = frozenset({"system.asr_load", "call.partial_transcript", "call.provisional"})
 _LOG: Table = EventRecord.__table__  # type: ignore[attr-defined]
 
 

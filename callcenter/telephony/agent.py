@@ -422,6 +422,11 @@ class PyVoipAgent:
             self._reject(msg, peer, info, 415, f"body is {content_type or 'untyped'}, not application/sdp",
                          to_tag, "refused_415", extra=["Accept: application/sdp"])
             return
+        if not sipmsg.accepts(msg.get_all("accept"), "application/sdp"):
+            # Our 200 OK must carry the SDP answer; the caller says it cannot take one (RFC 4475 sdp01).
+            why = f"Accept: {', '.join(msg.get_all('accept'))[:120]} does not include application/sdp"
+            self._reject(msg, peer, info, 406, why, to_tag, "refused_406", warning=399)
+            return
         try:
             offer = sdp.parse_offer(msg.body)
             negotiated = sdp.negotiate(offer, list(self.settings.codecs))
@@ -604,8 +609,8 @@ class PyVoipAgent:
         log.warning("call_id=%s from %s refused with %s %s: %s", msg.call_id, info.caller_number or "anonymous",
                     status, phrase, why)
         headers = list(extra or [])
-        if status == 488:
-            headers.append(f'Warning: {warning} callcenter "{why[:200]}"')
+        if status in (406, 488):
+            headers.append(f'Warning: {warning} callcenter "{_quoted(why[:200])}"')
         self._respond(msg, peer, status, extra=headers, to_tag=to_tag)
         self.refused = [*self.refused[-99:], (msg.call_id, status, why)]
         self._missed_async(dataclasses.replace(info, refusal=f"{status} {phrase}: {why}"[:255]), reason)
@@ -942,3 +947,8 @@ class PyVoipAgent:
             self.hangup_call(call, "error", wait_ack_s=0)
             return True
         return False
+
+
+def _quoted(text: str) -> str:
+    """Text for a quoted-string (a Warning's text): no quote or backslash to break out of it."""
+    return text.replace("\\", "/").replace('"', "'")

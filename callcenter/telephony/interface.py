@@ -84,7 +84,7 @@ class CallHandler(Protocol):
 
     def on_missed(self, info: CallInfo, reason: str) -> None:
         """The call ended before it was answered ('cancelled', 'error', 'busy') or was refused
-        ('refused_420', 'refused_488', 'refused_415', ...: `info.refusal` says why)."""
+        ('refused_420', 'refused_488', 'refused_415', 'refused_406', ...: `info.refusal` says why)."""
 
     def on_call(self, call: ActiveCall) -> None:
         """Answer-time: the handler attaches its sink, answers and runs the conversation, then returns."""

@@ -208,6 +208,7 @@ REASONS = {
     200: "OK",
     400: "Bad Request",
     405: "Method Not Allowed",
+    406: "Not Acceptable",
     415: "Unsupported Media Type",
     416: "Unsupported URI Scheme",
     420: "Bad Extension",
@@ -273,6 +274,42 @@ def uri_transport(uri: str, default: str = "udp") -> str:
     """The transport a SIP URI asks for (its transport parameter), lower case."""
     match = _TRANSPORT_PARAM.search(uri.split("?", 1)[0])
     return match.group(1).lower() if match else default
+
+
+def accepts(accept_values: list[str], media_type: str) -> bool:
+    """Whether a request's Accept header fields (RFC 3261 20.1, media ranges with q-values) let
+    the answer carry a body of `media_type`. No Accept field at all means application/sdp (the
+    default for INVITE, which is all we answer with a body); an empty one accepts nothing; q=0
+    refuses a range (RFC 4475 sdp01: Accept: text/nobodyKnowsThis)."""
+    if not accept_values:
+        return True
+    main, _, sub = media_type.lower().partition("/")
+    best: tuple[int, float] | None = None  # (specificity, q) of the most specific matching range
+    for value in accept_values:
+        for item in value.split(","):
+            range_, *params = (p.strip() for p in item.split(";"))
+            if not range_:
+                continue
+            r_main, _, r_sub = range_.lower().partition("/")
+            if r_main == main and r_sub == sub:
+                specificity = 2
+            elif r_main == main and r_sub == "*":
+                specificity = 1
+            elif r_main == "*" and r_sub == "*":
+                specificity = 0
+            else:
+                continue
+            q = 1.0
+            for param in params:
+                name, _, val = param.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        q = float(val.strip())
+                    except ValueError:
+                        q = 1.0  # a garbled q-value: read as the default rather than refuse the call
+            if best is None or specificity > best[0]:
+                best = (specificity, q)
+    return best is not None and best[1] > 0
 
 
 def reason_phrase(status: int) -> str:

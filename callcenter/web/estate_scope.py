@@ -96,6 +96,9 @@ class EventVisibility:
         if self.scope.ids is None:
             return True
         data = event.data
+        if event.type == "call.provisional":  # not in the database yet: it names its estate itself
+            estate = data.get("estate_id")
+            return not isinstance(estate, int) or self.scope.allows(estate)
         key: tuple[str, int] | None = None
         if isinstance(data.get("call_id"), int):
             key = ("call", data["call_id"])

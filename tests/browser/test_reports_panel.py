@@ -62,3 +62,40 @@ def test_supervisor_reads_the_monthly_report(engine: Engine, chromium, artifacts
         page.wait_for_selector("#r-label:has-text('草稿准确率（按月） · 2026-11')")
         assert page.locator("#r-sections .r-chart svg").count() == 1
         page.screenshot(path=str(artifacts / "02-draft-accuracy.png"), full_page=True)
+
+
+def test_a_new_site_reads_no_data_plainly_and_then_its_first_entries(engine: Engine, chromium,  # type: ignore[no-untyped-def]
+                                                                     artifacts: Path, tmp_path: Path) -> None:
+    """Issue 16: a report on a period without data says 「该时段无数据」, no table of zeros; once
+    the site has entries the reports open on the period that holds them, people by display name."""
+    clock = ManualClock()  # Monday 2026-01-05
+    bus = EventBus()
+    ledger = LedgerService(engine, clock, bus)
+    accounts = Accounts(engine, clock)
+    accounts.add_user("sup1", "supervisor", "supervisor-password", display_name="主管老陈")
+    zhang = accounts.add_user("zhangmin", "clerk", "clerk-password", display_name="张敏")
+    app = create_app(WebServices(ledger=ledger, accounts=accounts, bus=bus,
+                                 recordings=WavRecordingStore(RecordingSettings(root=tmp_path / "rec"),
+                                                              background_flush=False),
+                                 settings=WebSettings(secret_file=tmp_path / "secret.key")))
+    with PanelServer(app) as server:
+        page = chromium.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        login(page, server.url, "sup1", "supervisor-password", ready="#app:not([hidden])")
+        page.click("#nav-reports")
+        empty = page.wait_for_selector("#view-reports:not([hidden]) #r-sections .r-empty")
+        assert empty.inner_text().startswith("该时段无数据")
+        assert page.locator("#r-sections table").count() == 0
+        assert "2025-12" in page.inner_text("#r-label")  # the latest complete month
+        page.screenshot(path=str(artifacts / "01-no-data.png"), full_page=True)
+
+        ledger.create_manual_entry({"summary": "楼道灯不亮", "unit": "4-2-301"}, "walk_in", "zhangmin", zhang)
+        page.reload()  # the reports' list (and the period each opens on) is read when the view opens
+        page.wait_for_selector("body[data-started]", state="attached")
+        page.click("#nav-reports")
+        page.select_option("#r-kind", "clerks")
+        page.wait_for_selector("#r-label:has-text('2026-01')")
+        row = page.wait_for_selector("#r-sections .r-table tbody tr")
+        assert row.inner_text().split()[0] == "张敏"
+        assert page.locator("#r-sections .r-empty").count() == 0
+        assert "zhangmin" not in page.inner_text("#r-sections")
+        page.screenshot(path=str(artifacts / "02-first-entries.png"), full_page=True)

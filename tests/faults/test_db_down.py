@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, func, select
 
+from callcenter.events import Event
 from callcenter.ledger.models import Call, Entry
 from callcenter.ledger.outbox import is_unavailable
 from tests.calls.callers import caller_scenario
@@ -79,6 +80,8 @@ def test_postgres_down_mid_call_and_between_calls_then_back(pipeline_factory, sp
     p: Pipeline = pipeline_factory(recognizer=ScriptedFactoryDouble(TEXTS))
     p.ledger.upsert_resident("4-2-301", "王建国", ["13800138000"], key_customer=False)
     seen = alarms(p.ledger.bus)
+    board: list[Event] = []  # what the live board hears of the calls
+    p.ledger.bus.add_listener(lambda e: board.append(e) if e.type in ("call.provisional", "call.ringing") else None)
     recordings = tmp_path / "recordings"
     speech = [speak(t) for t in TEXTS]
 
@@ -112,6 +115,10 @@ def test_postgres_down_mid_call_and_between_calls_then_back(pipeline_factory, sp
     assert is_unavailable(down.value)
     assert [a.data["state"] for a in seen] == ["unavailable"]
     down_s = time.monotonic() - stopped
+    # the board heard both calls while the server was down (issue 16): call 2 from its first ring
+    provisional = [(e.data["caller_number"], e.data["step"]) for e in board if e.type == "call.provisional"]
+    assert provisional == [("13800138000", "ended"), ("13900139000", "ringing"), ("13900139000", "answered"),
+                           ("13900139000", "ended")], provisional
 
     server.start()
     t0 = time.monotonic()
@@ -136,5 +143,10 @@ def test_postgres_down_mid_call_and_between_calls_then_back(pipeline_factory, sp
         assert s.exec(select(func.count()).select_from(Call)).one() == 2
         assert s.exec(select(func.count()).select_from(Entry)).one() == 2
     assert [a.data["state"] for a in seen] == ["unavailable", "recovered"]
+    # the stored call.ringing of each call carries the key its provisional events had: one card each
+    keys = {e.data["caller_number"]: e.data["call_key"] for e in board if e.type == "call.provisional"}
+    stored = [e for e in board if e.type == "call.ringing"]
+    assert sorted((e.data["caller_number"], e.data["call_key"]) for e in stored) == sorted(keys.items())
+    assert {e.data["call_id"] for e in stored} == {c.id for c in calls}
     print(f"PostgreSQL down {down_s:.1f} s; {p.handler.outbox.replayed} writes replayed, "
           f"drafted {drained_s:.1f} s after the server was started again")

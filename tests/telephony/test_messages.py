@@ -99,3 +99,24 @@ def test_sdp_negotiation_follows_our_preference() -> None:
         sdp.negotiate(sdp.AudioOffer("127.0.0.1", 1, {18: "G729"}), ["PCMU"])
     with pytest.raises(sdp.SdpError):
         sdp.parse_offer(b"v=0\r\nm=video 1 RTP/AVP 31\r\n")
+
+
+@pytest.mark.parametrize(("accept", "ok"), [
+    ([], True),  # no Accept: application/sdp is the default (RFC 3261 20.1)
+    (["text/nobodyKnowsThis"], False),  # RFC 4475 sdp01
+    ([""], False),  # an empty Accept accepts nothing
+    (["application/sdp"], True),
+    (["Application/SDP;level=1"], True),  # case-insensitive, parameters ignored
+    (["text/html, application/sdp;q=0.2"], True),
+    (["application/sdp;q=0"], False),  # q=0: explicitly not acceptable
+    (["application/sdp;q=0.000"], False),
+    (["application/*"], True),
+    (["*/*"], True),
+    (["*/*;q=0.1"], True),
+    (["*/*", "application/sdp;q=0"], False),  # the most specific range decides
+    (["text/plain", "multipart/mixed"], False),
+    (["text/plain", "application/sdp"], True),  # several Accept fields
+    (["application/sdp;q=junk"], True),  # a garbled q reads as the default
+])
+def test_accept_decides_whether_an_sdp_answer_may_be_sent(accept: list[str], ok: bool) -> None:
+    assert sipmsg.accepts(accept, "application/sdp") is ok

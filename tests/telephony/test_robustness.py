@@ -110,6 +110,7 @@ TORTURE_EXPECT: dict[str, set[int | None]] = {
     "novelsc.dat": {416},
     "bext01.dat": {420},
     "invut.dat": {415},
+    "sdp01.dat": {406},  # Accept: text/nobodyKnowsThis — our 200 OK could not carry its SDP answer
     "regaut01.dat": {405},
     "escnull.dat": {405},
     "dblreq.dat": {405},
@@ -150,6 +151,23 @@ def test_rfc4475_torture_messages(agent_factory: AgentFactory, kamailio, bench_d
     handler.answer = True
     normal_call_works(kamailio, settings, handler, bench_dir)
     assert agent.active_calls() == 0
+
+
+def test_sdp01_is_refused_with_406_and_a_warning_and_logged_as_missed(agent_factory: AgentFactory) -> None:
+    """RFC 4475 3.3.15: the INVITE's Accept lists no application/sdp, so our 200 OK could not carry
+    the SDP answer: 406 Not Acceptable with Warning 399, and the call is logged as missed."""
+    handler = ScriptedHandler(answer=False)
+    agent, settings = agent_factory(handler)
+    data = (TORTURE / "sdp01.dat").read_bytes()
+    replies = exchange(settings.bind_port, data, wait_s=0.5)
+    codes = status_codes(replies)
+    assert codes[:2] == [100, 406] and set(codes) == {100, 406}, codes  # (406 again until an ACK)
+    final = replies[1].decode()
+    assert final.startswith("SIP/2.0 406 Not Acceptable\r\n")
+    assert 'Warning: 399 callcenter "Accept: text/nobodyKnowsThis does not include application/sdp"' in final
+    assert "Call-ID: sdp01.ndaksdj9342dasdd" in final and ";tag=" in final.split("\r\nTo:", 1)[1].split("\r\n")[0]
+    assert handler.wait_for(lambda h: any(r == "refused_406" for _, r in h.missed), 5), handler.missed
+    assert agent.refused[-1][:2] == ("sdp01.ndaksdj9342dasdd", 406)
 
 
 def test_direct_mode_without_a_proxy(agent_factory: AgentFactory, bench_dir: Path) -> None:

@@ -236,17 +236,24 @@ def acknowledge_urgent(entry_id: RowId, ledger: Ledger, who: Principal = Depends
 
 
 @router.get("/{entry_id}/audit", response_model=list[AuditOut], responses=refusals(404))
-def entry_audit(entry_id: RowId, ledger: Ledger, _: Principal = Depends(current_principal)) -> list[AuditOut]:
+def entry_audit(entry_id: RowId, ledger: Ledger, who: Principal = Depends(current_principal)) -> list[AuditOut]:
+    """The entry's history; old and new values hold what clerks typed (numbers too): masked for QA."""
     _must_exist(ledger, entry_id)
-    return [AuditOut(at=a.at, actor=a.actor, action=a.action, field=a.field, old=a.old, new=a.new)
+    shown = mask_text if must_mask(who) else (lambda v: v)
+    return [AuditOut(at=a.at, actor=a.actor, action=a.action, field=a.field, old=shown(a.old), new=shown(a.new))
             for a in ledger.audit_of_entry(entry_id)]
 
 
 @router.get("/{entry_id}/corrections", response_model=list[CorrectionOut], responses=refusals(404))
 def entry_corrections(entry_id: RowId, ledger: Ledger,
-                      _: Principal = Depends(current_principal)) -> list[CorrectionOut]:
+                      who: Principal = Depends(current_principal)) -> list[CorrectionOut]:
+    """Drafted against confirmed values per field (the caller's number among them): masked for QA."""
     _must_exist(ledger, entry_id)
-    return [CorrectionOut.of(c) for c in ledger.corrections_of_entry(entry_id)]
+    out = [CorrectionOut.of(c) for c in ledger.corrections_of_entry(entry_id)]
+    if must_mask(who):
+        out = [c.model_copy(update={"draft_value": mask_text(c.draft_value),
+                                    "confirmed_value": mask_text(c.confirmed_value)}) for c in out]
+    return out
 
 
 def _must_exist(ledger: LedgerService, entry_id: int) -> None:

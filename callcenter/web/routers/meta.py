@@ -66,6 +66,12 @@ class QueueDepth(BaseModel):
     failed: int
 
 
+class SpeechModel(BaseModel):
+    ok: bool
+    message: str = Field(description="the header chip's words when not ok (语音识别模型缺失：来电改走按键登记)")
+    detail: str = Field(description="what is wrong and the fix (callcenter models fetch)")
+
+
 class SystemStatus(BaseModel):
     mode: Literal["inprocess", "queue"]
     role: str
@@ -83,6 +89,9 @@ class SystemStatus(BaseModel):
         None, description="this process's SIP registration (role all/agent): state registered / registering / "
         "unregistered / direct / stopped, registrar, status, reason, expires_s, since; other agents send the "
         "event sip.registration")
+    speech_model: SpeechModel | None = Field(
+        None, description="this process's speech model (role all/agent): not ok means calls take the keypad "
+        "path and transcripts wait for a model; the panel shows a warning chip")
 
 
 @router.get("/api/system/status", response_model=SystemStatus, responses=refusals(503))

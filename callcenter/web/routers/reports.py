@@ -4,7 +4,7 @@ Supervisors and admins only (permission "reports"). The older per-field totals s
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -16,7 +16,7 @@ from callcenter.estates.reading import only_estates
 from callcenter.estates.rollup import ROLLUP_KIND, ROLLUP_TITLE, rollup_document
 from callcenter.ledger.service import LedgerService
 from callcenter.reports import documents, export
-from callcenter.reports.periods import parse
+from callcenter.reports.periods import Period, parse
 from callcenter.reports.settings import ReportSettings
 from callcenter.web.deps import Ledger, Reports
 from callcenter.web.estate_scope import EstateFilter
@@ -28,6 +28,14 @@ _MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.s
           "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
 
 
+def _opening(kind: str, ledger: LedgerService, now: datetime, settings: ReportSettings,
+             estates: frozenset[int] | None) -> Period:
+    """The period a report opens on without one asked for (documents.opening_period), by the
+    reader's estates' data."""
+    with only_estates(estates):
+        return documents.opening_period(kind, ledger.engine, now, settings.timezone)
+
+
 def _document(ledger: LedgerService, settings: ReportSettings, kind: str, period: str | None,
               estates: frozenset[int] | None = None) -> documents.Document:
     """`settings`: the site's `reports:` (the defaults, Asia/Shanghai, when the app was given none);
@@ -36,18 +44,21 @@ def _document(ledger: LedgerService, settings: ReportSettings, kind: str, period
         now = ledger.clock.now()
         try:
             p = parse("month", period, settings.timezone) if period \
-                else documents.default_period("monthly", now, settings.timezone)
+                else _opening("monthly", ledger, now, settings, estates)
         except ValueError as exc:
             raise HTTPException(422, f"期间格式不对：{exc}") from exc
         shown = [e for e in ledger.estates.all() if estates is None or e.id in estates]
-        return rollup_document(ledger.engine, p, shown, now)
+        doc = rollup_document(ledger.engine, p, shown, now)
+        with only_estates(estates):
+            doc.empty = documents.is_empty(doc, ledger.engine)
+        return doc
     if kind not in documents.BUILDERS:
         raise HTTPException(404, f"没有这个报表 ({kind})")
     engine: Engine = ledger.engine
     now = ledger.clock.now()
     try:
         p = parse(documents.PERIOD_KIND[kind], period, settings.timezone) if period \
-            else documents.default_period(kind, now, settings.timezone)
+            else _opening(kind, ledger, now, settings, estates)
     except ValueError as exc:
         raise HTTPException(422, f"期间格式不对：{exc}") from exc
 
@@ -57,14 +68,20 @@ def _document(ledger: LedgerService, settings: ReportSettings, kind: str, period
 
 
 @router.get("")
-def report_kinds(ledger: Ledger, settings: Reports, _: Principal = Depends(require("reports"))) -> list[dict[str, str]]:
-    """The reports on offer, each with its period kind and its default (latest complete) period."""
+def report_kinds(ledger: Ledger, settings: Reports, _: Principal = Depends(require("reports")), *,
+                 estates: EstateFilter) -> list[dict[str, str]]:
+    """The reports on offer, each with its period kind and the period it opens on: the latest
+    complete one if anything happened in it, else the one with the newest data (the reader's
+    estates'; documents.opening_period)."""
     now = ledger.clock.now()
+
+    def opening(kind: str) -> str:
+        return _opening(kind, ledger, now, settings, estates).key
+
     kinds = [{"kind": k, "title": documents.TITLES[k], "period_kind": documents.PERIOD_KIND[k],
-              "default": documents.default_period(k, now, settings.timezone).key} for k in documents.BUILDERS]
+              "default": opening(k)} for k in documents.BUILDERS]
     if ledger.estates.several:  # the company roll-up, where there is something to roll up
-        kinds.append({"kind": ROLLUP_KIND, "title": ROLLUP_TITLE, "period_kind": "month",
-                      "default": documents.default_period("monthly", now, settings.timezone).key})
+        kinds.append({"kind": ROLLUP_KIND, "title": ROLLUP_TITLE, "period_kind": "month", "default": opening("monthly")})
     return kinds
 
 

@@ -9,15 +9,17 @@ export class ApiError extends Error {
 }
 
 // A busy database answers 503 「数据库忙」 after its busy timeout; nothing was written, so the
-// same request is sent again a few times before the clerk is told.
+// same request is sent again a few times before the clerk is told. Each retry is announced
+// ("cc:db-busy" on document: path, retry, of) so a form can say it is still trying.
 const BUSY_RETRIES = [500, 1500, 3000];
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 export async function api(path, opts = {}) {
   const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf(), ...(opts.headers || {}) };
   let r = await fetch(path, { credentials: "same-origin", ...opts, headers });
-  for (const wait of BUSY_RETRIES) {
+  for (const [i, wait] of BUSY_RETRIES.entries()) {
     if (r.status !== 503 || r.headers.get("x-db-busy") !== "1") break;
+    document.dispatchEvent(new CustomEvent("cc:db-busy", { detail: { path, retry: i + 1, of: BUSY_RETRIES.length } }));
     await sleep(wait);
     r = await fetch(path, { credentials: "same-origin", ...opts, headers });
   }

@@ -10,7 +10,8 @@ import * as router from "../core/router.js";
 import * as session from "../core/session.js";
 import * as vocab from "../core/vocab.js";
 
-const calls = new Map();  // call id -> the card's state
+const calls = new Map();  // call id (or "k-<call key>" while only provisional) -> the card's state
+const keys = new Map();  // call key -> call id: a call's provisional events after it was stored
 const LISTENERS = ["supervisor", "admin"];  // who may listen in (the API checks it too)
 const inCall = () => vocab.label("presence", "on_call");  // an answered call's phase: the same words
 const KEEP_ENDED = 30;  // finished calls kept on the board
@@ -30,7 +31,7 @@ function liveCall(id, patch = {}) {
     call = { id, number: "", unit: "", entryId: null, phase: "", partial: "", draft: null, urgent: false, acked: false, history: null, linkedTo: null, estateId: null };
     calls.set(id, call);
     // several estates: which one this call dialled (the events do not say; the call does)
-    if (estates.shown() && !patch.estateId) api(`/api/calls/${id}`).then((c) => liveCall(id, { estateId: c.estate_id })).catch(() => {});
+    if (estates.shown() && !patch.estateId && !provisional(id)) api(`/api/calls/${id}`).then((c) => liveCall(id, { estateId: c.estate_id })).catch(() => {});
     const li = document.createElement("li");
     li.id = `call-${id}`; li.className = "call";
     $("#live").prepend(li);
@@ -39,6 +40,9 @@ function liveCall(id, patch = {}) {
   renderCall(call);
   return call;
 }
+
+// A card the database has not numbered yet (call.provisional: its writes wait in the outbox).
+const provisional = (id) => typeof id === "string";
 
 function entryRow(e, call) {
   const own = call && e.id === call.entryId;
@@ -69,7 +73,8 @@ function renderCall(call) {
   const parts = {
     head: html`${estates.badge(call.estateId)} <strong class="num">${call.number || "未知号码"}</strong>
       ${r ? html`<span>${r.name} · ${r.unit}</span>${r.key_customer ? html`<span class="badge key">重要客户</span>` : ""}` : html`<span class="muted">${call.unit || "未匹配住户"}</span>`}
-      <span class="phase">${call.phase}</span>`,
+      <span class="phase">${call.phase}</span>
+      ${provisional(call.id) ? html`<span class="badge warn" title="数据库暂不可用，恢复后自动写入台账">暂存本机，待写入台账</span>` : ""}`,
     alarm: call.urgent ? html`紧急情况！${call.acked ? `（${call.ackedBy || ""}已知悉）` : html`<button type="button" class="ack">知悉</button>`}` : "",
     linked: call.linkedTo ? html`本次来电已关联到台账 <a href="#entry/${call.linkedTo}">#${call.linkedTo}</a>` : "",
     pop: openOthers.length ? html`<h4>该来电人/房号有 ${openOthers.length} 条未结台账，请勿重复询问：</h4><ul>${openOthers.map((e) => entryRow(e, call))}</ul>`
@@ -79,8 +84,8 @@ function renderCall(call) {
     draft: call.draft ? html`草稿：${call.draft.unit || "房号未知"} · ${call.draft.category} → ${call.draft.department}｜${call.draft.summary}` : "",
     person: call.person ? html`${vocab.label("person_steps", call.person.step)}${call.person.number ? ` · 分机 ${call.person.number}` : ""}${call.person.username ? `（${session.displayNameOf(call.person.username)}）` : ""}` : "",
     "open-box": html`${call.entryId ? html`<a class="open" href="#entry/${target}">打开台账 #${target}</a>` : ""}
-      ${call.answered && !call.ended && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}
-      ${call.answered && !call.ended && LISTENERS.includes(session.current()?.role) ? html` <button type="button" class="listen">监听</button>` : ""}
+      ${call.answered && !call.ended && !provisional(call.id) && session.canEdit() && !(call.person && call.person.step === "answered") ? html` <button type="button" class="take">接听</button>` : ""}
+      ${call.answered && !call.ended && !provisional(call.id) && LISTENERS.includes(session.current()?.role) ? html` <button type="button" class="listen">监听</button>` : ""}
       ${call.ended ? html` <button type="button" class="dismiss" title="从看板移除（台账不受影响）">移除</button>` : ""}`,
   };
   if (!li.firstChild) {
@@ -109,7 +114,8 @@ async function refreshHistory(call) {
 
 $("#live").addEventListener("click", async (ev) => {
   const li = ev.target.closest("li.call"); if (!li) return;
-  const call = calls.get(Number(li.id.slice(5)));
+  const raw = li.id.slice(5);
+  const call = calls.get(/^\d+$/.test(raw) ? Number(raw) : raw);
   if (ev.target.matches("button.dismiss")) { dropCall(call.id); return; }  // an ended call's card, by hand
   if (ev.target.matches("button.ack")) {
     call.acked = true; renderCall(call);
@@ -146,8 +152,42 @@ async function loadDrafts() {
 
 // ----- live events ------------------------------------------------------------------------------
 
+// The stored call.ringing of a call shown provisionally: the same card takes the call's id (or
+// goes, when a reload put the call on the board already). True when there was such a card.
+function settle(d) {
+  if (!d.call_key) return false;
+  keys.set(d.call_key, d.call_id);
+  const k = `k-${d.call_key}`, card = calls.get(k);
+  if (!card) return false;
+  calls.delete(k);
+  const li = document.getElementById(`call-${k}`);
+  if (calls.has(d.call_id)) { li?.remove(); return true; }
+  card.id = d.call_id;
+  calls.set(d.call_id, card);
+  if (li) li.id = `call-${d.call_id}`;
+  return true;
+}
+
 events.on("call.ringing", (d) => {
-  refreshHistory(liveCall(d.call_id, { number: d.caller_number, unit: d.unit || "", phase: "振铃中" }));
+  const settled = settle(d);  // its phase stays: the replayed answer and end follow
+  const patch = { number: d.caller_number, unit: d.unit || "" };
+  refreshHistory(liveCall(d.call_id, settled ? patch : { ...patch, phase: "振铃中" }));
+});
+// The database is away (locked, down): the call is answered and recorded as usual and its steps
+// wait in the outbox; the board shows it from these live-only events until the stored ones come.
+const PROVISIONAL_PHASES = {
+  ringing: () => ({ phase: "振铃中" }),
+  answered: () => ({ phase: inCall(), answered: true }),
+  ended: (d) => ({ phase: `已结束 · ${vocab.label("end_reasons", d.reason)}`, ended: true }),
+  missed: () => ({ phase: `${vocab.label("entry_kinds", "missed_call")}（需回拨）`, ended: true }),
+};
+events.on("call.provisional", (d) => {
+  const step = PROVISIONAL_PHASES[d.step];
+  if (!step) return;
+  const id = keys.get(d.call_key) ?? `k-${d.call_key}`;
+  const fresh = !calls.has(id);
+  const call = liveCall(id, { ...(d.caller_number ? { number: d.caller_number } : {}), estateId: d.estate_id ?? null, ...step(d) });
+  if (fresh) refreshHistory(call);  // the directory may still be readable (a locked SQLite file)
 });
 events.on("call.answered", (d) => {
   refreshHistory(liveCall(d.call_id, { entryId: d.entry_id, unit: d.unit || calls.get(d.call_id)?.unit || "", phase: inCall(), answered: true }));

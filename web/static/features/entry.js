@@ -316,20 +316,32 @@ $("#e-form").addEventListener("focusin", (ev) => {
   for (const s of $$("#e-transcript [data-fields]")) s.classList.toggle("focus", !!name && s.dataset.fields.split(" ").includes(name));
 });
 
+// A save waiting on a busy database (the API client retries a 503 「数据库忙」): say so, so the
+// clerk neither waits in silence nor presses again; the form keeps what was typed throughout.
+let savingPath = null;
+document.addEventListener("cc:db-busy", (ev) => {
+  if (!savingPath || ev.detail.path !== savingPath) return;
+  $("#e-msg").textContent = `数据库忙，正在重试（${ev.detail.retry}/${ev.detail.of}）…`;
+  $("#e-msg").className = "warn";
+});
+
 $("#e-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target, e = entry;
   const body = { caller_name: f.caller_name.value.trim(), unit: f.unit.value.trim(), category: f.category.value,
                  department: f.department.value, urgent: f.urgent.checked, summary: f.summary.value.trim(), version };
   if (!body.unit) delete body.unit;
+  const confirm = confirming;
+  savingPath = confirm ? `/api/entries/${e.id}/confirm` : `/api/entries/${e.id}`;
   try {
-    const confirm = confirming;
-    const saved = confirm ? await post(`/api/entries/${e.id}/confirm`, body) : await send("PATCH", `/api/entries/${e.id}`, body);
+    const saved = confirm ? await post(savingPath, body) : await send("PATCH", savingPath, body);
+    savingPath = null;
     localStorage.removeItem(unsavedKey(e.id));
     await openEntry(saved.id);
     $("#e-msg").textContent = confirm ? `已确认登记，${field("owner")}：${session.userName(saved.owner_id)}` : "已保存";
     $("#e-msg").className = "ok";
   } catch (err) {
+    savingPath = null;
     const current = err.status === 409 ? err.body?.conflict?.entry : null;
     if (current) {  // someone saved in between: nothing of this save was written; merge and retry
       const { both } = merge(current);

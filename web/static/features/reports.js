@@ -34,7 +34,10 @@ async function load() {
   if ($("#r-period").value.trim() === period) $("#r-period").value = doc.period.key;  // unless retyped meanwhile
   $("#r-label").textContent = `${doc.heading}（${doc.period.first} 至 ${doc.period.last}）`;
   for (const fmt of ["xlsx", "csv", "html"]) $(`#r-${fmt}`).href = `/api/reports/${kind}.${fmt}?period=${encodeURIComponent(doc.period.key)}${only ? `&${only}` : ""}`;
-  render($("#r-sections"), doc.sections.length ? html`${doc.sections.map(section)}` : html`<p class="muted">本期无数据</p>`);
+  // A period without data says so, plainly, instead of tables of zeros; ‹ › lead to the others.
+  render($("#r-sections"), doc.empty || !doc.sections.length
+    ? html`<p class="r-empty">该时段无数据<span class="muted">（${doc.period.first} 至 ${doc.period.last} 没有登记台账、来电或回访，可用 ‹ › 查看其他期间）</span></p>`
+    : html`${doc.sections.map(section)}`);
 }
 
 function section(s) {
@@ -42,7 +45,7 @@ function section(s) {
   const chart = s.chart ? html`<div class="r-chart">${trusted(s.chart)}</div>` : "";
   const table = s.rows.length ? html`<table class="list r-table"><thead><tr>${s.columns.map((c) => html`<th>${c}</th>`)}</tr></thead>
     <tbody>${s.rows.map((r) => html`<tr>${r.map((v) => html`<td class="${typeof v === "number" ? "num" : ""}">${v ?? ""}</td>`)}</tr>`)}</tbody></table>`
-    : html`<p class="muted">本期无数据</p>`;
+    : html`<p class="muted">该时段无数据</p>`;
   return html`<section class="r-section"><h3>${s.title}</h3>${chart}${table}${s.note ? html`<p class="muted">${s.note}</p>` : ""}</section>`;
 }
 

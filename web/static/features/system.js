@@ -18,6 +18,7 @@ async function loadBacklog() {
     chip.textContent = `转写积压 ${s.backlog}` + (s.failed ? ` · 失败 ${s.failed}` : "");
     chip.classList.toggle("warn", !!s.warn);
     if (s.sip) sipState(s.sip);
+    speechModel(s.speech_model);
     const q = s.queue ? `；队列 待处理 ${s.queue.todo}，处理中 ${s.queue.doing}` : "";
     chip.title = `排队 ${s.transcripts.queued}，无模型 ${s.transcripts.unavailable}，失败 ${s.failed}；` +
       `实时识别 ${s.live_streams}/${s.live_streams_max}，录音待转写 ${s.files_pending}${q}`;
@@ -25,6 +26,15 @@ async function loadBacklog() {
   backlogTimer = setTimeout(loadBacklog, BACKLOG_POLL_MS);
 }
 function backlogChanged() { clearTimeout(backlogSoon); backlogSoon = setTimeout(loadBacklog, 500); }
+
+// No speech model (missing, incomplete): calls are still answered, by the keypad path, and their
+// transcripts wait; the chip stays until the model is installed (callcenter models fetch).
+function speechModel(m) {
+  const chip = $("#speech-model");
+  chip.hidden = !m || m.ok;
+  chip.textContent = m && !m.ok ? m.message : "";
+  chip.title = m && !m.ok ? m.detail : "";
+}
 
 // The SIP registration of each agent (this process's in the status, the others' by event): a
 // red chip while a line is not registered, since calls to it cannot arrive.
