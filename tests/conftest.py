@@ -134,11 +134,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    # The long tests first, then those with real peers or real speech (a stable sort keeps each
-    # module's order): the parallel workers (which steal work from each other) then end together
-    # instead of one of them starting the soak, or a SIP call, when the others are done.
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
-                                 not HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))))
+    items[:] = _dealt(sorted(items, key=_cost_rank), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def _cost_rank(item: pytest.Item) -> tuple[bool, bool]:
+    """The long tests first, then those with real peers or real speech (the sort is stable, so
+    each module keeps its order)."""
+    return (item.get_closest_marker("slow") is None,
+            not HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def _dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """Deal the costly-first list round-robin into one block per worker, blocks end to end.
+
+    xdist's work stealing starts each worker on one contiguous block of the collection and
+    steals from the tail of the longest queue. Costly-first as it is would put every long test in
+    the first worker's block, run one after another there while the others finish the light
+    tests and wait; dealt, each worker starts on its share of the long tests, and what is
+    stolen late is light."""
+    if workers <= 1:
+        return items
+    return [item for k in range(workers) for item in items[k::workers]]
 
 
 @pytest.fixture

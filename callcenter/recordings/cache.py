@@ -212,9 +212,13 @@ class WriteBackCache:
 
     @staticmethod
     def _write_marker(path: str, sha256: str, size: int) -> None:
-        fd = os.open(path + STORED_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        # Written aside and renamed: a sync() on another thread or process never reads it empty
+        # (it would upload the recording a second time).
+        tmp = path + STORED_SUFFIX + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             os.write(fd, json.dumps({"sha256": sha256, "size": size, "at": time.time()}).encode())
             os.fsync(fd)
         finally:
             os.close(fd)
+        os.replace(tmp, path + STORED_SUFFIX)
