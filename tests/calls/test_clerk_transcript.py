@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import wave
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,31 @@ def test_the_retry_tick_picks_up_an_owed_clerk_side(hotline_double, monkeypatch)
     assert h.logged(call).clerk_transcript_status == "done"
     assert h.logged(call).clerk_transcript_text == CLERK_SAYS
     assert retry.retry() == 0  # done: nothing owed any more
+
+
+@dataclass
+class QueuedDouble(TranscriberDouble):
+    """asr.mode queue as the hotline sees it: a recording goes to the call's job (enqueue_call)."""
+
+    enqueued: list[tuple[str, object]] = field(default_factory=list)
+    ledger: object = None
+
+    def enqueue_call(self, sip_call_id: str) -> bool:
+        assert self.ledger is not None
+        self.enqueued.append((sip_call_id, self.ledger.call_by_key(sip_call_id).clerk_spans))  # type: ignore[attr-defined]
+        return True
+
+
+def test_in_queue_mode_the_calls_job_is_deferred_with_the_spans_stored(hotline_double) -> None:  # type: ignore[no-untyped-def]
+    """The live recognizer heard the caller; the clerk's side goes to the call's one job, deferred
+    after the spans are stored (the job reads them), and nothing is transcribed in this process."""
+    queued = QueuedDouble(ScriptedFactoryDouble([CALLER_SAYS, CLERK_SAYS]))
+    h: HotlineDouble = hotline_double(transcriber=queued, phones={
+        "8101": PhoneDouble(answer_after_s=0.05, talk=tone(CLERK_HZ, 1.5), hangup_after_s=0.6)})
+    queued.ledger = h.ledger
+    clerk(h, "wang", "8101")
+    call = h.call({"ask_unit": [[Say(tone(CALLER_HZ, 1.0), then_silence_ms=200), Keys("0")]]})
+    logged = h.logged(call)
+    assert logged.transcript_status == "done" and logged.clerk_spans
+    assert queued.enqueued == [(call.info.call_id, logged.clerk_spans)]
+    assert queued.submitted == [] and logged.clerk_transcript_status == "queued"
