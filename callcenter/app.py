@@ -143,7 +143,8 @@ class Application:
                                       agent_id=self.agent_id, estate_prompts=self.estate_prompts)
         self.transcription = CallTranscription(
             self.ledger, self.recordings, self.transcriber, self.drafter, self.handler.transcribe_recording,
-            queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None)
+            queued_calls=(lambda: roles.calls_in_queue(self.engine)) if self.queue is not None else None,
+            resubmit_clerk=self.handler.transcribe_clerk)
         self.agent: TelephonyAgent = agent or PyVoipAgent(settings.sip, self.handler)
         self.desk.agent = self.agent
         # Case clocks and handovers live in the database (they survive restarts); the rest is

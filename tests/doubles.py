@@ -276,6 +276,8 @@ class TranscriberDouble:
     factory: ScriptedFactoryDouble | None
     live_slots: int = 100
     files: list[Path] = field(default_factory=list)
+    # every submission as (path, channel, start_s, end_s): a bridged call's clerk spans are here
+    submitted: list[tuple[Path, int, float, float | None]] = field(default_factory=list)
 
     def open_stream(self) -> LiveStreamDouble | None:
         if self.factory is None:
@@ -287,7 +289,8 @@ class TranscriberDouble:
         self.live_slots -= 1
         return LiveStreamDouble(self.factory.new_stream())
 
-    def submit_file(self, wav_path: Path, channel: int = 0):  # type: ignore[no-untyped-def]
+    def submit_file(self, wav_path: Path, channel: int = 0, start_s: float = 0.0,  # type: ignore[no-untyped-def]
+                    end_s: float | None = None):
         import wave
         from concurrent.futures import Future
 
@@ -297,6 +300,13 @@ class TranscriberDouble:
             from callcenter.asr.interface import ModelUnavailable
 
             raise ModelUnavailable("no model installed (test double)")
+        self.submitted.append((Path(wav_path), channel, start_s, end_s))
+        if start_s or end_s is not None:  # a span: cut and timed by the pool's own code
+            from callcenter.asr.pool import transcribe_file
+
+            span: Future[Transcript] = Future()
+            span.set_result(transcribe_file(self.factory, Path(wav_path), channel, start_s, end_s))
+            return span
         self.files.append(wav_path)
         with wave.open(str(wav_path)) as w:
             frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())

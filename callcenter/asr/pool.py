@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 
 from callcenter.asr.interface import ModelUnavailable, RecognizerFactory, StreamingRecognizer, Transcript
@@ -42,18 +43,28 @@ def vosk_factory(model_dir: Path, feed_rate_hz: int) -> RecognizerFactory:
     return VoskRecognizerFactory(model_dir, feed_rate_hz)  # type: ignore[arg-type]
 
 
-def transcribe_file(factory: RecognizerFactory, wav_path: Path, channel: int = 0) -> Transcript:
-    """Transcribe one channel of a recording (stereo 8 kHz 16-bit WAV, left = caller) with factory."""
+def transcribe_file(factory: RecognizerFactory, wav_path: Path, channel: int = 0,
+                    start_s: float = 0.0, end_s: float | None = None) -> Transcript:
+    """Transcribe one channel of a recording (stereo 8 kHz 16-bit WAV, left = caller) with factory;
+    only [start_s, end_s) of it when given (a clerk's bridged span), word times then still on the
+    recording's timeline."""
     pcm = read_channel(Path(wav_path), channel)
     data = pcm.data
     if pcm.rate_hz != 8000:
         # Recordings are 8 kHz; tolerate others by converting to the seam's 8 kHz input.
         data, _ = audioop.ratecv(data, 2, 1, pcm.rate_hz, 8000, None)
+    start_s = max(0.0, start_s)
+    if start_s or end_s is not None:
+        data = data[round(start_s * 8000) * 2 : None if end_s is None else round(end_s * 8000) * 2]
     stream = factory.new_stream()
     step = int(_OFFLINE_CHUNK_S * 8000) * 2
     for i in range(0, len(data), step):
         stream.accept_pcm16(data[i : i + step])
-    return stream.finish()
+    transcript = stream.finish()
+    if not start_s:
+        return transcript
+    return replace(transcript, words=tuple(replace(w, start_s=w.start_s + start_s, end_s=w.end_s + start_s)
+                                           for w in transcript.words))
 
 
 class QueuedStream:
@@ -161,10 +172,11 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASR_NICENESS)
 
 
-def _transcribe_in_worker(wav_path: Path, channel: int) -> Transcript:
+def _transcribe_in_worker(wav_path: Path, channel: int, start_s: float = 0.0,
+                          end_s: float | None = None) -> Transcript:
     if _worker_factory is None:  # pragma: no cover - the initializer always ran first
         raise RuntimeError("worker has no recognizer factory")
-    return transcribe_file(_worker_factory, wav_path, channel)
+    return transcribe_file(_worker_factory, wav_path, channel, start_s, end_s)
 
 
 # --- the pool -------------------------------------------------------------------------------------------
@@ -251,28 +263,32 @@ class TranscriptionPool:
             self._files -= 1
 
     # recordings
-    def submit_file(self, wav_path: Path, channel: int = 0) -> Future[Transcript]:
-        """Queue a recording for a worker process. Raises ModelUnavailable at once if there is no model."""
+    def submit_file(self, wav_path: Path, channel: int = 0, start_s: float = 0.0,
+                    end_s: float | None = None) -> Future[Transcript]:
+        """Queue a recording (or the span [start_s, end_s) of it) for a worker process. Raises
+        ModelUnavailable at once if there is no model."""
         # Checked per job (a few stat calls) so a model installed later is picked up without a restart.
         check_model(self.settings.model_dir)
         executor = self._get_executor()
         try:
-            future = executor.submit(_transcribe_in_worker, Path(wav_path), channel)
+            future = executor.submit(_transcribe_in_worker, Path(wav_path), channel, start_s, end_s)
         except BrokenProcessPool:
             # A worker died (e.g. the model was broken when it started); start fresh ones once.
             with self._lock:
                 if self._executor is executor:
                     self._executor = None
             executor.shutdown(wait=False, cancel_futures=True)
-            future = self._get_executor().submit(_transcribe_in_worker, Path(wav_path), channel)
+            future = self._get_executor().submit(_transcribe_in_worker, Path(wav_path), channel, start_s,
+                                                 end_s)
         with self._lock:
             self._files += 1
         future.add_done_callback(self._file_done)
         return future
 
-    def transcribe_file(self, wav_path: Path, channel: int = 0) -> Transcript:
-        """Blocking form of submit_file, for the CLI and backlog scripts."""
-        return self.submit_file(wav_path, channel).result()
+    def transcribe_file(self, wav_path: Path, channel: int = 0, start_s: float = 0.0,
+                        end_s: float | None = None) -> Transcript:
+        """Blocking form of submit_file, for the CLI, backlog scripts and worker jobs."""
+        return self.submit_file(wav_path, channel, start_s, end_s).result()
 
     def _get_executor(self) -> ProcessPoolExecutor:
         with self._lock:

@@ -148,6 +148,8 @@ class CallDesk:
         self.facts = CallerFacts(intake_path="speech" if live else "keypad")
         self.last_view: TurnView | None = None
         self.rings: list[RingResult] = []  # for the log, tests and the benchmark
+        # When a person was bridged, in seconds of the recording: their voice on its right channel.
+        self.bridged_spans: list[tuple[float, float]] = []
 
     @property
     def call_id(self) -> str:
@@ -243,10 +245,14 @@ class CallDesk:
         self._person("answered", reason, number, username)
         if staff is not None and user is not None:
             staff.mark(number, ON_CALL)
+        start = self.session.recording_position_s()
         try:
             # The session stays the recording's sink: the caller on the left, the clerk on the right.
             end = bridge_calls(leg, self.call, self.session)
         finally:
+            stop = self.session.recording_position_s()
+            if start is not None and stop is not None and stop > start:
+                self.bridged_spans.append((start, stop))
             if staff is not None and user is not None and user.presence == ON_DUTY:
                 staff.mark(number, ON_DUTY)
         self._person("ended", end, number, username)

@@ -12,6 +12,7 @@ on local disk until the database is back.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from callcenter.calls.desk import CallDesk, StaffDesk
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import Conversation, FlowSettings, Prompts
 from callcenter.calls.session import CallSession, LiveStream
+from callcenter.calls.transcription import join_spans
 from callcenter.clock import Clock
 from callcenter.ledger.core import ANY_AGENT
 from callcenter.ledger.outbox import CallWrites, Outbox
@@ -38,7 +40,8 @@ log = logging.getLogger(__name__)
 class Transcriber(Protocol):
     def open_stream(self) -> LiveStream | None: ...
 
-    def submit_file(self, wav_path: Path, channel: int = 0) -> Future[Transcript]: ...
+    def submit_file(self, wav_path: Path, channel: int = 0, start_s: float = 0.0,
+                    end_s: float | None = None) -> Future[Transcript]: ...
 
 
 class HotlineHandler:
@@ -154,9 +157,18 @@ class HotlineHandler:
         # refines it when it arrives.
         facts = conversation.facts.as_dict() if desk is not None else None
         self.writes.draft(info.call_id, info.caller_number, entry_id, transcript, session.dtmf_digits, facts)
+        # A person was bridged: their voice is on the right channel for those spans (the agent's
+        # own prompts before are not transcribed: their text is known).
+        spans = desk.bridged_spans if desk is not None and recording is not None else []
+        if spans:
+            self.writes.clerk_spans(info.call_id, spans)
         if transcript is None and recording is not None:
             self.transcribe_recording(info.call_id, recording.key, info.caller_number,
                                       entry_id, session.dtmf_digits, facts)
+            if self._queued:
+                return  # the call's one job transcribes the clerk's side too
+        if spans and recording is not None:
+            self.transcribe_clerk(info.call_id, recording.key, [list(p) for p in spans])
 
     # ----- helpers -----------------------------------------------------------------------
 
@@ -185,6 +197,41 @@ class HotlineHandler:
             self.writes.draft(sip_call_id, caller_number, entry_id, transcript, dtmf, facts)
 
         future.add_done_callback(done)
+        return True
+
+    def transcribe_clerk(self, sip_call_id: str, key: str, spans: list[list[float]]) -> bool:
+        """Queue transcription of a bridged call's clerk side (right channel, `spans` seconds of
+        the recording); stored apart from the caller's transcript, never drafted from. False when
+        no model is available yet."""
+        if self._queued:
+            self.writes.enqueue_transcription(sip_call_id)  # the job does each side still owed
+            return True
+        path = Path(self.recordings.path_of(key))
+        try:
+            futures = [self.transcriber.submit_file(path, channel=1, start_s=start, end_s=end)
+                       for start, end in spans]
+        except Exception as exc:
+            log.warning("call %s: the clerk's side waits for a model (%s)", sip_call_id, exc)
+            self.writes.clerk_transcript(sip_call_id, None, "unavailable")
+            return False
+        remaining = [len(futures)]
+        lock = threading.Lock()
+
+        def done(_: Future[Transcript]) -> None:
+            with lock:  # the last span to finish writes the whole
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            try:
+                parts = [f.result() for f in futures]
+            except Exception:
+                log.exception("call %s: transcription of the clerk's side failed", sip_call_id)
+                self.writes.clerk_transcript(sip_call_id, None, "failed")
+                return
+            self.writes.clerk_transcript(sip_call_id, join_spans(parts), "done")
+
+        for future in futures:
+            future.add_done_callback(done)
         return True
 
     def relink_unlogged_recordings(self, agent_id: str | None = ANY_AGENT, owe_transcript: bool = False) -> int:

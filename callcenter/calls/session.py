@@ -111,6 +111,11 @@ class CallSession:
 
     # ----- the conversation's side -------------------------------------------------------
 
+    def recording_position_s(self) -> float | None:
+        """Seconds from the recording's start now; None when the call is not being recorded."""
+        position = getattr(self._recorder, "position_s", None)  # WavCallRecorder; doubles may lack it
+        return position() if position is not None and self.recording_error is None else None
+
     def drain_listen_queue(self) -> None:
         """Forget audio heard while a prompt played, so the next listen starts fresh."""
         try:

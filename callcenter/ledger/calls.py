@@ -255,6 +255,28 @@ class CallLog(LedgerCore):
             s.add(call)
             s.commit()
 
+    def set_clerk_spans(self, sip_call_id: str, spans: list[tuple[float, float]]) -> None:
+        """A bridged call: when the clerk was on the right channel (seconds from the recording's
+        start). Their transcript becomes owed ('queued') unless it is already done."""
+        with self.call_session() as s:
+            call = call_of(s, sip_call_id)
+            call.clerk_spans = [[round(a, 3), round(b, 3)] for a, b in spans]
+            if call.clerk_transcript_status != "done":
+                call.clerk_transcript_status = "queued"
+            s.add(call)
+            s.commit()
+
+    def set_clerk_transcript(self, sip_call_id: str, transcript: Transcript | None, status: str) -> None:
+        """The clerk's words (times on the recording's timeline); status as set_transcript's."""
+        with self.call_session() as s:
+            call = call_of(s, sip_call_id)
+            call.clerk_transcript_status = status
+            if transcript is not None:
+                call.clerk_transcript_text = transcript.text
+                call.clerk_transcript_words = [jsonable(w) for w in transcript.words]
+            s.add(call)
+            s.commit()
+
     def apply_draft(self, sip_call_id: str, draft: Draft, repeat_of: int | None = None,
                     repeat_reason: str = "") -> int:
         """Fill the call's draft entry from the drafting's Draft. A repeat links the call to the

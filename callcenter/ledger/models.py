@@ -158,6 +158,14 @@ class Call(SQLModel, table=True):
     transcript_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     transcript_words: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     transcript_engine: str = Field(default="", max_length=128)
+    # Bridged to a clerk or duty person (转人工, urgent ring, 「接听」): the spans, in seconds from the
+    # recording's start, when that person was on the right channel; their words, transcribed after
+    # the call, with times on the recording's timeline. Status as transcript_status; "" = none owed.
+    clerk_spans: list[list[float]] | None = Field(default=None, sa_column=Column(JSON))
+    clerk_transcript_status: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    clerk_transcript_text: str = Field(default="", sa_column=Column(Text, nullable=False, default="",
+                                                                    server_default=""))
+    clerk_transcript_words: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # Outbound calls (回访) are placed by a clerk; inbound calls have no user.
     user_id: int | None = Field(default=None, foreign_key="user.id")
     # The agent process that carries the call and writes its recording (sip.instance_id; None for

@@ -276,6 +276,10 @@ class CallWrites:
         outbox.register("set_dtmf", lambda a: led.set_dtmf(a["sip_call_id"], a["digits"]))
         outbox.register("set_transcript", lambda a: led.set_transcript(
             a["sip_call_id"], decode_transcript(a["transcript"]), a["status"]))
+        outbox.register("set_clerk_spans", lambda a: led.set_clerk_spans(
+            a["sip_call_id"], [(float(x), float(y)) for x, y in a["spans"]]))
+        outbox.register("set_clerk_transcript", lambda a: led.set_clerk_transcript(
+            a["sip_call_id"], decode_transcript(a["transcript"]), a["status"]))
         outbox.register("draft", lambda a: draft(
             a["sip_call_id"], a["caller_number"], a["own_entry_id"], decode_transcript(a["transcript"]),
             a["dtmf"], a.get("facts")))
@@ -352,6 +356,14 @@ class CallWrites:
     def transcript(self, sip_call_id: str, transcript: Transcript | None, status: str) -> None:
         self.outbox.submit("set_transcript", {"sip_call_id": sip_call_id, "status": status,
                                               "transcript": encode_transcript(transcript)})
+
+    def clerk_spans(self, sip_call_id: str, spans: list[tuple[float, float]]) -> None:
+        """A bridged call: when the clerk was on the recording's right channel."""
+        self.outbox.submit("set_clerk_spans", {"sip_call_id": sip_call_id, "spans": [list(p) for p in spans]})
+
+    def clerk_transcript(self, sip_call_id: str, transcript: Transcript | None, status: str) -> None:
+        self.outbox.submit("set_clerk_transcript", {"sip_call_id": sip_call_id, "status": status,
+                                                    "transcript": encode_transcript(transcript)})
 
     def draft(self, sip_call_id: str, caller_number: str, own_entry_id: int | None,
               transcript: Transcript | None, dtmf: str, facts: dict[str, Any] | None = None) -> None:

@@ -63,6 +63,13 @@ class Queries(LedgerCore):
                 col(Call.transcript_status).in_(statuses), Call.direction == "inbound",  # callbacks draft nothing
                 Call.recording_key != "", col(Call.status).in_(("ended", "interrupted", "failed")))).all())
 
+    def calls_needing_clerk_transcript(self, statuses: tuple[str, ...] = ("unavailable",)) -> list[Call]:
+        """Finished bridged calls whose clerk transcript is still owed (as calls_needing_transcript)."""
+        with self.session() as s:
+            return list(s.exec(select(Call).where(
+                col(Call.clerk_transcript_status).in_(statuses), Call.recording_key != "",
+                col(Call.status).in_(("ended", "interrupted", "failed")))).all())
+
     def calls_in_flight(self, agent_id: str | None = ANY_AGENT) -> list[Call]:
         """Inbound calls the ledger still sees ringing or answered (after a crash: cut calls);
         `agent_id`: only those that agent carries (None: those of no agent); ANY_AGENT: all."""

@@ -186,6 +186,14 @@ class WavCallRecorder:
 
     # -- flushing (flusher thread, close) ----------------------------------------------------------
 
+    def position_s(self) -> float:
+        """Where the recording's timeline is now, in seconds from its start (a bridge's span): the
+        wall clock, or the end of audio already placed beyond it (a prompt handed over ahead)."""
+        now = self._now_samples()
+        with self._lock:
+            ends = (self._base + len(self._caller) // _SAMPLE_BYTES, self._base + len(self._agent) // _SAMPLE_BYTES)
+        return max(now, *ends) / SAMPLE_RATE_HZ
+
     def _now_samples(self) -> int:
         return round((self._monotonic() - self._t0) * SAMPLE_RATE_HZ)
 

@@ -85,17 +85,23 @@ class QueuedTranscriber:
     def open_stream(self) -> QueuedStream | None:
         return self.pool.open_stream()
 
-    def submit_file(self, wav_path: Path, channel: int = 0) -> Future[Transcript]:
-        return self.pool.submit_file(wav_path, channel)
+    def submit_file(self, wav_path: Path, channel: int = 0, start_s: float = 0.0,
+                    end_s: float | None = None) -> Future[Transcript]:
+        return self.pool.submit_file(wav_path, channel, start_s, end_s)
 
     def enqueue_call(self, sip_call_id: str) -> bool:
         """Mark the transcript queued, then defer the job (in that order: a fast worker's 'done'
         must not be overwritten). Raises while the database is away: the hotline calls it through
         its outbox (CallWrites.enqueue_transcription), which keeps it until the database is back.
-        Idempotent: a call already transcribed, or with a job waiting, gets no second job."""
-        if self.ledger.call_by_key(sip_call_id).transcript_status == "done":
+        Idempotent: a call already transcribed (the caller's side, and the clerk's when it was
+        bridged), or with a job waiting, gets no second job."""
+        call = self.ledger.call_by_key(sip_call_id)
+        caller_owed = call.transcript_status != "done"
+        clerk_owed = bool(call.clerk_spans) and call.clerk_transcript_status != "done"
+        if not caller_owed and not clerk_owed:
             return False
-        self.ledger.set_transcript(sip_call_id, None, "queued")
+        if caller_owed:
+            self.ledger.set_transcript(sip_call_id, None, "queued")
         return self.queue.enqueue(sip_call_id)
 
 

@@ -202,15 +202,16 @@ def hotline_double(prompt_settings: PromptSettings, tmp_path: Path,
     def make(*, recognizer: ScriptedFactoryDouble | None = None, live_slots: int = 100,
              vad: VadSettings | None = None, flow: FlowSettings | None = None,
              phones: dict[str, PhoneDouble] | None = None, transfer: TransferSettings | None = None,
-             hours: WorkflowSettings | None = None) -> HotlineDouble:
+             hours: WorkflowSettings | None = None, transcriber: TranscriberDouble | None = None) -> HotlineDouble:
         """`phones` given: the desk is on (understanding during the call, 转人工, escalation),
-        its staff phones dialled through a DialerDouble."""
+        its staff phones dialled through a DialerDouble. `transcriber`: another double (e.g. one
+        with a job queue); `recognizer` and `live_slots` are then its business."""
         ledger = LedgerService(db.make_engine(db_url), SystemClock(), EventBus())
         clock = CallDoubleClock()
         store = WavRecordingStore(RecordingSettings(root=tmp_path / "recordings"), monotonic=clock)
         stores.append(store)
         prompts = KeyedPromptsDouble(PromptLibrary(prompt_settings))
-        transcriber = TranscriberDouble(recognizer, live_slots)
+        transcriber = transcriber or TranscriberDouble(recognizer, live_slots)
         desk = dialer = staff = None
         if phones is not None:
             dialer = DialerDouble(phones)

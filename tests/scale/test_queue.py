@@ -72,3 +72,38 @@ def test_a_failing_job_marks_the_transcript_failed_on_its_last_attempt(worker_ap
     assert app.ledger.call_by_key("q-2@test").transcript_status == "failed"
     status = app.system_status()
     assert status["failed"] == 1 and status["warn"] is True
+
+
+def test_a_bridged_calls_job_transcribes_the_clerks_span_once(worker_app: Application, speak) -> None:  # type: ignore[no-untyped-def]
+    """A call bridged to a clerk whose caller side is already done (the live recognizer heard it):
+    still one job, which transcribes the right channel's span only, in a worker process with the
+    real model, word times on the recording's timeline; a repeated job changes nothing."""
+    app = worker_app
+    assert app.queue is not None
+    key, now = "q-3@test", datetime.now(UTC)
+    clerk = speak("您好，我是物业客服，马上派人过去。")
+    prompt = speak("请稍候。")  # the agent's own prompt before the bridge: not the clerk's
+    app.ledger.call_ringing(key, "13800138000", "", "hotline", now)
+    app.ledger.call_answered(key)
+    recorder = app.recordings.open(key, now)
+    right = prompt + bytes(16000 * 2) + clerk + bytes(8000)  # prompt, 2 s of ringing, the clerk
+    for i in range(0, len(right), 320):
+        recorder.write_caller(b"\0" * 320, i // 2)
+        recorder.write_agent(right[i:i + 320])
+    app.ledger.call_ended(key, "caller_hangup", recorder.close())
+    app.ledger.set_transcript(key, None, "done")  # the caller's side came from the live stream
+    span = (len(prompt) / 16000 + 1.0, len(right) / 16000)
+    app.ledger.set_clerk_spans(key, [span])
+
+    transcriber = QueuedTranscriber(app.transcriber, app.queue, app.ledger)
+    assert transcriber.enqueue_call(key) is True  # the clerk's side is owed
+    assert app.ledger.call_by_key(key).transcript_status == "done"  # the caller's is left alone
+    assert app.transcribe_call(key) == "already done; clerk done"
+    call = app.ledger.call_by_key(key)
+    assert call.clerk_transcript_status == "done" and call.clerk_transcript_text
+    words = call.clerk_transcript_words or []
+    assert words and all(span[0] <= w["start_s"] < w["end_s"] <= span[1] + 0.05 for w in words), words
+    assert min(w["start_s"] for w in words) >= len(prompt) / 16000 + 2.0 - 0.3  # the clerk, not the prompt
+    assert app.transcribe_call(key) == "already done"
+    assert transcriber.enqueue_call(key) is False  # nothing owed: no second job
+    assert app.ledger.call_by_key(key).clerk_transcript_words == words

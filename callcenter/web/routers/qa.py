@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 
 from callcenter.accounts import Principal
 from callcenter.estates.reading import only_estates
-from callcenter.ledger.models import QaReview, TrainingItem, TrainingSet
+from callcenter.ledger.models import Call, QaReview, TrainingItem, TrainingSet
 from callcenter.ledger.service import NotFound
+from callcenter.qa.dialogue import dialogue
+from callcenter.qa.evidence import words_from_json
 from callcenter.qa.service import CallFilters, CallRow, Decision, QaError
 from callcenter.web.deps import NO_QA, Qa, Scoring, available
 from callcenter.web.estate_scope import EstateFilter, Scope
@@ -50,6 +52,31 @@ class ReviewOut(BaseModel):
                    reviewed_at=r.reviewed_at)
 
 
+class DialogueWordOut(BaseModel):
+    text: str
+    start_s: float
+    end_s: float
+
+
+class DialogueLineOut(BaseModel):
+    speaker: str  # caller / clerk (callcenter/qa/dialogue.py SPEAKERS)
+    label: str  # 来电人 / 坐席
+    start_s: float  # seconds from the recording's start
+    end_s: float
+    text: str
+    words: list[DialogueWordOut]
+
+
+def _dialogue(c: Call, mask: bool) -> list[DialogueLineOut]:
+    """Caller and clerk lines in time order; numbers masked on each side as in the transcript."""
+    caller = _mask_words(c.transcript_words) if mask else c.transcript_words
+    clerk = _mask_words(c.clerk_transcript_words) if mask else c.clerk_transcript_words
+    return [DialogueLineOut(speaker=line.speaker, label=line.label, start_s=line.start_s, end_s=line.end_s,
+                            text=line.text, words=[DialogueWordOut(text=w.text, start_s=w.start_s, end_s=w.end_s)
+                                                   for w in line.words])
+            for line in dialogue(words_from_json(caller), words_from_json(clerk))]
+
+
 class QaCallOut(BaseModel):
     id: int
     received_at: datetime
@@ -68,6 +95,10 @@ class QaCallOut(BaseModel):
     recording_deleted: bool
     transcript: str
     transcript_words: list[dict[str, Any]] | None = None
+    # A call bridged to a clerk: their side's transcript status ("" when none is owed), and both
+    # speakers' lines interleaved by time (with the words, like transcript_words).
+    clerk_transcript_status: str = ""
+    dialogue: list[DialogueLineOut] | None = None
     review_status: str | None
     score: float | None
     passed: bool | None
@@ -86,6 +117,8 @@ class QaCallOut(BaseModel):
                    recording_duration_ms=c.recording_duration_ms, recording_deleted=c.recording_deleted_at is not None,
                    transcript=_mask_text(c.transcript_text) if mask else c.transcript_text,
                    transcript_words=(_mask_words(c.transcript_words) if mask else c.transcript_words) if words else None,
+                   clerk_transcript_status=c.clerk_transcript_status,
+                   dialogue=_dialogue(c, mask) if words else None,
                    review_status=r.status if r else None, score=r.score if r else None, passed=r.passed if r else None)
 
 

@@ -42,14 +42,26 @@ async function open(id) {
   $("#qa-meta").textContent = [time(c.received_at), c.caller_number, c.unit, c.category, c.summary].filter(Boolean).join(" · ");
   const audio = $("#qa-audio");
   if (c.recording_url) audio.src = c.recording_url; else audio.removeAttribute("src");
-  const words = c.transcript_words || [];
-  render($("#qa-transcript"), words.length ? html`${words.map((w) => html`<span class="w" data-start="${w.start_s}">${w.text}</span>`)}`
-    : html`<span class="muted">${c.transcript || "（无转写）"}</span>`);
+  render($("#qa-transcript"), transcriptView(c));
   let review = null;
   try { review = await api(`/api/qa/calls/${id}/review`); } catch { review = null; }
   if (review) show(review); else clearReview();
   loadSets();
   if (!review) await scoreInBackground(id);  // the card opens at once; the pre-score follows
+}
+
+// Word by word (click to seek); a call bridged to a clerk shows both speakers' lines in time
+// order, each labelled by the server (来电人 / 坐席).
+const wordSpans = (words) => html`${words.map((w) => html`<span class="w" data-start="${w.start_s}">${w.text}</span>`)}`;
+function transcriptView(c) {
+  const lines = c.dialogue || [];
+  if (lines.some((l) => l.speaker === "clerk")) {
+    return html`${lines.map((l) => html`<div class="line ${l.speaker}" data-speaker="${l.speaker}"><b class="who" data-start="${l.start_s}">${l.label}</b> ${wordSpans(l.words)}</div>`)}`;
+  }
+  const words = c.transcript_words || [];
+  const pending = c.clerk_transcript_status && c.clerk_transcript_status !== "done"
+    ? html`<div class="muted">坐席一侧尚未转写（${vocab.label("transcript_statuses", c.clerk_transcript_status)}）</div>` : "";
+  return words.length ? html`${wordSpans(words)}${pending}` : html`<span class="muted">${c.transcript || "（无转写）"}</span>${pending}`;
 }
 
 function clearReview() {
