@@ -19,6 +19,9 @@ Printed:
 - CPU: this process's CPU time over the window in which all bridges were up, as % of one core,
   and divided by the calls up at the time (per call);
 - RSS of this process: before the calls and the peak while they were up;
+- answer overhead: `--probe` more SIPp callers call while all the bridges are up (2 a second,
+  each hangs up after 1.5 s); for each, INVITE arrival to 200 OK minus the configured ring delay
+  (the three-ring wait is on purpose; what the load adds to it is not);
 - nothing lost: calls the ledger logged, ended, with a recording, against calls placed.
 """
 
@@ -58,6 +61,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     parser.add_argument("--bridged", type=int, default=10)
     parser.add_argument("--intake", type=int, default=20)
     parser.add_argument("--bridge-s", type=float, default=15.0)
+    parser.add_argument("--probe", type=int, default=10, help="calls placed while the bridges are up")
     args = parser.parse_args()
 
     from callcenter.audio.prompt_build import build_default_prompts, synthesize
@@ -142,7 +146,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     with Kamailio(work / "kamailio") as proxy:
         from desk_hotline import desk_hotline  # bench/, beside this script
 
-        hotline = desk_hotline(work, proxy.port, PromptLibrary(prompts), max_calls=args.bridged + args.intake + 5)
+        hotline = desk_hotline(work, proxy.port, PromptLibrary(prompts), max_calls=args.bridged + args.intake + args.probe + 5)
         desk, agent, settings = hotline.desk, hotline.agent, hotline.settings
         clerk_dir = work / "clerk"
         clerk_dir.mkdir()
@@ -150,6 +154,15 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         phone, _ = start_uas("uas_answer_bye.xml", proxy.port, clerk_dir, "87000", calls=args.bridged,
                              limit=args.bridged, duration_ms=int(args.bridge_s * 1000), timeout_s=180)
         desk.transfer = TransferSettings(ring_timeout_s=20, extensions=("87000",))
+        overhead_ms: list[float] = []
+        original_answer = agent.answer_call
+
+        def timed_answer(call):  # type: ignore[no-untyped-def]
+            original_answer(call)
+            if "start" in window and "end" not in window and call.info.caller_number == "13700000000":
+                overhead_ms.append((call.answered_at_s - call.received_at_s - settings.ring_delay_s) * 1000)
+
+        agent.answer_call = timed_answer  # type: ignore[method-assign]
         agent.start()
         rss0 = _rss_mib()
         peak = [rss0]
@@ -179,9 +192,16 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                 time.sleep(0.2)
             load_during.append(_load())
             in_calls = [sum(1 for c in hotline.ledger.list_calls(limit=500) if c.status == "answered")]
+            probe_xml = caller_scenario(work / "probe.xml", [("pause", 1500)], caller="13700000000")
+            probe = start_sipp(str(probe_xml), proxy.port, work / "probe", service=settings.username,
+                               calls=args.probe, limit=args.probe, rate=2, timeout_s=120) if args.probe else None
             while "end" not in window and time.monotonic() < deadline + args.bridge_s:
                 time.sleep(0.2)
             in_calls.append(sum(1 for c in hotline.ledger.list_calls(limit=500) if c.status == "answered"))
+            if probe is not None:
+                rc_pr, out_pr = finish(probe, 120)
+                if rc_pr:
+                    print(f"probe callers: SIPp rc={rc_pr}\n{out_pr[-1500:]}", file=sys.stderr)
             rc_b, out_b = finish(bridged, 200)
             rc_p, out_p = finish(phone, 200)
             load_during.append(_load())
@@ -214,6 +234,12 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     if relay_ms:
         print(f"bridge relay delay caller -> clerk: n={len(relay_ms)} frames, median {statistics.median(relay_ms):.2f} ms, "
               f"p99 {_pct(relay_ms, 0.99):.2f} ms, max {max(relay_ms):.1f} ms")
+    if overhead_ms:
+        print(f"answer overhead while the bridges were up: n={len(overhead_ms)} of {args.probe} probe calls, "
+              f"median {statistics.median(overhead_ms):.1f} ms, p99 {_pct(overhead_ms, 0.99):.1f} ms, "
+              f"max {max(overhead_ms):.1f} ms (INVITE -> 200 OK beyond the {settings.ring_delay_s:.1f} s ring delay)")
+    elif args.probe:
+        print("answer overhead: no probe call was answered while all the bridges were up")
     print(f"RSS of this process: {rss0:.0f} MiB before the calls, peak {peak[0]:.0f} MiB while they were up")
     return 0
 

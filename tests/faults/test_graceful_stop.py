@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -40,8 +41,16 @@ def test_sigterm_with_open_websockets_stops_within_5_s(prompt_settings, tmp_path
                        json={"username": "clerk1", "password": "clerk-password"})
         assert r.status_code == 200, r.text
         cookie = r.cookies["cc_session"]
+        # The websockets' loop runs on its own thread: a worker that ran a browser test holds
+        # Playwright's loop as the running one on this thread.
         loop = asyncio.new_event_loop()
-        sockets = loop.run_until_complete(_open_sockets(web_port, cookie, 3))
+        runner = threading.Thread(target=loop.run_forever, name="websockets", daemon=True)
+        runner.start()
+
+        def run(coro):  # type: ignore[no-untyped-def]
+            return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
+
+        sockets = run(_open_sockets(web_port, cookie, 3))
         time.sleep(0.5)
         started = time.monotonic()
         proc.terminate()
@@ -61,7 +70,9 @@ def test_sigterm_with_open_websockets_stops_within_5_s(prompt_settings, tmp_path
             except TimeoutError:
                 return False
 
-        assert all(loop.run_until_complete(closed(ws)) for ws in sockets)
+        assert all(run(closed(ws)) for ws in sockets)
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
         loop.close()
     finally:
         if proc.poll() is None:
