@@ -19,11 +19,19 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = "draft_models"  # drafting.models_dir's default, relative to the server's cwd
 
 
+def shared_seed_models() -> Path:
+    """The run's models folder with a current seed model: the repository's `draft_models/`, the
+    folder the in-process tests' sites use (their cwd is the repository). Built on first use, as
+    a site builds it, under the registry's lock: one worker builds, the others wait."""
+    root = REPO / MODELS_DIR
+    ModelRegistry(root).ensure_seed()
+    return root
+
+
 def seed_models_into(workdir: Path) -> None:
     """Give a server that will run in `workdir` (its cwd) a current seed model in its default
     `drafting.models_dir`."""
-    shared = ModelRegistry(REPO / MODELS_DIR)
-    source = shared.ensure_seed()  # built here only if no test has built it yet
+    source = shared_seed_models() / SEED
     target = workdir / MODELS_DIR
     if not ModelRegistry(target).seed_is_current():
         target.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -21,14 +21,12 @@ def rules() -> DraftingRules:
 
 
 @pytest.fixture(scope="session")
-def built_seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder whose seed model was built from the packaged corpus, once per session
-    (the first use a site goes through); tests copy it instead of training again."""
-    from callcenter.drafting.registry import ModelRegistry
+def built_seed() -> Path:
+    """A models folder whose seed model was built from the packaged corpus on first use, once per
+    run (not once per xdist worker: 10-20 s of CPU each); tests read it or copy it, never write."""
+    from tests.seed_models import shared_seed_models
 
-    root = tmp_path_factory.mktemp("draft_models")
-    ModelRegistry(root).ensure_seed()
-    return root
+    return shared_seed_models()
 
 
 @pytest.fixture
