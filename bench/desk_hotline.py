@@ -3,6 +3,8 @@ person-on-the-line benchmarks (person_transfer.py, urgent_escalation.py) call an
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import time as day_time
 from pathlib import Path
@@ -12,6 +14,7 @@ from callcenter.asr.pool import TranscriptionPool
 from callcenter.asr.settings import AsrSettings
 from callcenter.audio.prompts import PromptLibrary
 from callcenter.audio.settings import VadSettings
+from callcenter.calls import bridge
 from callcenter.calls.desk import StaffDesk
 from callcenter.calls.drafter import CallDrafter
 from callcenter.calls.flow import FlowSettings
@@ -72,3 +75,40 @@ def desk_hotline(work: Path, proxy_port: int, prompts: PromptLibrary, factory_bu
     agent = PyVoipAgent(settings, handler)
     desk.agent = agent
     return DeskHotline(ledger, store, pool, desk, agent, settings)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def time_the_relay() -> list[float]:
+    """Replace the bridge's relay with one that notes, for every caller frame, the milliseconds
+    from reaching the bridge to being handed to the clerk leg's sender; returns that list."""
+    relay_ms: list[float] = []
+    lock = threading.Lock()
+
+    class TimedRelay(bridge._Relay):
+        def __init__(self, to, name):  # type: ignore[no-untyped-def]
+            super().__init__(to, name)
+            self.arrived: list[float] = []
+            self.timed = name == "bridge->clerk"
+
+        def push(self, pcm16: bytes) -> None:
+            with self.cond:
+                if len(self.arrived) == self.frames.maxlen:
+                    self.arrived.pop(0)  # dropped with the oldest frame
+                self.arrived.append(time.monotonic())
+            super().push(pcm16)
+
+        def _take(self) -> bytes | None:
+            chunk = super()._take()
+            stamps, self.arrived = self.arrived, []
+            if chunk is not None and self.timed:
+                now = time.monotonic()
+                with lock:
+                    relay_ms.extend((now - t) * 1000 for t in stamps)
+            return chunk
+
+    bridge._Relay = TimedRelay  # type: ignore[misc]
+    return relay_ms

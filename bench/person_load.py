@@ -40,11 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def _rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -85,44 +80,14 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         speech = w.readframes(w.getnframes())
 
     # ----- the hooks that time it ----------------------------------------------------------
-    relay_ms: list[float] = []
+    from desk_hotline import pct as _pct  # bench/, beside this script
+    from desk_hotline import time_the_relay
+
+    relay_ms = time_the_relay()
     lock = threading.Lock()
     bridges_up = 0
     window: dict[str, float] = {}
 
-    class TimedRelay(bridge._Relay):
-        """The bridge's relay, noting when each frame came in and when it was handed on."""
-
-        def __init__(self, to, name):  # type: ignore[no-untyped-def]
-            super().__init__(to, name)
-            self.arrived: list[float] = []
-            self.timed = name == "bridge->clerk"
-
-        def push(self, pcm16: bytes) -> None:
-            with self.cond:
-                if len(self.arrived) == self.frames.maxlen:
-                    self.arrived.pop(0)  # dropped with the oldest frame
-                self.arrived.append(time.monotonic())
-            super().push(pcm16)
-
-        def _run(self) -> None:
-            while True:
-                with self.cond:
-                    while not self.frames and not self.stopped:
-                        self.cond.wait(0.2)
-                    if self.stopped:
-                        return
-                    chunk = b"".join(self.frames)
-                    self.frames.clear()
-                    stamps, self.arrived = self.arrived, []
-                if self.timed:
-                    now = time.monotonic()
-                    with lock:
-                        relay_ms.extend((now - t) * 1000 for t in stamps)
-                if not self.to.play(chunk):
-                    return
-
-    bridge._Relay = TimedRelay  # type: ignore[misc]
     original_bridge = bridge.bridge_calls
 
     def counted_bridge(clerk, resident, sink):  # type: ignore[no-untyped-def]

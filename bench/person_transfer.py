@@ -33,11 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def main() -> int:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=10)
@@ -63,7 +58,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     # ----- the hooks that time it --------------------------------------------------------------
     keyed: dict[str, float] = {}  # call id -> when its 0 arrived
     invites: list[tuple[float, bytes]] = []
-    relay_ms: list[float] = []
+    from desk_hotline import pct as _pct  # bench/, beside this script
+    from desk_hotline import time_the_relay
+
+    relay_ms = time_the_relay()
     bridged: list[tuple[float, float, float, float]] = []  # wall start/end, cpu start/end
 
     original_dtmf = CallSession.on_dtmf
@@ -75,44 +73,6 @@ def main() -> int:  # noqa: PLR0915 - one linear script
 
     CallSession.on_dtmf = on_dtmf  # type: ignore[method-assign]
 
-    class TimedRelay(bridge._Relay):
-        """The bridge's relay, noting when each frame came in and when it was handed on."""
-
-        def __init__(self, to, name):  # type: ignore[no-untyped-def]
-            super().__init__(to, name)
-            self.arrived: list[float] = []
-
-        def push(self, pcm16: bytes) -> None:
-            with self.cond:
-                if len(self.arrived) == self.frames.maxlen:
-                    self.arrived.pop(0)  # dropped with the oldest frame
-                self.arrived.append(time.monotonic())
-            super().push(pcm16)
-
-        def _run(self) -> None:
-            while True:
-                with self.cond:
-                    while not self.frames and not self.stopped:
-                        self.cond.wait(0.2)
-                    if self.stopped:
-                        return
-                    chunk = b"".join(self.frames)
-                    self.frames.clear()
-                    stamps, self.arrived = self.arrived, []
-                now = time.monotonic()
-                if self.name_ == "bridge->clerk":
-                    relay_ms.extend((now - t) * 1000 for t in stamps)
-                if not self.to.play(chunk):
-                    return
-
-    original_init = TimedRelay.__init__
-
-    def init(self, to, name):  # type: ignore[no-untyped-def]
-        original_init(self, to, name)
-        self.name_ = name
-
-    TimedRelay.__init__ = init  # type: ignore[method-assign]
-    bridge._Relay = TimedRelay  # type: ignore[misc]
     original_bridge = bridge.bridge_calls
 
     def timed_bridge(clerk, resident, sink):  # type: ignore[no-untyped-def]

@@ -67,18 +67,23 @@ class _Relay:
             self.stopped = True
             self.cond.notify()
 
+    def _take(self) -> bytes | None:
+        """Wait for frames and take them all (lock held); None once stopped."""
+        while not self.frames and not self.stopped:
+            self.cond.wait(0.2)
+        if self.stopped:
+            return None
+        # Everything waiting goes in one play(): the leg's send queue never runs dry between two
+        # frames, so no silence is slipped into the speech.
+        chunk = b"".join(self.frames)
+        self.frames.clear()
+        return chunk
+
     def _run(self) -> None:
         while True:
             with self.cond:
-                while not self.frames and not self.stopped:
-                    self.cond.wait(0.2)
-                if self.stopped:
-                    return
-                # Everything waiting goes in one play(): the leg's send queue never runs dry between
-                # two frames, so no silence is slipped into the speech.
-                chunk = b"".join(self.frames)
-                self.frames.clear()
-            if not self.to.play(chunk):
+                chunk = self._take()
+            if chunk is None or not self.to.play(chunk):
                 return
 
 
