@@ -71,7 +71,8 @@ def test_mandarin_call_is_recorded_transcribed_and_drafted(pipeline_factory, spe
         row["unit"], row["category"], row["department"], row["urgent"] == "1")
     assert entry.summary and entry.draft["unit"]["confidence"] > 0.5
     assert entry.draft_ready_at is not None and call.ended_at is not None
-    assert (entry.draft_ready_at - call.ended_at).total_seconds() < 3.0
+    # DOMAIN.md: registered within 1 minute of the call (the figure itself: bench/pipeline_load.py).
+    assert (entry.draft_ready_at - call.ended_at).total_seconds() < 60
 
 
 def test_real_vosk_transcribes_the_call_live(pipeline_factory, speak, tmp_path: Path) -> None:

@@ -48,13 +48,16 @@ def test_answer_waits_for_the_configured_rings(
     (record,) = handler.wait_calls_done(1)
     ((ringing_info, ringing_at),) = handler.ringing
     # on_call comes ring_delay after the INVITE reached us (on_ringing runs at arrival).
-    assert record.on_call_at_s - ringing_at == pytest.approx(settings.ring_delay_s, abs=0.1)
+    # Never early; late by less than one ring period even on a loaded machine (pyVoIP alone answers
+    # a full 1 s late at rings=0; answer timing figures: bench/sip_answer.py).
+    ring_period_s = 0.4
+    assert settings.ring_delay_s - 0.02 <= record.on_call_at_s - ringing_at < settings.ring_delay_s + ring_period_s
     # SIPp's own INVITE -> 200 OK response time (ms) through the proxy.
     rtt_csv = result.files("*_rtt.csv")
     assert rtt_csv, result.explain()
     rows = [line.split(";") for line in rtt_csv[0].read_text().splitlines()[1:] if line.strip()]
     rtt_ms = float(rows[0][1])  # Date_ms;response_time_ms;rtd_no
-    assert settings.ring_delay_s * 1000 <= rtt_ms <= settings.ring_delay_s * 1000 + 150, rtt_ms
+    assert settings.ring_delay_s * 1000 <= rtt_ms < (settings.ring_delay_s + ring_period_s) * 1000, rtt_ms
     # The caller saw 100 Trying from us (relayed) and 180 Ringing before the 200.
     (messages,) = result.files("*_messages.log")
     text = messages.read_text()
