@@ -175,27 +175,9 @@ def test_search_pages_and_entry_page(panel, chromium, artifacts: Path) -> None: 
 
 
 # Runs in the page before the panel's own script: stamps each websocket message on arrival, and
-# each live-board row when it enters the DOM. Test-only instrumentation: production is untouched.
-LATENCY_HOOK = """
-window.__arrived = {}; window.__rowAt = {};
-const NativeWS = window.WebSocket;
-window.WebSocket = class extends NativeWS {
-  constructor(...args) {
-    super(...args);
-    // registered before the panel assigns onmessage, so it runs first for every message
-    this.addEventListener("message", (m) => {
-      const ev = JSON.parse(m.data);
-      if (ev.type === "call.ringing") window.__arrived[ev.data.call_id] = performance.now();
-    });
-  }
-};
-new MutationObserver((records) => {
-  const now = performance.now();
-  for (const r of records) for (const n of r.addedNodes) {
-    if (n.id && n.id.startsWith("call-") && !(n.id in window.__rowAt)) window.__rowAt[n.id.slice(5)] = now;
-  }
-}).observe(document, { childList: true, subtree: true });
-"""
+# each live-board row when it enters the DOM (shared with bench/board_render.py). Instrumentation
+# only: production is untouched.
+LATENCY_HOOK = (Path(__file__).resolve().parents[2] / "bench" / "board_latency.js").read_text(encoding="utf-8")
 
 
 def test_new_call_reaches_the_board_from_the_pushed_event(panel, chromium, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
