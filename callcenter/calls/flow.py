@@ -26,7 +26,7 @@ from callcenter.audio.settings import VadSettings
 from callcenter.audio.vad import Endpointer
 from callcenter.calls.session import CallSession
 from callcenter.calls.understanding import CallerFacts, TurnView, safety_prompt_key
-from callcenter.drafting.answers import Answer, yes_or_no
+from callcenter.drafting.answers import Answer, readback_answer
 from callcenter.drafting.units import parse_dtmf_unit
 from callcenter.telephony.interface import ActiveCall
 
@@ -261,12 +261,11 @@ class Conversation:
                 return False
             if heard.person:
                 return self._to_person("caller")
-            answer = self._spoken_answer(heard, mark, desk)
+            answer = self._spoken_answer(heard, mark, desk, unit)
             if heard.spoke and not heard.dtmf and not self._after_turn(heard):
                 return False  # an emergency, or 人工, said instead of an answer
             said_unit = answer.unit if answer is not None else None
-            if heard.dtmf == "1" or answer is not None and (
-                    answer.kind == "yes" or answer.kind == "unclear" and said_unit == unit):
+            if heard.dtmf == "1" or answer is not None and answer.kind == "yes":
                 self.facts.unit, self.facts.unit_confirmed = unit, True
                 self.steps.append(f"unit_confirmed:{unit}")
                 self.desk_note()
@@ -303,15 +302,15 @@ class Conversation:
             self.desk_note()
         return True
 
-    def _spoken_answer(self, heard: Heard, mark: str, desk: Desk) -> Answer | None:
-        """What the caller said since `mark` (the live transcript then), as a yes/no answer; None
-        when nothing was said or no live recognizer listens (the keypad path)."""
+    def _spoken_answer(self, heard: Heard, mark: str, desk: Desk, unit: str | None = None) -> Answer | None:
+        """What the caller said since `mark` (the live transcript then), as an answer to the read-back
+        of `unit`; None when nothing was said or no live recognizer listens (the keypad path)."""
         if heard.dtmf or not heard.spoke or not desk.live:
             return None
         said = self._said_since(mark)
         if not said:
             return None
-        answer = yes_or_no(said)
+        answer = readback_answer(said, unit)
         self.steps.append(f"unit_answer:{answer.kind}")
         return answer
 
