@@ -1,13 +1,14 @@
 """The ledger list's text search and keyset pagination, fast at 100,000 entries.
 
-Search covers entry summaries and call transcripts (Chinese, no spaces between words, so word
-tokenizers do not apply: both back-ends index character trigrams instead):
+Search covers entry summaries and call transcripts, the caller's and, on a bridged call, the
+clerk's (Chinese, no spaces between words, so word tokenizers do not apply: both back-ends index
+character trigrams instead):
 
-- SQLite: FTS5 tables `entry_fts` / `call_fts` (tokenizer `trigram`, migration 0004), kept in sync
-  by triggers. A query of >= 3 characters is one FTS5 phrase (substring match through the
+- SQLite: FTS5 tables `entry_fts` / `call_fts` / `call_clerk_fts` (tokenizer `trigram`, migrations
+  0004 and 0013), kept in sync by triggers. A query of >= 3 characters is one FTS5 phrase (substring match through the
   trigram index); 1-2 characters have no trigram, so they fall back to LIKE.
-- PostgreSQL: GIN `gin_trgm_ops` indexes on entry.summary and call.transcript_text (pg_trgm),
-  which ILIKE '%...%' uses by itself.
+- PostgreSQL: GIN `gin_trgm_ops` indexes on entry.summary, call.transcript_text and
+  call.clerk_transcript_text (pg_trgm), which ILIKE '%...%' uses by itself.
 
 The user's text is always a bound parameter; for FTS5 it is quoted as one phrase so that
 `"`, `*`, `OR`, `NEAR(` and the like are matched as text, never parsed as query syntax.
@@ -20,6 +21,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, column, or_, select, union
 from sqlalchemy import text as sql_text
@@ -32,13 +34,15 @@ TRIGRAM_MIN = 3
 # Above this many matches a LIKE search pages by scanning newest first (text_filter's `common`).
 COMMON_MATCHES = 1000
 # Names the migration creates outside SQLModel.metadata (autogenerate must ignore them).
-FTS_TABLES = ("entry_fts", "call_fts")
-TRGM_INDEXES = ("ix_entry_summary_trgm", "ix_call_transcript_trgm")
+FTS_TABLES = ("entry_fts", "call_fts", "call_clerk_fts")
+TRGM_INDEXES = ("ix_entry_summary_trgm", "ix_call_transcript_trgm", "ix_call_clerk_transcript_trgm")
 
 _FTS_IDS = sql_text(
     "SELECT rowid FROM entry_fts WHERE entry_fts MATCH :fts_phrase "
     "UNION SELECT c.entry_id FROM call_fts JOIN call AS c ON c.id = call_fts.rowid "
-    "WHERE call_fts MATCH :fts_phrase")
+    "WHERE call_fts MATCH :fts_phrase "
+    "UNION SELECT c.entry_id FROM call_clerk_fts JOIN call AS c ON c.id = call_clerk_fts.rowid "
+    "WHERE call_clerk_fts MATCH :fts_phrase")
 
 
 def fts5_phrase(query: str) -> str:
@@ -48,7 +52,7 @@ def fts5_phrase(query: str) -> str:
 
 
 def text_filter(dialect: str, query: str, *, common: bool = False) -> ColumnElement[bool] | None:
-    """Entries whose summary, or the transcript of one of whose calls, contains `query`.
+    """Entries whose summary, or a transcript (caller's or clerk's) of one of their calls, contains `query`.
     `common`: the caller knows the text matches many entries (see COMMON_MATCHES)."""
     query = query.strip()
     if not query:
@@ -60,17 +64,18 @@ def text_filter(dialect: str, query: str, *, common: bool = False) -> ColumnElem
     # fallback. Text without upper/lower case (Chinese, digits) gets LIKE: the same matches as
     # ILIKE, which lowercases every row first and costs about twice as much on PostgreSQL.
     caseless = dialect != "postgresql" or query.lower() == query.upper()
-    summary, transcript = col(Entry.summary), col(Call.transcript_text)
-    in_summary = (summary.contains(query, autoescape=True) if caseless
-                  else summary.icontains(query, autoescape=True))
-    in_transcript = (transcript.contains(query, autoescape=True) if caseless
-                     else transcript.icontains(query, autoescape=True))
+    def contains(text: Any) -> ColumnElement[bool]:  # a column (SQLModel types it Mapped[str])
+        return text.contains(query, autoescape=True) if caseless else text.icontains(query, autoescape=True)
+
+    in_summary = contains(col(Entry.summary))
+    in_transcript = or_(contains(col(Call.transcript_text)), contains(col(Call.clerk_transcript_text)))
     if common:
         # Many matches: scanning entries newest first stops after one page, while collecting
         # every match first (below) costs as much as the count.
         return or_(in_summary, col(Entry.id).in_(select(col(Call.entry_id)).where(in_transcript)))
-    # Few matches: a UNION of two lookups that each use their index (an OR across the two
-    # tables would defeat the indexes on PostgreSQL).
+    # Few matches: a UNION of lookups that each use their index (an OR across tables would
+    # defeat the indexes on PostgreSQL; within `call`, an OR of two indexed columns becomes a
+    # BitmapOr of both indexes).
     return col(Entry.id).in_(union(select(col(Entry.id)).where(in_summary),
                                    select(col(Call.entry_id)).where(in_transcript)))
 

@@ -128,6 +128,23 @@ def test_triggers_keep_the_index_in_sync(ledger: LedgerService, clerk_id: int) -
         assert left == 0
 
 
+def test_the_clerks_words_on_a_bridged_call_are_found_too(ledger: LedgerService, clerk_id: int) -> None:
+    """QA looks for what clerks said (「坐席说过“不清楚”的通话」), not only for what callers said."""
+    _, bridged = phone_call(ledger, "c1", "楼上漏水到我家卫生间")
+    _, other = phone_call(ledger, "c2", "电梯按钮失灵")
+    words = SimpleNamespace(text="这个我也不清楚您等通知吧", words=[], engine="t")
+    ledger.set_clerk_transcript("c1", words, "done")
+    assert found(ledger, "不清楚") == {bridged}  # trigram path (SQLite FTS5 / PostgreSQL GIN)
+    assert found(ledger, "通知") == {bridged}  # the 1-2 character LIKE path
+    assert found(ledger, "漏水") == {bridged}  # the caller's words still
+    assert found(ledger, "电梯按钮") == {other}
+    fts_in_sync(ledger.engine)
+    ledger.set_clerk_transcript("c1", SimpleNamespace(text="马上安排师傅上门", words=[], engine="t"), "done")
+    assert found(ledger, "不清楚") == set()  # the update trigger replaced the old words
+    assert found(ledger, "安排师傅") == {bridged}
+    fts_in_sync(ledger.engine)
+
+
 @pytest.mark.only_db("postgresql")  # the trigram indexes are PostgreSQL's
 def test_postgres_search_uses_the_trigram_indexes(ledger: LedgerService, clerk_id: int) -> None:
     manual(ledger, clerk_id, "厨房水管爆了")
@@ -135,7 +152,10 @@ def test_postgres_search_uses_the_trigram_indexes(ledger: LedgerService, clerk_i
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(conn.execute(text("EXPLAIN SELECT id FROM entry WHERE summary ILIKE '%水管爆%'")).scalars())
         hits = conn.execute(text("SELECT count(*) FROM entry WHERE summary ILIKE '%水管爆%'")).scalar_one()
+        clerk_plan = "\n".join(conn.execute(text(
+            "EXPLAIN SELECT entry_id FROM call WHERE clerk_transcript_text LIKE '%不清楚%'")).scalars())
     assert "ix_entry_summary_trgm" in plan, plan
+    assert "ix_call_clerk_transcript_trgm" in clerk_plan, clerk_plan
     assert hits == 1
 
 
@@ -156,11 +176,12 @@ def test_migration_down_and_up_again(db_url: str, engine: Engine, clock: ManualC
     command.downgrade(cfg, "0003")
     assert fts_objects() == 0
     # The ORM reads the columns later migrations add to `entry` and `call` (0007's version, 0008's
-    # agent, 0009's estate): lend them for the look, so what is tested is the search's fallback,
+    # agent, 0009's estate, 0010's clerk transcript): lend them for the look, so what is tested is the search's fallback,
     # not the schema of 0003.
     lent = [("entry", "version INTEGER NOT NULL DEFAULT 1"), ("entry", "estate_id INTEGER NOT NULL DEFAULT 1"),
             ("call", "estate_id INTEGER NOT NULL DEFAULT 1"), ("call", "agent_id VARCHAR(64)"),
-            ("call", "intake_path VARCHAR(16) NOT NULL DEFAULT ''")]
+            ("call", "intake_path VARCHAR(16) NOT NULL DEFAULT ''"),
+            ("call", "clerk_transcript_text TEXT NOT NULL DEFAULT ''")]
     with engine.begin() as conn:
         for table, column in lent:
             conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN {column}'))

@@ -11,11 +11,11 @@ from callcenter.ledger import models  # noqa: F401  (registers the tables)
 config = context.config
 target_metadata = SQLModel.metadata
 
-# Made by migration 0004 in raw SQL (FTS5 tables and their shadow tables, trigram indexes) or by
+# Made by migrations 0004 and 0013 in raw SQL (FTS5 tables and their shadow tables, trigram indexes) or by
 # the scheduler: not in SQLModel.metadata, and autogenerate must not propose dropping them.
 _FOREIGN_TABLES = ("apscheduler_jobs",)
-_FOREIGN_PREFIXES = ("entry_fts", "call_fts")
-_FOREIGN_INDEXES = ("ix_entry_summary_trgm", "ix_call_transcript_trgm")
+_FOREIGN_PREFIXES = ("entry_fts", "call_fts", "call_clerk_fts")
+_FOREIGN_INDEXES = ("ix_entry_summary_trgm", "ix_call_transcript_trgm", "ix_call_clerk_transcript_trgm")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
