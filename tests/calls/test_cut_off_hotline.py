@@ -17,7 +17,17 @@ from callcenter.ledger.models import AuditLog, CallbackTask
 from callcenter.staffing.settings import TransferSettings
 from tests.calls.conftest import HotlineDouble
 from tests.calls.test_person_on_the_line import clerk, workflow_on
-from tests.doubles import Act, CallDouble, CallerAction, HangUp, Keys, PhoneDouble, Say, ScriptedFactoryDouble, Silence
+from tests.doubles import (
+    Act,
+    CallDouble,
+    CallerAction,
+    HangUp,
+    Keys,
+    PhoneDouble,
+    Say,
+    ScriptedFactoryDouble,
+    Silence,
+)
 
 PROBLEM = "楼道灯坏了"
 
