@@ -1,7 +1,9 @@
 """Calls the desk owes residents: callbacks (回访) after completed work, and missed calls.
 
 A callback task is created when an entry sampled for a callback (ledger.callback_sampling) is
-completed; a missed-call task when a caller hung up before the answer. Each has a due time
+completed; a missed-call task when a caller hung up before the answer, nobody took a caller
+who asked for a person, or the call was cut off before the resident was surely served (its
+`reason`: vocabulary.CALLBACK_REASONS). Each has a due time
 (its clock). The clerk places the call from the panel (the agent dials and records it) or
 logs one made by hand; a callback's result is the resident's satisfaction, and 不满意 reopens
 the entry and escalates it until the resident is satisfied (DOMAIN.md).
