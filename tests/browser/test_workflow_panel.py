@@ -229,7 +229,8 @@ def test_bell_handover_and_callback_tasks(desk: Desk, chromium, artifacts: Path)
     assert desk.ledger.get_entry(missed_entry).status == "completed"
 
     # a call whose media stopped mid-way: returned on the same clock, the row says why
-    desk.answered("wf-cut", number="13700137000")
+    desk.ledger.call_ringing("wf-cut", "13700137000", "", "8001", desk.clock.now())
+    desk.ledger.call_answered("wf-cut")
     desk.ledger.call_ended("wf-cut", "rtp_timeout", None)
     page.reload()
     page.click("#nav-callbacks")
