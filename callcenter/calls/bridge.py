@@ -154,8 +154,8 @@ def _end_reason(clerk: ActiveCall, resident: ActiveCall) -> str:
     why = leg.end_reason()
     if why == "caller_hangup":  # the remote party of that leg sent BYE
         return f"{party}_hangup"
-    if why == "agent_hangup":  # we hung it up (agent stopping)
-        return "agent_hangup"
+    if why in ("agent_hangup", "agent_stopped"):  # we hung it up (or the agent is stopping)
+        return why
     return f"{party}_{why or 'error'}"
 
 

@@ -199,8 +199,10 @@ class CallDesk:
         if result.outcome != "caller_gone" and not hold.finish(answered=result.leg is not None):
             if result.leg is not None:
                 result.leg.hangup()
+            self._person("caller_gone", reason)  # nobody took the matter: it is called back
             return "ended"
         if result.outcome == "caller_gone":
+            self._person("caller_gone", reason)
             return "ended"
         if result.leg is None:
             self._person("unanswered", reason)

@@ -245,6 +245,8 @@ class CallbackTask(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     entry_id: int = Field(foreign_key="entry.id", index=True)
     kind: str = Field(default="callback", max_length=16)  # callback / missed_call
+    # a missed_call task: why the resident is owed a call (vocabulary.CALLBACK_REASONS)
+    reason: str = Field(default="", max_length=24, sa_column_kwargs={"server_default": ""})
     status: str = Field(default="open", max_length=16, index=True)  # open / done / cancelled
     number: str = Field(default="", max_length=32)  # whom to call
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))

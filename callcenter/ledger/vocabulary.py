@@ -21,9 +21,21 @@ SOURCES: Mapping[str, str] = {PHONE: "电话", "walk_in": "前台来访", "staff
 # What a clerk may pick for an entry taken by hand (the phone's entries come from calls).
 MANUAL_SOURCES = tuple(s for s in SOURCES if s != PHONE)
 
-# Why an answered call ended (Call.end_reason); telephony reports the first four.
+# Why an answered call ended (Call.end_reason); telephony reports the first six, recovery
+# 'interrupted' (the process died mid-call); callbacks placed by a clerk add their own.
 END_REASONS: Mapping[str, str] = {"caller_hangup": "来电挂断", "agent_hangup": "系统挂断", "rtp_timeout": "通话中断",
+                                  "hold_timeout": "保持超时挂断", "agent_stopped": "系统停止服务时挂断",
                                   "error": "故障", "interrupted": "中断", "clerk_hangup": "坐席挂断"}
+# Ends after which the resident may not have been served: the call was cut, not finished. Each
+# opens a callback task on the missed-call clock (workflow.callback_tasks), its reason the code
+# itself. Not here: caller_hangup (the caller chose to end it; one who hangs up while being
+# transferred is a `call.person` step, 'caller_gone') and agent_hangup (the script finished).
+CUT_OFF_END_REASONS = ("interrupted", "rtp_timeout", "hold_timeout", "agent_stopped", "error")
+# Why a call is owed on the missed-call clock (CallbackTask.reason of a missed_call task).
+CALLBACK_REASONS: Mapping[str, str] = {
+    "missed": "未接来电", "person_unanswered": "转人工无人接听", "person_nobody": "转人工无人在岗",
+    "caller_gone": "转接中来电人挂断", "interrupted": "通话中断（系统故障）", "rtp_timeout": "通话中断（线路无声）",
+    "hold_timeout": "保持超时被挂断", "agent_stopped": "通话中断（系统停止服务）", "error": "通话中断（通话故障）"}
 # Why a call was not answered (the missed-call entry's summary says it).
 MISSED_REASONS: Mapping[str, str] = {"cancelled": "振铃时挂断", "busy": "线路忙", "error": "接听失败",
                                      "refused_420": "话机要求的SIP扩展不支持", "refused_488": "话机的媒体格式无法接通",
@@ -52,10 +64,12 @@ AUDIT_ACTIONS: Mapping[str, str] = {
     "training_export": "导出训练片段",
     "person_urgent": "通话中识别紧急", "person_answered": "转人工接通", "person_unanswered": "转人工无人接听",
     "person_nobody": "转人工无人在岗", "person_ended": "转人工通话结束", "person_listening": "监听",
+    "person_caller_gone": "转接中来电人挂断",
 }
 # What happened between a caller and the staff during the call (call.person events' step).
 PERSON_STEPS: Mapping[str, str] = {"urgent": "已识别紧急情况，正在通知值班人员", "answered": "已接通",
                                    "unanswered": "转人工无人接听，已建回拨任务", "nobody": "无人在岗，已建回拨任务",
+                                   "caller_gone": "转接中来电人挂断，已建回拨任务",
                                    "ended": "人工通话结束", "listening": "主管监听中"}
 URGENT_DETECTED = "person_urgent"  # the audit row of urgency heard during the call: the urgent clock's start
 # How the agent took a call (Call.intake_path): it says so when no live recognizer was free.

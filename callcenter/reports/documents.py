@@ -19,9 +19,11 @@ from callcenter.learning.accuracy_report import AccuracyReport, accuracy_report
 from callcenter.ledger.lifecycle import FAIRLY_SATISFIED, SATISFIED, UNSATISFIED
 from callcenter.ledger.lifecycle import LABELS as STATUS_NAMES
 from callcenter.ledger.lifecycle import label as status_label
+from callcenter.ledger.vocabulary import CALLBACK_REASONS, label_of
 from callcenter.ledger.vocabulary import ENTRY_FIELDS as FIELD_NAMES
 from callcenter.reports import charts
 from callcenter.reports.figures import (
+    OwedCallFigures,
     callbacks_in,
     clerks_in,
     complaint_subjects_in,
@@ -29,6 +31,7 @@ from callcenter.reports.figures import (
     has_activity,
     latest_activity,
     missed_calls_in,
+    owed_calls_in,
 )
 from callcenter.reports.periods import DEFAULT_TZ, Kind, Period, containing
 from callcenter.reports.render import TREND_NAMES
@@ -241,11 +244,23 @@ def complaints(engine: Engine, period: Period, now: datetime, limit: timedelta =
 
 def callbacks(engine: Engine, period: Period, now: datetime) -> Document:
     with Session(engine) as s:
-        cb, missed = callbacks_in(s, period), missed_calls_in(s, period)
+        cb, missed, owed = callbacks_in(s, period), missed_calls_in(s, period), owed_calls_in(s, period)
     doc = Document("callbacks", TITLES["callbacks"], period, now,
-                   data={"callbacks": jsonable(cb), "missed": jsonable(missed)})
+                   data={"callbacks": jsonable(cb), "missed": jsonable(missed), "owed": jsonable(owed)})
     doc.sections += _callback_sections(cb, missed)
+    doc.sections.append(_owed_section(owed))
     return doc
+
+
+def _owed_section(owed: OwedCallFigures) -> Section:
+    """Every call owed on the missed-call clock, by why: missed, 转人工 unanswered, cut off."""
+    rows: list[tuple[Cell, ...]] = [
+        (label_of(CALLBACK_REASONS, reason), n, done, pct(done, n), on_time, pct(on_time, n))
+        for reason, (n, done, on_time) in owed.by_reason.items()]
+    rows.append(("合计", owed.owed, owed.returned, pct(owed.returned, owed.owed), owed.in_time,
+                 pct(owed.in_time, owed.owed)))
+    return Section("回拨任务（按原因）", ("原因", "应回拨", "已回拨", "回拨率", "按时回拨", "按时率"), rows,
+                   note="按回拨期限计入本期；含未接来电、转人工未接通和通话中断（来电人可能未办完事）。")
 
 
 def clerks(engine: Engine, period: Period, now: datetime) -> Document:

@@ -11,6 +11,10 @@ Definitions:
 - Satisfaction: the result of the done callbacks above; rate (满意率) = (满意 + 基本满意) / rated.
 - Missed calls: calls received in the period with status "missed"; called back = the missed call's
   entry has a done missed_call task; in time = that task was done by its due_at.
+- Calls returned on the missed-call clock: CallbackTask rows of kind "missed_call", not cancelled,
+  whose due_at falls in the period, by reason (vocabulary.CALLBACK_REASONS: missed, 转人工 unanswered,
+  cut off...). Returned = done; in time = done_at <= due_at. Counts tasks, so the missed calls above
+  are its "missed" row seen from the tasks' due time.
 - Per clerk: entries owned (首接), call registrations they confirmed with the mean seconds from
   the call's end to confirmation (as for 登记及时), callbacks and missed calls they completed
   (task.actor, done_at in the period).
@@ -31,6 +35,7 @@ from callcenter.drafting.terms import SiteTerms
 from callcenter.ledger.lifecycle import COMPLAINT, FAIRLY_SATISFIED, SATISFACTIONS, SATISFIED
 from callcenter.ledger.lifecycle import INVALID as INVALID_STATUSES
 from callcenter.ledger.models import Call, CallbackTask, Correction, Entry, User
+from callcenter.ledger.vocabulary import CALLBACK_REASONS
 from callcenter.reports.periods import Period
 
 # 投诉项目分类 (seed 004) are the site's complaint subjects (its drafting rules file). Words in the
@@ -78,6 +83,25 @@ class MissedCallFigures:
     @property
     def called_back_rate(self) -> float | None:
         return self.called_back / self.missed if self.missed else None
+
+
+@dataclass(frozen=True)
+class OwedCallFigures:
+    """Calls owed on the missed-call clock, by reason: reason -> (owed, returned, in time)."""
+
+    by_reason: Mapping[str, tuple[int, int, int]]
+
+    @property
+    def owed(self) -> int:
+        return sum(v[0] for v in self.by_reason.values())
+
+    @property
+    def returned(self) -> int:
+        return sum(v[1] for v in self.by_reason.values())
+
+    @property
+    def in_time(self) -> int:
+        return sum(v[2] for v in self.by_reason.values())
 
 
 @dataclass(frozen=True)
@@ -164,6 +188,21 @@ def missed_calls_in(s: Session, period: Period) -> MissedCallFigures:
             best[t.entry_id] = best.get(t.entry_id, False) or t.done_at <= t.due_at
     returned = [c for c in calls if c.entry_id in best]
     return MissedCallFigures(len(calls), len(returned), sum(1 for c in returned if best[c.entry_id or 0]))
+
+
+def owed_calls_in(s: Session, period: Period) -> OwedCallFigures:
+    tasks = s.exec(select(CallbackTask).where(CallbackTask.kind == "missed_call", CallbackTask.status != "cancelled",
+                                              *_in(CallbackTask.due_at, period))).all()
+    counts: dict[str, list[int]] = {}
+    for task in tasks:
+        row = counts.setdefault(task.reason or "missed", [0, 0, 0])  # "": a task older than reasons
+        row[0] += 1
+        if task.done_at is not None:
+            row[1] += 1
+            row[2] += task.done_at <= task.due_at
+    order = list(CALLBACK_REASONS)
+    ranked = sorted(counts, key=lambda r: order.index(r) if r in order else len(order))
+    return OwedCallFigures({r: (counts[r][0], counts[r][1], counts[r][2]) for r in ranked})
 
 
 def clerks_in(s: Session, period: Period, entries: Sequence[Entry] | None = None) -> tuple[ClerkFigures, ...]:

@@ -261,8 +261,8 @@ class PyVoipAgent:
         self._accepting = False  # INVITEs from now on get 480 (the registrar may still send some)
         with self._lock:
             calls = list(self._calls.values())
-        for call in calls:
-            self.hangup_call(call, "agent_hangup")
+        for call in calls:  # cut off, not finished: the resident is called back (ledger.vocabulary)
+            self.hangup_call(call, "agent_stopped")
         for call in calls:
             if call.thread is not None and call.thread is not threading.current_thread():
                 call.thread.join(timeout=2)

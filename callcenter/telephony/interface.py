@@ -61,8 +61,8 @@ class ActiveCall(Protocol):
         """Send BYE (idempotent)."""
 
     def end_reason(self) -> str:
-        """Why the call ended: 'caller_hangup', 'agent_hangup', 'rtp_timeout', 'hold_timeout', 'error',
-        or '' if live."""
+        """Why the call ended: 'caller_hangup', 'agent_hangup', 'rtp_timeout', 'hold_timeout',
+        'agent_stopped' (the agent stopped with the call up), 'error', or '' if live."""
 
     def ended_for_s(self) -> float:
         """Seconds since the call ended (0 while live): the end time is when the BYE came, even

@@ -338,6 +338,8 @@ class Vocab(BaseModel):
     work_order_fields: list[Term] = Field(default_factory=list, description="a work order's fields, as audited")
     work_order_transitions: dict[str, list[str]]
     task_kinds: list[Term]
+    callback_reasons: list[Term] = Field(default_factory=list,
+                                         description="why a call is owed on the missed-call clock (a task's reason)")
     task_statuses: list[Term]
     callback_outcomes: list[Term]
     satisfactions: list[Term]

@@ -53,6 +53,7 @@ def vocabulary(site: SiteTerms) -> Vocab:
         work_order_fields=_terms(work_orders.FIELD_LABELS),
         work_order_transitions={status: list(moves) for status, moves in work_orders.MOVES.items()},
         task_kinds=_terms(callback_tasks.KINDS),
+        callback_reasons=_terms(ledger_terms.CALLBACK_REASONS),
         task_statuses=_terms(callback_tasks.STATUSES),
         callback_outcomes=_terms(callback_tasks.OUTCOMES),
         satisfactions=_own(lifecycle.SATISFACTIONS),

@@ -1,7 +1,9 @@
 """Calls the desk owes residents: callbacks (回访) after completed work, and missed calls.
 
 A callback task is created when an entry sampled for a callback (ledger.callback_sampling) is
-completed; a missed-call task when a caller hung up before the answer. Each has a due time
+completed; a missed-call task when a caller hung up before the answer, nobody took a caller
+who asked for a person, or the call was cut off before the resident was surely served (its
+`reason`: vocabulary.CALLBACK_REASONS). Each has a due time
 (its clock). The clerk places the call from the panel (the agent dials and records it) or
 logs one made by hand; a callback's result is the resident's satisfaction, and 不满意 reopens
 the entry and escalates it until the resident is satisfied (DOMAIN.md).
@@ -59,11 +61,27 @@ class CallbackTasks:
         due = callback_due(start, workflow_of_entry(self.settings, self.ledger.estates, entry), entry.urgent).due_at
         return self._open_once(entry, "callback", due)
 
-    def on_missed(self, entry_id: int) -> CallbackTask | None:
+    def on_missed(self, entry_id: int, reason: str = "missed") -> CallbackTask | None:
+        """A call to return on the missed-call clock, from the entry's start; `reason`: why
+        (vocabulary.CALLBACK_REASONS). An open one already owed is returned as it is."""
         entry = self.ledger.get_entry(entry_id)
         due = due_after(entry.created_at, self.settings.missed_call_within_s,
                         workflow_of_entry(self.settings, self.ledger.estates, entry)).due_at
-        return self._open_once(entry, "missed_call", due)
+        return self._open_once(entry, "missed_call", due, reason)
+
+    def on_cut_off(self, entry_id: int, reason: str) -> CallbackTask | None:
+        """A call cut off before the resident was surely served (vocabulary.CUT_OFF_END_REASONS,
+        or the caller gone while being transferred): a task on the missed-call clock, once per
+        entry. None when nothing new was opened: a return call is already owed (转人工 went
+        unanswered, say), or this reason was handled before (a recovery run twice, an outbox
+        replay, a task a clerk has closed since)."""
+        with self.ledger.session() as s:
+            earlier = s.exec(select(CallbackTask.id).where(
+                CallbackTask.entry_id == entry_id, CallbackTask.kind == "missed_call",
+                (col(CallbackTask.status) == "open") | (col(CallbackTask.reason) == reason)).limit(1)).first()
+        if earlier is not None:
+            return None
+        return self.on_missed(entry_id, reason)
 
     def record_unplanned(self, entry_id: int, actor: str, satisfaction: str, notes: str = "") -> CallbackTask:
         """A callback the clerk made although the sampling had not asked for one (「记录回访」 on an
@@ -80,7 +98,7 @@ class CallbackTasks:
         assert task.id is not None
         return self.log_result(task.id, "connected", actor, satisfaction=satisfaction, notes=notes)
 
-    def _open_once(self, entry: Entry, kind: str, due_at: datetime) -> CallbackTask:
+    def _open_once(self, entry: Entry, kind: str, due_at: datetime, reason: str = "") -> CallbackTask:
         """One open task per entry and kind: a repeated event does not create a second one."""
         with self.ledger.session() as s:
             existing = s.exec(select(CallbackTask).where(CallbackTask.entry_id == entry.id,
@@ -89,7 +107,7 @@ class CallbackTasks:
             if existing is not None:
                 return existing
             assert entry.id is not None
-            task = CallbackTask(entry_id=entry.id, kind=kind, number=entry.caller_number,
+            task = CallbackTask(entry_id=entry.id, kind=kind, reason=reason, number=entry.caller_number,
                                 created_at=self.clock.now(), due_at=due_at)
             s.add(task)
             s.commit()

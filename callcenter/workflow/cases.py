@@ -22,6 +22,7 @@ from callcenter.drafting.hazard import HAZARD_NAMES
 from callcenter.events import (
     CallAnswered,
     CallbackUpdated,
+    CallEnded,
     CallMissed,
     CallPerson,
     DraftReady,
@@ -30,7 +31,9 @@ from callcenter.events import (
     EventBus,
 )
 from callcenter.ledger.lifecycle import CALLED_BACK, COMPLETED, TERMINAL
+from callcenter.ledger.models import CallbackTask
 from callcenter.ledger.service import LedgerService
+from callcenter.ledger.vocabulary import CALLBACK_REASONS, CUT_OFF_END_REASONS
 from callcenter.workflow.callback_tasks import CallbackTasks
 from callcenter.workflow.clocks import JOBSTORE, ClockKeeper
 from callcenter.workflow.handover import Handovers
@@ -41,7 +44,8 @@ from callcenter.workflow.work_orders import WorkOrders
 log = logging.getLogger(__name__)
 
 _DB_RETRIES = 5  # 1+2+4+8+8 s: longer than a database restart, shorter than the register clock
-_EVENTS = {t.TYPE for t in (CallAnswered, CallMissed, DraftReady, EntryUpdated, CallbackUpdated, CallPerson)}
+_EVENTS = {t.TYPE for t in (CallAnswered, CallMissed, DraftReady, EntryUpdated, CallbackUpdated, CallPerson,
+                            CallEnded)}
 _handovers: Handovers | None = None
 
 
@@ -68,6 +72,8 @@ class CaseWorkflow:
     def _on_event(self, event: Event) -> None:
         if event.type not in _EVENTS:
             return
+        if isinstance(event.payload, CallEnded) and event.payload.reason not in CUT_OFF_END_REASONS:
+            return  # a call that finished: nothing to do (most calls end so)
         if self._executor is None:
             self._handle(event)
         else:
@@ -99,9 +105,9 @@ class CaseWorkflow:
         if isinstance(payload, CallMissed):
             task = self.callbacks.on_missed(entry_id)
             if task is not None:
-                self.notices.post("missed_call", f"未接来电：{task.number or '号码未显示'}",
-                                  f"请于 {task.due_at.astimezone(self.settings.zone):%H:%M} 前回拨。",
-                                  audience=("clerk",), entry_id=entry_id)
+                self._owed_call_notice(task, "未接来电")
+        elif isinstance(payload, CallEnded):
+            self._cut_off(entry_id, payload.call_id, payload.reason)
         elif isinstance(payload, DraftReady) and payload.urgent:
             self._urgent(entry_id)
         elif isinstance(payload, CallPerson):
@@ -141,11 +147,29 @@ class CaseWorkflow:
         if step.step == "urgent":
             self._urgent(entry_id, step.reason, step.unit)
         elif step.step in ("unanswered", "nobody"):
-            task = self.callbacks.on_missed(entry_id)
+            task = self.callbacks.on_missed(entry_id, f"person_{step.step}")
             if task is not None:
-                self.notices.post("missed_call", f"转人工未接通：{task.number or '号码未显示'}",
-                                  f"请于 {task.due_at.astimezone(self.settings.zone):%H:%M} 前回拨。",
-                                  audience=("clerk",), entry_id=entry_id)
+                self._owed_call_notice(task, "转人工未接通")
+        elif step.step == "caller_gone":  # hung up while the phones rang: nobody took the matter
+            self._cut_off(entry_id, step.call_id, "caller_gone")
+
+    def _cut_off(self, entry_id: int, call_pk: int | None, reason: str) -> None:
+        """A resident's call that ended before they were surely served (vocabulary
+        CUT_OFF_END_REASONS, or 'caller_gone'): called back on the missed-call clock, once per
+        entry. Callbacks a clerk placed are the clerk's own task already; a closed entry owes nothing."""
+        if call_pk is not None and self.ledger.get_call(call_pk).direction != "inbound":
+            return
+        if self.ledger.get_entry(entry_id).status in TERMINAL:
+            return
+        task = self.callbacks.on_cut_off(entry_id, reason)
+        if task is not None:
+            self._owed_call_notice(task, f"{CALLBACK_REASONS[reason]}，请回拨")
+
+    def _owed_call_notice(self, task: CallbackTask, title: str) -> None:
+        """The clerks' notice of a call to return on the missed-call clock."""
+        self.notices.post("missed_call", f"{title}：{task.number or '号码未显示'}",
+                          f"请于 {task.due_at.astimezone(self.settings.zone):%H:%M} 前回拨。",
+                          audience=("clerk",), entry_id=task.entry_id)
 
     # ----- running ----------------------------------------------------------------------
 

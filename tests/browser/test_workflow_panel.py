@@ -209,6 +209,7 @@ def test_bell_handover_and_callback_tasks(desk: Desk, chromium, artifacts: Path)
     page.click("#nav-callbacks")
     row = page.wait_for_selector("#cb-list tr[data-task]:has-text('未接回拨')")
     assert "13900139000" in row.inner_text()
+    assert row.query_selector(".wf-reason").inner_text() == "未接来电"  # the reason, as /api/meta labels it
     assert page.get_attribute("#cb-list tr[data-task] a", "href") == f"#entry/{missed_entry}"
     assert page.query_selector("#cb-list tr[data-task] .wf-clock.ok") is not None
     page.click("#cb-list button[data-task-dial]")
@@ -226,6 +227,16 @@ def test_bell_handover_and_callback_tasks(desk: Desk, chromium, artifacts: Path)
     page.wait_for_selector("#cb-list tr[data-task]", state="detached")
     page.wait_for_selector("#cb-list:has-text('没有待办的回访/回拨任务')")
     assert desk.ledger.get_entry(missed_entry).status == "completed"
+
+    # a call whose media stopped mid-way: returned on the same clock, the row says why
+    desk.ledger.call_ringing("wf-cut", "13700137000", "", "8001", desk.clock.now())
+    desk.ledger.call_answered("wf-cut")
+    desk.ledger.call_ended("wf-cut", "rtp_timeout", None)
+    page.reload()
+    page.click("#nav-callbacks")
+    row = page.wait_for_selector("#cb-list tr[data-task]:has-text('13700137000')")
+    assert row.query_selector(".wf-reason").inner_text() == "通话中断（线路无声）"
+    assert "未接回拨" in row.inner_text()
     assert not errors, errors
     page.close()
 

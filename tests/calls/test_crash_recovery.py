@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from callcenter.clock import SystemClock
 from callcenter.events import EventBus
 from callcenter.ledger import db
-from callcenter.ledger.models import AuditLog
+from callcenter.ledger.models import AuditLog, CallbackTask, Notification
 from callcenter.ledger.service import LedgerService
 from callcenter.recordings.recovery import SIDECAR_SUFFIX
 from tests.calls.callers import caller_scenario
@@ -137,3 +137,12 @@ def test_kill_9_mid_call_and_mid_bridge_then_restart_recovers_everything(kamaili
             AuditLog.call_id == calls[BRIDGED_CALLER].id).order_by(AuditLog.id)).all()]
     assert ("person_answered", f"caller|{clerk}") in actions, actions
     assert "interrupted" in [a for a, _ in actions], actions
+    # each resident cut off by the kill is called back: one task each, on the missed-call clock
+    with Session(ledger.engine) as s:
+        for number, call in calls.items():
+            tasks = s.exec(select(CallbackTask).where(CallbackTask.entry_id == call.entry_id)).all()
+            assert [(t.kind, t.reason, t.status, t.number) for t in tasks] == [
+                ("missed_call", "interrupted", "open", number)], number
+            notices = s.exec(select(Notification).where(Notification.entry_id == call.entry_id,
+                                                        Notification.kind == "missed_call")).all()
+            assert [n.title for n in notices] == [f"通话中断（系统故障），请回拨：{number}"], number

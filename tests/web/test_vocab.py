@@ -19,7 +19,7 @@ from callcenter.reports.statistics import monthly_statistics
 GROUPS = ("entry_statuses", "open_statuses", "reopened_from", "entry_kinds", "categories", "departments",
           "complaint_subjects", "sources", "end_reasons", "missed_reasons", "entry_fields", "audit_actions",
           "work_order_kinds", "work_order_statuses", "work_order_moves", "work_order_fields", "work_order_transitions", "task_kinds",
-          "task_statuses", "callback_outcomes", "satisfactions", "severities", "qa_verdicts", "clock_kinds",
+          "callback_reasons", "task_statuses", "callback_outcomes", "satisfactions", "severities", "qa_verdicts", "clock_kinds",
           "period_hints", "roles", "transcript_statuses", "evidence_kinds", "presence", "intake_paths",
           "person_steps",
           "entry_defaults")

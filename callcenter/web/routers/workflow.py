@@ -115,6 +115,7 @@ class CallbackTaskOut(BaseModel):
     id: int
     entry_id: int
     kind: str
+    reason: str = ""  # a missed_call task: why it is owed (vocab callback_reasons); "" for a 回访
     status: str
     number: str
     created_at: datetime
@@ -212,7 +213,7 @@ def _task_out(wf: CaseWorkflow, t: CallbackTask, who: Principal) -> CallbackTask
     else:
         span = (t.due_at - t.created_at).total_seconds()
         state = "amber" if span <= 0 or (now - t.created_at).total_seconds() >= wf.settings.amber_at * span else "ok"
-    return CallbackTaskOut(id=t.id, entry_id=t.entry_id, kind=t.kind, status=t.status,
+    return CallbackTaskOut(id=t.id, entry_id=t.entry_id, kind=t.kind, reason=t.reason, status=t.status,
                            number=mask_phone(t.number) if must_mask(who) else t.number, created_at=t.created_at,
                            due_at=t.due_at, left_s=left, state=state, attempts=t.attempts, done_at=t.done_at,
                            actor=t.actor, method=t.method, outcome=t.outcome, satisfaction=t.satisfaction,

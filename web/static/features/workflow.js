@@ -161,7 +161,7 @@ function taskRows(t, withEntry) {
   const result = [t.outcome ? vocab.label("callback_outcomes", t.outcome) : "", t.satisfaction].filter(Boolean).join(" · ");
   const row = html`<tr data-task="${t.id}" class="${open ? "" : "done"}">
     ${withEntry ? html`<td><a href="#entry/${t.entry_id}">#${t.entry_id}</a></td>` : ""}
-    <td>${vocab.label("task_kinds", t.kind)}</td><td>${t.number || html`<span class="muted">无号码</span>`}</td>
+    <td>${vocab.label("task_kinds", t.kind)}${t.reason ? html`<div class="wf-reason">${vocab.label("callback_reasons", t.reason)}</div>` : ""}</td><td>${t.number || html`<span class="muted">无号码</span>`}</td>
     <td>${time(t.due_at)}</td><td>${open ? countdown(t.left_s, t.state) : html`<span class="muted">—</span>`}</td>
     <td>${t.attempts}</td><td>${result}${t.notes ? html`<div class="muted">${t.notes}</div>` : ""}</td>
     <td>${vocab.label("task_statuses", t.status)}</td>
