@@ -1,7 +1,7 @@
 """search the clerk's words too: FTS5 table `call_clerk_fts` (SQLite), a pg_trgm index (PostgreSQL)
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-07 16:40:00
 
 The ledger search found a call by what the caller said (call.transcript_text) but not by what the
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0013'
-down_revision: str | None = '0010'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
