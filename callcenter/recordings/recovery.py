@@ -97,7 +97,7 @@ def _recover_one(root: Path, sidecar: Path, wav: str) -> RecordingInfo | None:
             wavfile.read_format(fd)
         except ValueError:  # killed before the header reached the disk
             os.pwrite(fd, wavfile.pcm_header(0, sample_rate_hz=SAMPLE_RATE_HZ, channels=CHANNELS), 0)
-        data = wavfile.repair(fd)
+        data = wavfile.repair(fd, whole_ms=True)  # duration_ms below is then the file's length
         fmt = wavfile.read_format(fd)
     finally:
         os.close(fd)

@@ -55,15 +55,18 @@ def read_format(fd: int) -> PcmFormat:
     return PcmFormat(rate, channels, bits // 8)
 
 
-def repair(fd: int) -> int:
-    """Rewrite the RIFF and data sizes from the real file length; drops a torn last frame.
+def repair(fd: int, *, whole_ms: bool = False) -> int:
+    """Rewrite the RIFF and data sizes from the real file length; drops a torn last frame, and
+    with `whole_ms` the samples after the last whole millisecond, so a duration kept in ms
+    matches the file exactly.
 
     Returns the number of data bytes. The fd must be open for reading and writing.
     """
     fmt = read_format(fd)
     size = os.fstat(fd).st_size
     data = max(0, size - HEADER_BYTES)
-    data -= data % fmt.block_align  # a kill mid-write can leave half a frame
+    unit = fmt.block_align * (fmt.sample_rate_hz // 1000 if whole_ms and fmt.sample_rate_hz % 1000 == 0 else 1)
+    data -= data % unit  # a kill mid-write can leave half a frame, or part of a 20 ms block
     os.ftruncate(fd, HEADER_BYTES + data)
     os.pwrite(
         fd,

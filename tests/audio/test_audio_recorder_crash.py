@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from audio_testkit import read_stereo, tone
 
+from callcenter.recordings import wavfile
+from callcenter.recordings.recovery import SIDECAR_SUFFIX
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import RecordingError, WavRecordingStore
 
@@ -29,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 import numpy as np
 from callcenter.recordings.store import WavRecordingStore
+from callcenter.recordings import wavfile
+from callcenter.recordings.recovery import SIDECAR_SUFFIX
 from callcenter.recordings.settings import RecordingSettings
 
 store = WavRecordingStore(RecordingSettings(root=Path(sys.argv[1])))
@@ -135,6 +139,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 import numpy as np
 from callcenter.recordings.store import RecordingError, WavRecordingStore
+from callcenter.recordings import wavfile
+from callcenter.recordings.recovery import SIDECAR_SUFFIX
 from callcenter.recordings.settings import RecordingSettings
 
 t = [0.0]
@@ -216,3 +222,22 @@ def test_full_file_system_raises_recording_error(tiny_fs: Path) -> None:
     assert len(left) > 8000  # seconds of audio kept
     assert left.tobytes() == tone(len(left), 1)
     assert caught.value.info is not None and caught.value.info.duration_ms == len(left) // 8
+
+
+
+@pytest.mark.parametrize("torn_bytes", [0, 2, 4 * 7 + 2, 4 * 7])
+def test_recovery_keeps_whole_milliseconds_so_the_duration_is_the_files(tmp_path: Path, torn_bytes: int) -> None:
+    """A kill can land inside a 20 ms block (the CI run that found it: 20,487 samples kept,
+    duration 2,560 ms); recovery cuts to the last whole millisecond, so the two agree."""
+    wav = tmp_path / "2026" / "12" / "07" / "164000-torn.wav"
+    wav.parent.mkdir(parents=True)
+    blocks = 10 * 640  # ten 20 ms stereo blocks as the recorder writes them
+    wav.write_bytes(wavfile.pcm_header(0, sample_rate_hz=8000, channels=2) + b"\x01" * (blocks + torn_bytes))
+    Path(str(wav) + SIDECAR_SUFFIX).write_text(json.dumps({"call_id": "torn@x"}), encoding="utf-8")
+    (info,) = WavRecordingStore(RecordingSettings(root=tmp_path), background_flush=False).recover()
+    assert info.call_id == "torn@x" and info.interrupted
+    whole_ms = (blocks + torn_bytes) // 32  # 8 stereo samples of 4 bytes per millisecond
+    assert info.duration_ms == whole_ms
+    assert info.size_bytes == wav.stat().st_size == wavfile.HEADER_BYTES + whole_ms * 32
+    left, _ = read_stereo(str(wav))
+    assert len(left) == info.duration_ms * 8
