@@ -186,6 +186,10 @@ class QaService:
                     agent_words = tuple(self.transcribe_agent(path))
                 except Exception as exc:  # no model yet: the prompt clips still count
                     log.warning("call %s: agent channel not transcribed (%s)", call_id, exc)
+        if agent_words is None and call.clerk_transcript_words:
+            # No transcriber here (or it failed), but the clerk who took the bridged call was
+            # transcribed after it: their words are judged like any agent's (no_slang, 谢谢...).
+            agent_words = words_from_json(call.clerk_transcript_words)
         duration = call.recording_duration_ms / 1000 if call.recording_duration_ms is not None else None
         return CallEvidence(
             call_id=call_id, received_at=call.received_at, answered_at=call.answered_at,

@@ -130,6 +130,24 @@ def test_human_clerk_callback_judged_from_the_right_channel_transcript(  # type:
     assert all(e["kind"] == "agent_words" and e["start_s"] >= 0.5 for e in slang)  # timed on the right channel
 
 
+def test_the_clerks_stored_transcript_is_judged_without_a_transcriber(  # type: ignore[no-untyped-def]
+        maker: CallMaker, ledger, store, clock, prompts) -> None:
+    """A call bridged to a clerk (转人工 / 接听): the clerk's words were transcribed after the call
+    (call.clerk_transcript_words); a QA service with no transcriber of its own scores them."""
+    from callcenter.asr.interface import Transcript, Word
+
+    g = len(clip(prompts, "greeting")) / 8000
+    call_id = maker.make(track(), agent_script(prompts, [(0.2, "greeting")]).at(g + 1, silence(6)))
+    said = [("喂", g + 1.0), ("这个", g + 1.5), ("不归我们管", g + 2.0), ("你自己看着办", g + 4.0)]
+    words = tuple(Word(w, start, start + 0.8, 1.0) for w, start in said)
+    ledger.set_clerk_transcript(f"qa-{maker.counter}", Transcript("".join(w for w, _ in said), words, "test"), "done")
+    qa = QaService(ledger.engine, clock, store, qa_card(), QaSettings(), prompts=prompts)
+    review = qa.auto_review(call_id, "qa1")
+    assert verdicts(review)["greeting"] == "pass"  # the agent's prompt clip still counts
+    assert verdicts(review)["no_slang"] == "fail"
+    assert {e["text"] for e in item(review, "no_slang")["evidence"]} == {"不归我们管", "你自己看着办"}
+
+
 def test_agent_side_unheard_is_left_to_the_reviewer(maker: CallMaker, ledger, store, clock) -> None:  # type: ignore[no-untyped-def]
     """Without prompt clips and without an agent transcript nothing is guessed: 'unknown'."""
     qa = QaService(ledger.engine, clock, store, qa_card(), QaSettings())
