@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -40,6 +42,36 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def local_panel(user: str, password: str) -> Iterator[tuple[int, LedgerService, Accounts]]:
+    """The real app on a fresh SQLite file, served by uvicorn on a free loopback port, with one
+    clerk `user`: (port, ledger, accounts). Also used by bench/board_render.py."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/panel.db"
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        bus = EventBus()
+        ledger = LedgerService(engine, SystemClock(), bus)
+        accounts = Accounts(engine, SystemClock())
+        accounts.add_user(user, "clerk", password)
+        app = create_app(WebServices(
+            ledger=ledger, accounts=accounts, bus=bus,
+            recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
+            settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
+        port = _port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            yield port, ledger, accounts
+        finally:
+            server.should_exit = True
+            thread.join(5)
+            engine.dispose()
+
+
 async def panel(url: str, n_events: int, latencies: list[float], ready: asyncio.Event, count: list[int]) -> None:
     async with websockets.connect(url) as ws:
         count[0] += 1
@@ -58,24 +90,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--rate", type=float, default=20.0, help="events per second")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/fanout.db"
-        db.upgrade(url)
-        engine = db.make_engine(url)
-        bus = EventBus()
-        accounts = Accounts(engine, SystemClock())
-        accounts.add_user("bench", "clerk", "bench-password")
+    with local_panel("bench", "bench-password") as (port, ledger, accounts):
+        bus = ledger.bus
         token = accounts.create_token("bench")
-        app = create_app(WebServices(
-            ledger=LedgerService(engine, SystemClock(), bus), accounts=accounts, bus=bus,
-            recordings=WavRecordingStore(RecordingSettings(root=Path(tmp) / "rec"), background_flush=False),
-            settings=WebSettings(secret_file=Path(tmp) / "secret.key")))
-        port = _port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
 
         latencies: list[float] = []
 
@@ -102,8 +119,6 @@ def main() -> None:
             pub.join()
 
         asyncio.run(run())
-        server.should_exit = True
-        thread.join(5)
         lat = sorted(latencies)
         q = statistics.quantiles(lat, n=100)
         print(f"{args.panels} panels, {args.events} events at {args.rate:g}/s -> {len(lat)} deliveries")
