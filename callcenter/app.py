@@ -62,6 +62,7 @@ from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
 from callcenter.scale.backlog import LOAD_EVERY_S, AgentLoads, Backlog, LoadReporter
 from callcenter.scale.commands import CommandListener, CommandSender, DeskCommands
+from callcenter.scale.commands import prune as prune_commands
 from callcenter.scale.event_log import KEEP_HOURS, EventJournal, EventStore
 from callcenter.scale.presence import SWEEP_EVERY_S, AgentLease, DeadAgentSweep, WebProcessLock
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
@@ -364,6 +365,7 @@ class Application:
         removed = self.event_store.prune(self.clock.now())
         if removed:
             log.info("event log: %d event(s) older than %d h removed", removed, KEEP_HOURS)
+        prune_commands(self.engine, self.clock.now())  # 「接听」 sent to agents: a trace only
 
     def _apply_retention(self) -> None:
         result = apply_retention(self.engine, self.recordings, self.settings.qa, self.clock)

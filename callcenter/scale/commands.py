@@ -28,9 +28,13 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine, delete
+
 from callcenter.ledger.core import NotFound
+from callcenter.ledger.models import AgentCommand
 from callcenter.scale.presence import _connect, agent_alive
 from callcenter.scale.relay import libpq_url
 from callcenter.staffing.settings import NUMBER_PATTERN
@@ -79,6 +83,13 @@ class Command:
             raise InvalidCommand(f"extension {self.extension[:40]!r} is not a phone number")
         if not self.sip_call_id or len(self.sip_call_id) > 255:
             raise InvalidCommand("no call id")
+
+
+def prune(engine: Engine, now: datetime, keep_hours: int = 72) -> int:
+    """Drop commands older than `keep_hours` (the web process's hourly job; they are only a trace)."""
+    with engine.begin() as conn:
+        result = conn.execute(delete(AgentCommand).where(AgentCommand.created_at < now - timedelta(hours=keep_hours)))  # type: ignore[arg-type]
+    return int(result.rowcount or 0)
 
 
 # ----- web process ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import WavRecordingStore
-from callcenter.scale.commands import CommandListener, CommandSender, DeskCommands, channel_of
+from callcenter.scale.commands import CommandListener, CommandSender, DeskCommands, channel_of, prune
 from callcenter.scale.presence import AgentLease
 from callcenter.scale.relay import EventForwarder, EventListener, libpq_url
 from callcenter.staffing.lines import StaffLines
@@ -273,3 +273,14 @@ def test_commands_sent_while_the_agent_was_not_listening_are_run_once_it_is_back
     assert _wait(lambda: any(p["step"] == "refused" and p["number"] == "8102" for p in site.panel.person()))
     assert site.desk.takeover_for("sip-remote-9", pop=False) is None  # the clerk has moved on: not rung
     assert sorted(o for _, o in back.outcomes) == ["expired", "run"]
+
+
+def test_old_commands_are_pruned_recent_ones_kept(site: Site) -> None:
+    pk = site.live_call("sip-remote-10")
+    assert site.client("clerk1").post(f"/api/calls/{pk}/take", json={"extension": "8101"}).status_code == 202
+    assert site.client("clerk1").post(f"/api/calls/{pk}/take", json={"extension": "8102"}).status_code == 202
+    with psycopg.connect(libpq_url(site.url), autocommit=True) as conn:
+        conn.execute("UPDATE agent_command SET created_at = now() - interval '4 days' WHERE extension = '8101'")
+    assert prune(site.engine, datetime.now(UTC)) == 1
+    with psycopg.connect(libpq_url(site.url), autocommit=True) as conn:
+        assert [e for (e,) in conn.execute("SELECT extension FROM agent_command").fetchall()] == ["8102"]
