@@ -4,13 +4,16 @@ line; the clerk presses 「接听」 in the panel (HTTP to the web process, whic
 command reaches the agent through the database; the agent rings the clerk's phone (a SIPp called
 party registered at kamailio), bridges the caller to it, and the panel hears of it over its
 websocket (call.person relayed from the agent). The recording keeps both sides: the clerk's tone
-on the right, the caller's echo of it on the left. Once the call is over, 「接听」 gets 409.
+on the right, the caller's echo of it on the left. Once the call is over, 「接听」 gets 409; on a
+live call whose agent was just killed (SIGKILL), 409 too, not 503.
 
 The branches (listen, a dead agent's call, malformed commands, missed commands) are in
 test_commands.py at full speed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import wave
 from pathlib import Path
@@ -47,7 +50,9 @@ def test_take_from_the_web_process_bridges_the_caller_to_the_clerk_at_the_owning
     try:
         web = Serve.start("web", base, tmp_path / "web", "web")
         procs.append(web)
-        agent = Serve.start("agent", agent_config(base, tmp_path, kamailio.port, LINE), tmp_path / LINE, LINE)
+        agent_cfg = agent_config(base, tmp_path, kamailio.port, LINE)
+        agent_cfg["sip"]["agent_lease_s"] = 10  # within a lease of the server's start, the lock is not judged
+        agent = Serve.start("agent", agent_cfg, tmp_path / LINE, LINE)
         procs.append(agent)
         web.wait_http(web_port)
         agent.wait_log("listening for panel commands")
@@ -78,6 +83,7 @@ def test_take_from_the_web_process_bridges_the_caller_to_the_clerk_at_the_owning
             time.sleep(0.2)
         assert live, "\n".join(p.tail() for p in procs)
         call_id = live[0]["id"]
+        live = []
         time.sleep(1.0)  # the greeting has begun: the conversation is listening
 
         r = http.post(f"/api/calls/{call_id}/take", json={})
@@ -119,6 +125,23 @@ def test_take_from_the_web_process_bridges_the_caller_to_the_clerk_at_the_owning
         # the call is over: 「接听」 is refused at once
         r = http.post(f"/api/calls/{call_id}/take", json={})
         assert r.status_code == 409 and "通话不在进行中" in r.json()["detail"]
+
+        # a second call, then the agent is killed: its lock goes with it, so 「接听」 gets 409 at once
+        # (not 503, and not "ringing" for a phone nobody will ring), before the sweep recovers the call
+        scenario = caller_scenario(tmp_path / "caller2.xml", [("pause", 30000)], caller="13900000002")
+        second = start_sipp(str(scenario), kamailio.port, tmp_path / "caller2", service=LINE, timeout_s=60)
+        sipps.append(second)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not live:
+            live = [c for c in http.get("/api/calls", params={"limit": 5}).json()
+                    if c["status"] == "answered" and c["id"] != call_id]
+            time.sleep(0.2)
+        assert live, agent.tail()
+        os.kill(agent.pid, signal.SIGKILL)
+        assert agent.proc is not None
+        agent.proc.wait(10)
+        r = http.post(f"/api/calls/{live[0]['id']}/take", json={})
+        assert r.status_code == 409 and "坐席进程已停止" in r.json()["detail"], r.text
         http.close()
     finally:
         for p in sipps:
