@@ -61,6 +61,8 @@ from callcenter.recordings.store import WavRecordingStore
 from callcenter.reports.schedule import register_report_jobs
 from callcenter.scale import roles
 from callcenter.scale.backlog import LOAD_EVERY_S, AgentLoads, Backlog, LoadReporter
+from callcenter.scale.commands import CommandListener, CommandSender, DeskCommands
+from callcenter.scale.commands import prune as prune_commands
 from callcenter.scale.event_log import KEEP_HOURS, EventJournal, EventStore
 from callcenter.scale.presence import SWEEP_EVERY_S, AgentLease, DeadAgentSweep, WebProcessLock
 from callcenter.scale.relay import EventForwarder, EventListener, node_name
@@ -188,6 +190,13 @@ class Application:
         # One web process per site (all-in-one on PostgreSQL included): an advisory lock while it runs.
         self.web_lock = WebProcessLock(settings.database.url) \
             if role == "web" or (role == "all" and roles.is_postgres(settings)) else None
+        # 「接听」/监听 on a call an agent process carries: the web process sends it through the
+        # database, the agent that owns the call runs it on its desk (scale/commands.py).
+        self.commands = CommandSender(settings.database.url) \
+            if role == "web" or (role == "all" and roles.is_postgres(settings)) else None
+        self.command_listener = CommandListener(settings.database.url, self.agent_id,
+                                                DeskCommands(self.desk, self.ledger, self.agent_id)) \
+            if role == "agent" and self.agent_id else None
         self.dead_agents = DeadAgentSweep(settings.database.url, self._recover_dead_agent) \
             if role == "web" else None
         self.disk_monitor: DiskMonitor | None = None
@@ -203,6 +212,7 @@ class Application:
                                       draft_models=self.draft_models, drafting_settings=self.settings.drafting,
                                       staff=self.staff,
                                       takeover=self.desk if self.role in ("all", "agent") else None,
+                                      commands=self.commands,
                                       estates=self.estates))
 
     def system_status(self) -> dict[str, Any]:
@@ -355,6 +365,7 @@ class Application:
         removed = self.event_store.prune(self.clock.now())
         if removed:
             log.info("event log: %d event(s) older than %d h removed", removed, KEEP_HOURS)
+        prune_commands(self.engine, self.clock.now())  # 「接听」 sent to agents: a trace only
 
     def _apply_retention(self) -> None:
         result = apply_retention(self.engine, self.recordings, self.settings.qa, self.clock)
@@ -449,6 +460,12 @@ def _listener(app: Application) -> list[Component]:
     return parts
 
 
+def _commands(app: Application) -> Component:
+    """Agent role: the panel's 「接听」/监听 sent by the web process, once SIP can dial."""
+    assert app.command_listener is not None
+    return Component("panel commands", start=app.command_listener.start, stop=app.command_listener.stop)
+
+
 def _forwarder(app: Application) -> Component:
     assert app.forwarder is not None
     return Component("event forwarder", start=app.forwarder.start, stop=app.forwarder.stop)
@@ -482,7 +499,8 @@ def agent(app: Application) -> list[Component]:
             Component("storage jobs", start=app._register_storage_jobs),
             Component("live load report", start=app._report_asr_load),
             _scheduler(app),
-            _sip(app)]
+            _sip(app),
+            _commands(app)]
 
 
 def web(app: Application) -> list[Component]:

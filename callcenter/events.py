@@ -166,13 +166,14 @@ class CallEnded(Payload):
 class CallPerson(Payload):
     """Something happened between the caller and the staff during the call: urgency detected
     ('urgent'), a ring group rung and its outcome ('answered' — the clerk's panel opens the entry —,
-    'unanswered', 'nobody', 'caller_gone': the caller hung up before anyone took the call), or the
-    bridge ended ('ended')."""
+    'unanswered', 'nobody', 'caller_gone': the caller hung up before anyone took the call), the
+    bridge ended ('ended'), a supervisor listens ('listening'), or a 「接听」/监听 sent to the agent
+    found the call already over ('refused')."""
 
     TYPE: ClassVar[EventType] = "call.person"
     call_id: int
     entry_id: int | None
-    step: Literal["urgent", "answered", "unanswered", "nobody", "caller_gone", "ended", "listening"]
+    step: Literal["urgent", "answered", "unanswered", "nobody", "caller_gone", "ended", "listening", "refused"]
     reason: str  # caller / urgent / takeover; the hazard class for 'urgent'
     number: str  # who answered (extension or roster number), "" otherwise
     username: str  # the panel user of that extension, "" if none

@@ -376,6 +376,24 @@ class AgentLease(SQLModel, table=True):
     released: bool = False  # stopped cleanly: nothing to recover
 
 
+class AgentCommand(SQLModel, table=True):
+    """A panel action on a live call (「接听」 take, 监听 listen) for the agent process that owns
+    the call, sent by the web process (callcenter/scale/commands.py). Kept as a row, not only as a
+    NOTIFY: an agent whose listening connection is reconnecting reads what it missed from here."""
+
+    __tablename__ = "agent_command"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(max_length=64, index=True)  # the agent that owns the call
+    kind: str = Field(max_length=16)  # take / listen
+    sip_call_id: str = Field(max_length=255)
+    extension: str = Field(max_length=32)  # the phone to ring
+    asked_by: str = Field(default="", max_length=64)  # the panel user who pressed the button
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    taken_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # claimed by the agent
+    outcome: str = Field(default="", max_length=16)  # run / refused / expired / invalid
+
+
 class EventRecord(SQLModel, table=True):
     """A published event, kept for a while with its sequence number so a panel that reconnects
     (its own reconnect, a web process restart, a database restart) catches up from the last one it

@@ -64,13 +64,14 @@ AUDIT_ACTIONS: Mapping[str, str] = {
     "training_export": "导出训练片段",
     "person_urgent": "通话中识别紧急", "person_answered": "转人工接通", "person_unanswered": "转人工无人接听",
     "person_nobody": "转人工无人在岗", "person_ended": "转人工通话结束", "person_listening": "监听",
-    "person_caller_gone": "转接中来电人挂断",
+    "person_caller_gone": "转接中来电人挂断", "person_refused": "接听/监听未成功（通话已结束）",
 }
 # What happened between a caller and the staff during the call (call.person events' step).
 PERSON_STEPS: Mapping[str, str] = {"urgent": "已识别紧急情况，正在通知值班人员", "answered": "已接通",
                                    "unanswered": "转人工无人接听，已建回拨任务", "nobody": "无人在岗，已建回拨任务",
                                    "caller_gone": "转接中来电人挂断，已建回拨任务",
-                                   "ended": "人工通话结束", "listening": "主管监听中"}
+                                   "ended": "人工通话结束", "listening": "主管监听中",
+                                   "refused": "通话已结束，未能接通"}
 URGENT_DETECTED = "person_urgent"  # the audit row of urgency heard during the call: the urgent clock's start
 # How the agent took a call (Call.intake_path): it says so when no live recognizer was free.
 INTAKE_PATHS: Mapping[str, str] = {"speech": "语音识别", "keypad": "按键"}

@@ -166,6 +166,28 @@ class AgentLease:
         return bool(row and row[0])
 
 
+# The lease fresh (or the server just restarted), and the agent's advisory lock (_LOCK_SQL's key,
+# split into pg_locks' two 32-bit halves) granted to some session (or the server just restarted).
+_ALIVE_SQL = """
+SELECT 1 FROM agent_lease l, hashtextextended(%s, 6513249) AS k(key)
+WHERE l.agent_id = %s AND NOT l.released
+  AND (l.heartbeat_at > now() - make_interval(secs => l.lease_s)
+       OR now() - pg_postmaster_start_time() < make_interval(secs => l.lease_s))
+  AND (now() - pg_postmaster_start_time() < make_interval(secs => l.lease_s)
+       OR EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
+                  AND p.classid::bigint = ((k.key >> 32) & 4294967295)
+                  AND p.objid::bigint = (k.key & 4294967295)))"""
+
+
+def agent_alive(conn: psycopg.Connection[Any], agent_id: str) -> bool:
+    """Whether the agent runs now, as far as another process can tell: its lease is held and fresh,
+    and its advisory lock is held (a killed agent's lock goes with its connection at once, before
+    its lease lapses). Right after a database restart neither sign is back yet: believed alive, as
+    the sweep does. Read-only (pg_locks), so a restarting agent's acquire is never raced."""
+    row = conn.execute(_ALIVE_SQL, (agent_id, agent_id)).fetchone()
+    return row is not None
+
+
 @dataclass(frozen=True)
 class Lapsed:
     agent_id: str

@@ -46,6 +46,13 @@ class TakeOver(Protocol):
     def request_listen(self, sip_call_id: str, extension: str, username: str = "") -> bool: ...
 
 
+class AgentCommands(Protocol):
+    """Sends 「接听」/监听 to the agent process that owns the call (scale.commands.CommandSender);
+    raises scale.commands.AgentGone when that agent is not running."""
+
+    def send(self, agent_id: str, kind: str, sip_call_id: str, extension: str, asked_by: str) -> int: ...
+
+
 @dataclass
 class WebServices:
     """What the panel and API need, built by the composition root (callcenter/app.py)."""
@@ -63,7 +70,9 @@ class WebServices:
     draft_models: ModelProvider | None = None  # the serving draft model; /api/drafting/models 503 without it
     drafting_settings: DraftingSettings | None = None  # the 「请核对」 threshold; the defaults without it
     staff: StaffLines | None = None  # users' extensions and presence; /api/staff 503 without it
-    takeover: TakeOver | None = None  # 「接听」 on live calls of this process; 503 without it
+    takeover: TakeOver | None = None  # 「接听」 on live calls of this process
+    # 「接听」 on calls of agent processes (PostgreSQL); with neither, /take and /listen answer 503
+    commands: AgentCommands | None = None
     estates: Estates | None = None  # the estates (项目) served; the ledger's without it
 
 
@@ -132,6 +141,10 @@ def _takeover(conn: HTTPConnection) -> TakeOver | None:
     return _services(conn).takeover
 
 
+def _commands(conn: HTTPConnection) -> AgentCommands | None:
+    return _services(conn).commands
+
+
 def _system_status(conn: HTTPConnection) -> Callable[[], dict[str, Any]] | None:
     return _services(conn).system_status
 
@@ -188,6 +201,7 @@ Qa = Annotated[QaService | None, Depends(_qa)]
 Dialer = Annotated[CallbackDialer | None, Depends(_dialer)]
 Staff = Annotated[StaffLines | None, Depends(_staff)]
 TakeOvers = Annotated[TakeOver | None, Depends(_takeover)]
+Commands = Annotated[AgentCommands | None, Depends(_commands)]
 SystemStatus = Annotated[Callable[[], dict[str, Any]] | None, Depends(_system_status)]
 DraftModels = Annotated[ModelProvider | None, Depends(_draft_models)]
 Drafting = Annotated[DraftingSettings, Depends(_drafting_settings)]

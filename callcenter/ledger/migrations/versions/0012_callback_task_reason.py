@@ -1,7 +1,7 @@
 """why a resident is owed a call on the missed-call clock: callbacktask.reason
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 16:40:00
 
 Missed calls and unanswered 转人工 had a task on the missed-call clock; calls cut off mid-way
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
