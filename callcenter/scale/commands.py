@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -164,7 +165,8 @@ class CommandListener:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agent-commands", daemon=True)
         self.listening = threading.Event()  # set while a LISTEN connection is up
-        self.outcomes: list[tuple[int, str]] = []  # (command, outcome): what ran, for tests and logs
+        # (command, outcome): the latest that ran, for tests and logs (bounded: the agent runs for months)
+        self.outcomes: deque[tuple[int, str]] = deque(maxlen=1000)
         self.dropped = 0  # malformed payloads and commands
 
     def start(self) -> None:
