@@ -17,7 +17,7 @@ ALL = ["database", "recordings", "notifier", "workflow", "event journal", "crash
        "draft model", "transcripts owed", "site jobs", "storage jobs", "scheduler", "SIP agent"]
 AGENT = ["database", "recordings", "notifier", "workflow", "agent identity and crash recovery", "call outbox",
          "prompts", "transcriber", "draft model", "event forwarder", "no case clocks here", "storage jobs", "live load report",
-         "scheduler", "SIP agent"]
+         "scheduler", "SIP agent", "panel commands"]
 WEB = ["database", "recordings", "notifier", "workflow", "one web process per site", "event journal", "event listener", "call outbox", "transcriber",
        "site jobs", "dead agents' calls", "scheduler"]
 WORKER = ["database", "recordings", "notifier", "workflow", "transcription queue", "call outbox", "transcriber",
