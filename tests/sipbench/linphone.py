@@ -11,11 +11,15 @@ and at 8 kHz.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tests.sipbench.tools import LOOPBACK, free_udp_block, free_udp_port, require_tool
+
+CONNECT_WAIT_S = 30.0
 
 
 @dataclass
@@ -33,8 +37,10 @@ class LinphoneResult:
 
 def run_linphone_call(workdir: Path, target: str, say_wav: Path, script: list[tuple[float, str]],
                       ipv6: bool = False) -> LinphoneResult:
-    """Call `target`, then type each (seconds after the call command, command) of `script`;
-    'quit' is typed after the last one."""
+    """Call `target`, then type each (seconds after the call is connected, command) of `script`;
+    'quit' is typed after the last one. The clock starts when linphonec says the call is connected
+    (on a loaded machine its start-up and the INVITE took over 3 s, and a 'pause' typed before the
+    call existed was ignored), or CONNECT_WAIT_S after the call command if it never does."""
     binary = require_tool("linphonec", "linphone-cli")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "data").mkdir(exist_ok=True)
@@ -59,8 +65,19 @@ def run_linphone_call(workdir: Path, target: str, say_wav: Path, script: list[tu
            "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([binary, "-c", str(rc), "-d", "6", "-l", str(log)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=workdir)
-    assert proc.stdin is not None
+    assert proc.stdin is not None and proc.stdout is not None
     sent_at: dict[str, float] = {}
+    lines: list[str] = []
+    connected = threading.Event()
+
+    def read(stdout: IO[str]) -> None:  # linphonec's console, as it comes
+        for line in stdout:
+            lines.append(line)
+            if "connected" in line.lower():
+                connected.set()
+
+    reader = threading.Thread(target=read, args=(proc.stdout,), name="linphonec-out", daemon=True)
+    reader.start()
 
     def type_(command: str) -> None:
         assert proc.stdin is not None
@@ -73,14 +90,16 @@ def run_linphone_call(workdir: Path, target: str, say_wav: Path, script: list[tu
             type_(command)
         time.sleep(0.5)
         type_(f"call {target}")
+        connected.wait(CONNECT_WAIT_S)
         start = time.monotonic()
         for at, command in sorted(script):
             time.sleep(max(0.0, start + at - time.monotonic()))
             type_(command)
         time.sleep(1.0)
         type_("quit")
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     except (subprocess.TimeoutExpired, BrokenPipeError):
         proc.kill()
-        out, _ = proc.communicate()
-    return LinphoneResult(proc.returncode, out, heard, log, sent_at)
+        proc.wait()
+    reader.join(5)
+    return LinphoneResult(proc.returncode, "".join(lines), heard, log, sent_at)
