@@ -9,9 +9,8 @@ commands sent while the agent was not listening are run (or, too old, refused) o
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ from callcenter.calls.desk import StaffDesk
 from callcenter.calls.understanding import Understanding
 from callcenter.clock import SystemClock
 from callcenter.drafting.rules import DraftingRules
-from callcenter.events import Event, EventBus
+from callcenter.events import EventBus
 from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from callcenter.recordings.settings import RecordingSettings
@@ -41,6 +40,8 @@ from callcenter.web.settings import WebSettings
 from callcenter.workflow.settings import WorkflowSettings
 from tests.dbs import PgDatabases
 from tests.doubles import DialerDouble, PhoneDouble
+from tests.scale.test_relay import Collect as RelayCollect
+from tests.scale.test_relay import _wait
 
 pytestmark = pytest.mark.only_db("postgresql")
 
@@ -48,24 +49,8 @@ AGENT = "urn:uuid:7a7a7a7a-0000-4000-8000-00000000c0de"
 OTHER = "urn:uuid:7a7a7a7a-0000-4000-8000-0000000d0de5"
 
 
-def _wait(pred: Callable[[], bool], timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
-class Collect:
-    def __init__(self, bus: EventBus) -> None:
-        self.events: list[Event] = []
-        self._lock = threading.Lock()
-        bus.add_listener(self._on)
-
-    def _on(self, event: Event) -> None:
-        with self._lock:
-            self.events.append(event)
+class Collect(RelayCollect):
+    """The relay test's event collector, plus the call.person events' data."""
 
     def person(self) -> list[dict[str, Any]]:
         with self._lock:
