@@ -93,7 +93,8 @@ def test_a_new_site_reads_no_data_plainly_and_then_its_first_entries(engine: Eng
         page.wait_for_selector("body[data-started]", state="attached")
         page.click("#nav-reports")
         page.select_option("#r-kind", "clerks")
-        page.wait_for_selector("#r-label:has-text('2026-01')")
+        # the monthly report the view opens on is labelled 2026-01 too: wait for the clerks' own
+        page.wait_for_selector("#r-label:has-text('客服人员工作量'):has-text('2026-01')")
         row = page.wait_for_selector("#r-sections .r-table tbody tr")
         assert row.inner_text().split()[0] == "张敏"
         assert page.locator("#r-sections .r-empty").count() == 0
