@@ -17,11 +17,21 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     rows = []
+    spans: dict[str, list[float]] = {}  # worker -> [first start, last end]
     for line in args.log.read_text(encoding="utf-8").splitlines():
-        nodeid, cpu, wall = line.rsplit("\t", 2)
-        rows.append((nodeid, float(cpu), float(wall)))
+        fields = line.split("\t")
+        nodeid, cpu, wall = fields[0], float(fields[1]), float(fields[2])
+        rows.append((nodeid, cpu, wall))
+        if len(fields) >= 5:  # logs since start and worker were added
+            start, worker = float(fields[3]), fields[4]
+            span = spans.setdefault(worker, [start, start + wall])
+            span[0], span[1] = min(span[0], start), max(span[1], start + wall)
     total_cpu, total_wall = sum(r[1] for r in rows), sum(r[2] for r in rows)
     print(f"{len(rows)} tests: CPU {total_cpu:.0f} s, wall {total_wall:.0f} s (summed over workers)")
+    if spans:
+        first, last = min(s[0] for s in spans.values()), max(s[1] for s in spans.values())
+        print(f"first test to last: {last - first:.0f} s; each worker's idle tail (s): "
+              + ", ".join(f"{w} {last - s[1]:.0f}" for w, s in sorted(spans.items())))
     by_module: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     for nodeid, cpu, wall in rows:
         m = by_module[nodeid.split("::", 1)[0]]

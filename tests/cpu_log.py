@@ -1,6 +1,6 @@
 """Where CI's CPU goes: with CALLCENTER_TEST_CPU_LOG=FILE, each test's CPU seconds (this worker's,
-plus the child processes it waited for) and wall seconds are appended to FILE as
-`nodeid<TAB>cpu<TAB>wall`. On 2 cores the suite is bound by CPU, not by the slowest test, so this,
+plus the child processes it waited for), wall seconds, start (epoch seconds) and xdist worker are
+appended to FILE as `nodeid<TAB>cpu<TAB>wall<TAB>start<TAB>worker`. On 2 cores the suite is bound by CPU, not by the slowest test, so this,
 not `--durations`, says what to make cheaper. `bench/ci_cpu.py FILE` sums it by module."""
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ def _cpu_s() -> float:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     if not LOG:
         return (yield)
-    cpu, wall = _cpu_s(), time.monotonic()
+    cpu, wall, start = _cpu_s(), time.monotonic(), time.time()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     try:
         return (yield)
     finally:
         with open(LOG, "a", encoding="utf-8") as out:  # one short line per write: appends do not interleave
-            out.write(f"{item.nodeid}\t{_cpu_s() - cpu:.2f}\t{time.monotonic() - wall:.2f}\n")
+            out.write(f"{item.nodeid}\t{_cpu_s() - cpu:.2f}\t{time.monotonic() - wall:.2f}\t{start:.1f}\t{worker}\n")
