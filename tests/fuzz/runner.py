@@ -4,10 +4,17 @@ Attribution: after each case the runner sends a well-formed OPTIONS probe from t
 and reads until the probe's 200 arrives. The agent handles datagrams one by one on its receive
 thread, so everything before that 200 is its answer to the case; silence is proven the same way,
 without waiting out a timer. A missing probe answer means the agent stopped answering.
+
+Except the earlier cases' late messages, counted as strays: a message of an earlier case's call
+(by Call-ID), and a byte-identical repeat of a reply an earlier case received. The agent sends an
+INVITE's non-2xx final again until the ACK comes (RFC 3261 17.2.1, Timer G, for 32 s); the
+fuzzer acknowledges none but the 487 of its own CANCEL, so those repeats arrive during later cases,
+and a byte mutant's Call-ID may not be one the runner knows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import time
@@ -71,6 +78,7 @@ class FuzzClient:
         self.rtp.bind((LOOPBACK, 0))
         self.me = self.sock.getsockname()
         self.seen_call_ids: set[str] = set()
+        self.earlier_replies: set[bytes] = set()  # digests of the replies earlier exchanges received
         self.probes = 0
 
     def close(self) -> None:
@@ -99,9 +107,11 @@ class FuzzClient:
             except TimeoutError as exc:
                 raise AgentSilent(f"no answer to the probe after {data[:200]!r}") from exc
             if f"Call-ID: {probe_id}\r\n".encode() in reply:
+                self.earlier_replies.update(hashlib.blake2b(r, digest_size=16).digest() for r in replies)
                 return replies
             reply_id = values(reply_headers(reply), "call-id")
-            if reply_id and reply_id[0] != call_id and reply_id[0] in self.seen_call_ids:
+            late = reply_id and reply_id[0] != call_id and reply_id[0] in self.seen_call_ids
+            if late or hashlib.blake2b(reply, digest_size=16).digest() in self.earlier_replies:
                 if tally is not None:
                     tally.strays += 1
                 continue
