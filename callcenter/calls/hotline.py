@@ -94,6 +94,7 @@ class HotlineHandler:
         session = CallSession(info.call_id, recorder)
         call.attach(session)
         call.answer()
+        recorder.answered()
         answered_at = self.clock.now()
         conversation: Conversation | None = None
         desk: CallDesk | None = None
@@ -291,6 +292,9 @@ class HotlineHandler:
 
 class _NotRecorded:
     """Stands in when the recording cannot even be opened; the call is answered and logged anyway."""
+
+    def answered(self) -> None:
+        pass
 
     def write_caller(self, pcm16: bytes, rtp_timestamp: int) -> None:
         pass

@@ -31,6 +31,10 @@ class RecordingError(RuntimeError):
 
 
 class CallRecorder(Protocol):
+    def answered(self) -> None:
+        """The call was answered just now: the recording's timeline starts here (or with its
+        first frame, if that came first), not when it was opened before the 200 OK."""
+
     def write_caller(self, pcm16: bytes, rtp_timestamp: int) -> None:
         """Caller audio; gaps in rtp_timestamp are filled with silence so timing is kept."""
 

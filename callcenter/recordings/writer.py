@@ -1,5 +1,11 @@
 """One call's crash-safe stereo recording: left = caller, right = agent, on one timeline from call start.
 
+The timeline starts when the call is answered (`answered()`, once the 200 OK is out) or with the
+first frame of either channel if that comes first, not when the file was opened: the file is
+opened before the 200 OK, and on a loaded machine seconds can pass before the answer goes out,
+which made recordings start with that much silence, longer than their calls (the full tier's
+soak). A call with no frame at all is silence from the open to the end.
+
 Threads: `write_caller` runs on the RTP receive thread and `write_agent` on the play thread, at
 the same time. Both only place samples in memory under a short lock; every disk operation (the
 append, the header rewrite, fsync) happens in `flush`/`tick`, which the store's flusher thread
@@ -91,7 +97,8 @@ class WavCallRecorder:
         self._on_closed = on_closed
         self._fd = fd
         self._monotonic = monotonic
-        self._t0 = monotonic()
+        self._opened_at = monotonic()
+        self._t0: float | None = None  # the first frame's start (see the module doc)
         self._lag = int(settings.max_lag_ms * SAMPLE_RATE_HZ / 1000)
         self._max_gap = int(settings.max_gap_s * SAMPLE_RATE_HZ)
         self._flush_interval_s = settings.flush_interval_s
@@ -108,7 +115,7 @@ class WavCallRecorder:
         self._newest_len = 0
         self._closed = False
         self._data_bytes = 0  # on disk, after the header
-        self._last_sync = self._t0
+        self._last_sync = self._opened_at
         self._error: RecordingError | None = None
         self._info: RecordingInfo | None = None
         self.dropped_samples = 0  # audio refused after close/failure or too late to place
@@ -119,6 +126,7 @@ class WavCallRecorder:
         n = len(pcm16) // _SAMPLE_BYTES
         if not n:
             return
+        self._start(n / SAMPLE_RATE_HZ)  # the packet ends now
         now = self._now_samples()
         ts = rtp_timestamp & 0xFFFFFFFF
         with self._lock:
@@ -173,6 +181,7 @@ class WavCallRecorder:
         n = len(pcm16) // _SAMPLE_BYTES
         if not n:
             return
+        self._start(0.0)  # handed over as it is sent: the frame starts now
         now = self._now_samples()
         with self._lock:
             if self._closed or self._error:
@@ -194,8 +203,20 @@ class WavCallRecorder:
             ends = (self._base + len(self._caller) // _SAMPLE_BYTES, self._base + len(self._agent) // _SAMPLE_BYTES)
         return max(now, *ends) / SAMPLE_RATE_HZ
 
+    def answered(self) -> None:
+        """The call was answered just now: its timeline starts here, unless a frame started it."""
+        self._start(0.0)
+
+    def _start(self, ago_s: float) -> None:
+        if self._t0 is None:
+            with self._lock:
+                if self._t0 is None:
+                    self._t0 = self._monotonic() - ago_s
+
     def _now_samples(self) -> int:
-        return round((self._monotonic() - self._t0) * SAMPLE_RATE_HZ)
+        """The wall clock on the timeline: 0 until the first frame."""
+        t0 = self._t0
+        return 0 if t0 is None else round((self._monotonic() - t0) * SAMPLE_RATE_HZ)
 
     def _interleave(self, now: int, final: bool) -> None:
         """Move the samples both channels agree on into `_pending` (lock held)."""
@@ -297,6 +318,8 @@ class WavCallRecorder:
             if self._info is None:
                 with self._lock:
                     self._closed = True
+                    if self._t0 is None:  # not a frame either way: the call's silence, from the answer
+                        self._t0 = self._opened_at
                 self._flush_locked(final=True, sync=True, ended_for_s=ended_for_s)
                 try:
                     os.close(self._fd)

@@ -66,6 +66,7 @@ def test_garbage_timestamp_jump_reanchors_on_wall_clock(
     store: WavRecordingStore, clock: FakeMonotonic
 ) -> None:
     rec = store.open("garbage", START)
+    rec.answered()
     rec.write_caller(tone(FRAME, 1), 1000)
     clock.advance(1.0)
     rec.write_caller(tone(FRAME, 500), 1000 + 1_500_000_000)  # ~52 hours ahead: garbage
@@ -81,6 +82,7 @@ def test_timestamp_jump_ahead_of_wall_clock_is_not_silence(
     store: WavRecordingStore, clock: FakeMonotonic
 ) -> None:
     rec = store.open("ahead", START)
+    rec.answered()
     rec.write_caller(tone(FRAME, 1), 0)
     clock.advance(0.04)
     rec.write_caller(tone(FRAME, 500), 9 * 8000)  # claims 9 s later, 40 ms after the first packet
@@ -91,6 +93,7 @@ def test_timestamp_jump_ahead_of_wall_clock_is_not_silence(
 
 def test_agent_keeps_silence_between_prompts(store: WavRecordingStore, clock: FakeMonotonic) -> None:
     rec = store.open("prompts", START)
+    rec.answered()
     rec.write_agent(tone(4000, 1))  # a 0.5 s prompt handed over at t=0
     clock.advance(2.0)
     rec.write_agent(tone(800, 7))  # the next prompt starts at t=2 s
@@ -119,6 +122,7 @@ def test_agent_frames_with_pacing_jitter_stay_contiguous(
 
 def test_caller_and_agent_share_one_timeline(store: WavRecordingStore, clock: FakeMonotonic) -> None:
     rec = store.open("both", START)
+    rec.answered()
     clock.advance(0.5)  # the greeting starts half a second after answer
     rec.write_agent(tone(FRAME, 100))
     clock.advance(0.02)
@@ -134,6 +138,7 @@ def test_a_late_close_ends_the_silent_tail_at_the_bye(store: WavRecordingStore, 
     """A handler starved for CPU closes the recording 2 s after the BYE: the call lasted 3 s, so
     does its recording, and no audio already written is cut."""
     rec = store.open("late", START)
+    rec.answered()
     rec.write_agent(tone(8000, 1))  # a 1 s prompt
     clock.advance(3.0)  # the caller listens in silence and hangs up at t=3 s
     clock.advance(2.0)  # the handler gets to close at t=5 s
@@ -143,9 +148,40 @@ def test_a_late_close_ends_the_silent_tail_at_the_bye(store: WavRecordingStore, 
     assert right[:8000].tobytes() == tone(8000, 1)
     # Told the call ended before the prompt did, the prompt is still kept whole.
     rec = store.open("early", START)
+    rec.answered()
     rec.write_agent(tone(16000, 1))
     clock.advance(0.5)
     assert rec.close(ended_for_s=5.0).duration_ms == 2000
+
+
+def test_the_timeline_starts_at_the_answer_not_at_the_open(store: WavRecordingStore, clock: FakeMonotonic) -> None:
+    """The file is opened before the 200 OK; on a starved machine the answer went out seconds
+    later, and each recording began with that much silence, longer than its call."""
+    rec = store.open("slow-answer", START)
+    clock.advance(4.0)  # the 200 OK goes out 4 s after the open
+    rec.answered()
+    clock.advance(0.5)
+    rec.write_agent(tone(FRAME, 1))  # the greeting, half a second after the answer
+    clock.advance(1.0)
+    info = rec.close()
+    assert info.duration_ms == 1500
+    _, right = read_stereo(store.path_of(info.key))
+    assert right[4000 : 4000 + FRAME].tobytes() == tone(FRAME, 1) and not right[:4000].any()
+    # A frame before the mark starts it: a caller packet ends at its arrival.
+    rec = store.open("frame-first", START)
+    clock.advance(3.0)
+    rec.write_caller(tone(FRAME, 9), 1234)
+    clock.advance(0.1)
+    rec.answered()  # too late to move the start
+    clock.advance(0.9)
+    info = rec.close()
+    assert info.duration_ms == 1020
+    left, _ = read_stereo(store.path_of(info.key))
+    assert left[:FRAME].tobytes() == tone(FRAME, 9)
+    # Not a frame either way, not even an answer: the call's silence from the open to its end.
+    rec = store.open("silent", START)
+    clock.advance(2.0)
+    assert rec.close().duration_ms == 2000
 
 
 def test_flush_writes_up_to_lag_horizon_when_one_side_is_silent(
