@@ -56,10 +56,11 @@ def test_calls_over_the_live_limit_are_answered_recorded_and_queued(kamailio, pr
         deadline = time.monotonic() + 30
         busy = None
         while time.monotonic() < deadline:
-            status = client.get("/api/system/status").json()
             calls = app.ledger.list_calls()
-            if len(calls) == 2 and all(c.status == "answered" for c in calls):
-                busy = status
+            # answered, then its transcript's path written just after: read the status once both are
+            if len(calls) == 2 and all(c.status == "answered" and c.transcript_status in ("live", "queued")
+                                       for c in calls):
+                busy = client.get("/api/system/status").json()
                 break
             time.sleep(0.2)
         assert busy is not None, [(c.status, c.transcript_status) for c in app.ledger.list_calls()]
