@@ -55,7 +55,7 @@ def test_walk_in_registered_by_hand_and_qa_reads_masked(engine: Engine, chromium
         page.click("nav a[data-view=ledger]")
         row = page.wait_for_selector("#ledger tbody tr[data-id]")
         assert "139****5678" in row.inner_text() and "13912345678" not in page.content()
-        row.click()
+        page.locator("#ledger tbody tr[data-id]").first.click()  # a locator: the list may render again
         page.wait_for_selector("#view-entry:not([hidden]) #e-status:has-text('已登记')")
         assert page.is_disabled("#e-confirm") and page.is_disabled("#f-unit")
         assert "139****5678" in page.inner_text("#e-meta")

@@ -96,8 +96,8 @@ def test_qa_sees_every_view_masked(engine: Engine, chromium, artifacts: Path, tm
                 page.press("#filters [name=q]", "Enter")
             row = page.wait_for_selector(f"#ledger tbody tr[data-id='{entry_id}']")
             assert "楼道灯" in row.inner_text() and not leaks(page.content())
-            # the entry: meta, summary field, transcript, audit
-            row.click()
+            # the entry: meta, summary field, transcript, audit (a locator: the list may render again)
+            page.locator(f"#ledger tbody tr[data-id='{entry_id}']").click()
             page.wait_for_selector(f"#e-id:has-text('#{entry_id}')")
             page.wait_for_selector("#e-meta:has-text('139****5678')")
             page.wait_for_selector("#view-entry:not([hidden]) :text('身份证110101********1234')")

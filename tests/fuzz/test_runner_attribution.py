@@ -30,7 +30,7 @@ def test_a_repeated_final_of_an_earlier_case_is_a_stray(agent_factory: AgentFact
     client = FuzzClient(settings.bind_port)
     tally = Tally()
     try:
-        # sent as a byte mutant is: the runner does not know its Call-ID
+        # as a byte mutant would be: the runner does not know its Call-ID
         first = client.exchange(REINVITE, tally, call_id="")
         assert [r.split(b" ", 2)[1] for r in first] == [b"481"]
         # Timer G repeats the 481 after 0.5 s and 1.5 s, while later cases run
