@@ -34,8 +34,8 @@ def chromium_browser():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def chromium(chromium_browser):  # type: ignore[no-untyped-def]
     """The session's browser; the pages and contexts a test opened are closed after it. A panel
-    left open keeps reconnecting to its stopped server: four workers' browsers full of them burned
-    about 265 s of CI's CPU."""
+    left open keeps reconnecting to its stopped server for the rest of the session (the four
+    workers' browsers used ~265 s of CI's CPU before this)."""
     yield chromium_browser
     for context in chromium_browser.contexts:
         context.close()
