@@ -17,11 +17,14 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     rows = []
+    own: list[tuple[str, float]] = []  # the worker's own CPU per test, in logs that have it
     spans: dict[str, list[float]] = {}  # worker -> [first start, last end]
     for line in args.log.read_text(encoding="utf-8").splitlines():
         fields = line.split("\t")
         nodeid, cpu, wall = fields[0], float(fields[1]), float(fields[2])
         rows.append((nodeid, cpu, wall))
+        if len(fields) >= 6:
+            own.append((nodeid, float(fields[5])))
         if len(fields) >= 5:  # logs since start and worker were added
             start, worker = float(fields[3]), fields[4]
             span = spans.setdefault(worker, [start, start + wall])
@@ -41,6 +44,13 @@ def main() -> None:
     print(f"\nmodules by CPU (top {args.top}):")
     for name, (cpu, wall, n) in sorted(by_module.items(), key=lambda kv: -kv[1][0])[:args.top]:
         print(f"{cpu:8.1f} s CPU {wall:8.1f} s wall {n:5d} tests  {name}")
+    if own:
+        print(f"\nin the workers themselves (no child processes): {sum(c for _, c in own):.0f} s; by module (top {args.top}):")
+        own_by_module: dict[str, float] = defaultdict(float)
+        for nodeid, cpu in own:
+            own_by_module[nodeid.split("::", 1)[0]] += cpu
+        for name, cpu in sorted(own_by_module.items(), key=lambda kv: -kv[1])[:args.top]:
+            print(f"{cpu:8.1f} s CPU  {name}")
     print(f"\ntests by CPU (top {args.top}):")
     for nodeid, cpu, wall in sorted(rows, key=lambda r: -r[1])[:args.top]:
         print(f"{cpu:8.1f} s CPU {wall:8.1f} s wall  {nodeid}")
