@@ -119,6 +119,9 @@ class WavCallRecorder:
         self._error: RecordingError | None = None
         self._info: RecordingInfo | None = None
         self.dropped_samples = 0  # audio refused after close/failure or too late to place
+        # how far late caller audio pushed the caller's stream along the timeline: the recording
+        # runs that much past the call (logged at close: a starved receive thread shows here)
+        self.slid_samples = 0
 
     # -- write paths (RTP thread, play thread) --------------------------------------------------
 
@@ -170,6 +173,7 @@ class WavCallRecorder:
             if pos < self._base:
                 # In order but later than the write horizon (a network stall, or the sender's
                 # clock running slow): slide the stream forward rather than lose the audio.
+                self.slid_samples += self._base - pos
                 pos = self._base
             self._set_newest(ts, pos, n)
         return pos
@@ -336,6 +340,10 @@ class WavCallRecorder:
                     channels=CHANNELS,
                     interrupted=self._error is not None,
                 )
+                if self.slid_samples >= SAMPLE_RATE_HZ // 2:
+                    log.warning("call %s: %.1f s of caller audio came later than the recording could wait "
+                                "and was placed later on its timeline", self.call_id,
+                                self.slid_samples / SAMPLE_RATE_HZ)
                 self._on_closed(self, self._info)
             if self._error:
                 self._error.info = self._info

@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +35,8 @@ from sqlalchemy import Engine, delete
 
 from callcenter.ledger.core import NotFound
 from callcenter.ledger.models import AgentCommand
+from callcenter.scale.channel import ChannelListener
 from callcenter.scale.presence import _connect, agent_alive
-from callcenter.scale.relay import libpq_url
 from callcenter.staffing.settings import NUMBER_PATTERN
 
 if TYPE_CHECKING:
@@ -52,7 +51,6 @@ KINDS = ("take", "listen")
 REASONS = {"take": "takeover", "listen": "listen"}  # the call.person reason of each kind (as calls/desk.py)
 STALE_S = 60  # a command found this much later (the agent was reconnecting) is answered, not run
 CHANNEL_PREFIX = "callcenter_cmd_"
-_RECONNECT_MAX_S = 5.0
 
 
 def channel_of(agent_id: str) -> str:
@@ -155,65 +153,29 @@ class DeskCommands:
                                 username=command.asked_by)
 
 
-class CommandListener:
+class CommandListener(ChannelListener):
     """The agent's side: LISTENs on its channel, reads what it missed after each (re)connect, and
     runs each command once; `run` returns the outcome stored on the row."""
 
     def __init__(self, url: str, agent_id: str, run: Callable[[Command], str]) -> None:
-        self._url, self.agent_id, self._run_command = libpq_url(url), agent_id, run
-        self.channel = channel_of(agent_id)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="agent-commands", daemon=True)
-        self.listening = threading.Event()  # set while a LISTEN connection is up
+        super().__init__(url, channel_of(agent_id), name="agent-commands",
+                         application_name="callcenter agent commands")
+        self.agent_id, self._run_command = agent_id, run
         # (command, outcome): the latest that ran, for tests and logs (bounded: the agent runs for months)
         self.outcomes: deque[tuple[int, str]] = deque(maxlen=1000)
         self.dropped = 0  # malformed payloads and commands
 
-    def start(self) -> None:
-        self._thread.start()
+    def on_listening(self) -> None:
+        log.info("agent %s: listening for panel commands", self.agent_id)
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        import psycopg
-
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5,
-                                     application_name="callcenter agent commands") as conn:
-                    conn.execute(f"LISTEN {self.channel}")  # a fixed-form identifier (channel_of)
-                    self._catch_up(conn)
-                    self.listening.set()
-                    delay = 0.2
-                    log.info("agent %s: listening for panel commands", self.agent_id)
-                    while not self._stop.is_set():
-                        # the generator holds the connection: run the commands after it returns
-                        # (what arrives meanwhile waits in psycopg's backlog for the next round)
-                        payloads = [note.payload for note in conn.notifies(timeout=1.0, stop_after=1)]
-                        for payload in payloads:
-                            self._deliver(conn, payload)
-            except psycopg.Error as exc:
-                self.listening.clear()
-                if self._stop.is_set():
-                    return
-                log.warning("agent commands: lost the database (%s); reconnecting in %.1f s",
-                            str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, _RECONNECT_MAX_S)
-        self.listening.clear()
-
-    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
+    def catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """The commands sent while nobody listened (LISTEN is already on: nothing falls between)."""
         rows = conn.execute("SELECT id FROM agent_command WHERE agent_id = %s AND taken_at IS NULL ORDER BY id",
                             (self.agent_id,)).fetchall()
         for (command_id,) in rows:
             self._take(conn, int(command_id))
 
-    def _deliver(self, conn: psycopg.Connection[Any], payload: str) -> None:
+    def deliver(self, conn: psycopg.Connection[Any], payload: str) -> None:
         try:
             obj = json.loads(payload)
             command_id = obj["id"]

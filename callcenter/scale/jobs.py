@@ -22,7 +22,7 @@ import psycopg
 from procrastinate import exceptions as pexc
 from sqlalchemy import Engine, text
 
-from callcenter.scale.relay import libpq_url
+from callcenter.scale.channel import libpq_url
 
 log = logging.getLogger(__name__)
 

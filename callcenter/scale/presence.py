@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from callcenter.scale.relay import libpq_url
+from callcenter.scale.channel import libpq_url
 
 if TYPE_CHECKING:
     import psycopg

@@ -20,9 +20,8 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import make_url
-
 from callcenter.events import Event, EventBus
+from callcenter.scale.channel import RECONNECT_MAX_S, ChannelListener, libpq_url
 from callcenter.scale.event_log import REPLAY_MARGIN, REPLAY_MAX, SeenSeqs, stored
 
 if TYPE_CHECKING:
@@ -33,12 +32,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "callcenter_events"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 MAX_PAYLOAD = 7900
-_RECONNECT_MAX_S = 5.0
-
-
-def libpq_url(sqlalchemy_url: str) -> str:
-    """postgresql+psycopg://u:p@h/db -> postgresql://u:p@h/db (what psycopg.connect takes)."""
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def node_name() -> str:
@@ -144,58 +137,26 @@ class EventForwarder:
                     conn.close()
                 conn = None
                 time.sleep(delay)
-                delay = min(delay * 2, _RECONNECT_MAX_S)
+                delay = min(delay * 2, RECONNECT_MAX_S)
         if conn is not None:
             conn.close()
 
 
-class EventListener:
+class EventListener(ChannelListener):
     """Listen side (web process): re-dispatches other processes' events on the local bus."""
 
     def __init__(self, url: str, bus: EventBus, origin: str) -> None:
-        self._url, self._bus, self.origin = libpq_url(url), bus, origin
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-listener", daemon=True)
-        self.listening = threading.Event()  # set while a LISTEN connection is up
+        super().__init__(url, CHANNEL, name="event-listener", application_name="callcenter event listener")
+        self._bus, self.origin = bus, origin
         self.received = 0
         self.caught_up = 0  # events read from the log after a reconnect
         self._seen = SeenSeqs()
         self._since: int | None = None  # the log's number when we first listened
 
-    def start(self) -> None:
-        self._thread.start()
+    def on_listening(self) -> None:
+        log.info("event relay: listening on %s", CHANNEL)
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        import psycopg
-
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._url, autocommit=True,
-                                     application_name="callcenter event listener") as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self._catch_up(conn)
-                    self.listening.set()
-                    delay = 0.2
-                    log.info("event relay: listening on %s", CHANNEL)
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
-                            self._deliver(note.payload)
-            except psycopg.Error as exc:
-                self.listening.clear()
-                if self._stop.is_set():
-                    return
-                log.warning("event relay: lost the database (%s); reconnecting in %.1f s", exc, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, _RECONNECT_MAX_S)
-        self.listening.clear()
-
-    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
+    def catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """After (re)connecting: what the log got while we were not listening (LISTEN is already
         on, so nothing falls between the two)."""
         if self._since is None:  # the first connection: from now on
@@ -214,14 +175,14 @@ class EventListener:
         if rows:
             log.info("event relay: caught up on %d event(s) from the log", len(rows))
 
-    def _deliver(self, payload: str) -> None:
+    def deliver(self, conn: psycopg.Connection[Any], payload: str) -> None:
         try:
             obj = json.loads(payload)
             event: Event | None
             if "t" in obj:
                 origin, event = decode(payload)
             else:  # too large for NOTIFY: read from the log
-                origin, event = obj["o"], self._read(int(obj["s"]))
+                origin, event = obj["o"], self._read(conn, int(obj["s"]))
         except (ValueError, KeyError, TypeError):
             log.warning("event relay: unreadable payload %.80r", payload)
             return
@@ -232,9 +193,7 @@ class EventListener:
         self.received += 1
         self._bus.dispatch(event)
 
-    def _read(self, seq: int) -> Event | None:
-        import psycopg
-
-        with psycopg.connect(self._url, autocommit=True) as conn:
-            row = conn.execute("SELECT type, data, at FROM event_log WHERE seq = %s", (seq,)).fetchone()
+    @staticmethod
+    def _read(conn: psycopg.Connection[Any], seq: int) -> Event | None:
+        row = conn.execute("SELECT type, data, at FROM event_log WHERE seq = %s", (seq,)).fetchone()
         return Event(row[0], row[1], row[2], seq=seq) if row else None

@@ -184,6 +184,28 @@ def test_the_timeline_starts_at_the_answer_not_at_the_open(store: WavRecordingSt
     assert rec.close().duration_ms == 2000
 
 
+def test_caller_audio_held_up_past_the_horizon_is_kept_later_and_said(
+    store: WavRecordingStore, clock: FakeMonotonic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A receive thread starved for a second hands over its backlog at once: the audio is kept,
+    placed after what was already written, and the close says how far it pushed the timeline."""
+    rec = store.open("starved", START)
+    rec.answered()
+    for i in range(10):  # 0.2 s in time
+        clock.advance(0.02)
+        rec.write_caller(tone(FRAME, 1 + i * FRAME), i * FRAME)
+    clock.advance(1.0)
+    rec.flush()  # the caller's slots up to 1.0 s are written as silence meanwhile
+    for i in range(10, 60):  # then the backlog, all at once
+        rec.write_caller(tone(FRAME, 1 + i * FRAME), i * FRAME)
+    with caplog.at_level("WARNING", logger=recorder_module.__name__):
+        info = rec.close()
+    assert rec.slid_samples == 8000 - 10 * FRAME  # from 0.2 s to where the file had got, 1.0 s
+    assert "0.8 s of caller audio came later" in caplog.text
+    left, _ = read_stereo(store.path_of(info.key))
+    assert left[8000:].tobytes() == tone(50 * FRAME, 1 + 10 * FRAME)  # all of it, from 1.0 s on
+
+
 def test_flush_writes_up_to_lag_horizon_when_one_side_is_silent(
     store: WavRecordingStore, clock: FakeMonotonic
 ) -> None:

@@ -276,7 +276,7 @@ def run_soak(work: Path, kamailio_port: int, db_url: str, prompts: dict[str, obj
         except subprocess.TimeoutExpired:
             serve.kill()
             serve.wait()
-    check_ledger(report, db_url, work / "recordings")
+    check_ledger(report, db_url, work / "recordings", log)
     return report
 
 
@@ -298,8 +298,10 @@ def _wait_calls_settled(db_url: str, timeout_s: float) -> None:
         engine.dispose()  # type: ignore[attr-defined]
 
 
-def check_ledger(report: SoakReport, db_url: str, recordings: Path) -> None:
-    """Every call SIPp completed is in the ledger with an entry and an intact, playable recording."""
+def check_ledger(report: SoakReport, db_url: str, recordings: Path, log: Path | None = None) -> None:
+    """Every call SIPp completed is in the ledger with an entry and an intact, playable recording
+    (a problem quotes what the agent's `log` said of that call)."""
+    log_lines = log.read_text(errors="replace").splitlines() if log is not None and log.exists() else []
     ledger, engine = _ledger(db_url)
     try:
         calls = ledger.list_calls(limit=1_000_000)
@@ -333,6 +335,8 @@ def check_ledger(report: SoakReport, db_url: str, recordings: Path) -> None:
         seconds = frames / rate
         length = (call.ended_at - call.answered_at).total_seconds() if call.answered_at and call.ended_at else 0
         if channels != 2 or abs(seconds - length) > 1.5:
-            report.problems.append(f"{where}: recording {seconds:.1f} s / {channels} ch, call {length:.1f} s")
+            said = [line.strip()[:240] for line in log_lines if call.sip_call_id in line]
+            report.problems.append(f"{where}: recording {seconds:.1f} s / {channels} ch, call {length:.1f} s; "
+                                   f"the agent's log of it: {said[-3:]}")
         report.recordings_checked += 1
         report.recording_seconds += seconds

@@ -30,9 +30,10 @@ from callcenter.ledger import db
 from callcenter.ledger.service import LedgerService
 from callcenter.recordings.settings import RecordingSettings
 from callcenter.recordings.store import WavRecordingStore
+from callcenter.scale.channel import libpq_url
 from callcenter.scale.commands import CommandListener, CommandSender, DeskCommands, channel_of, prune
 from callcenter.scale.presence import AgentLease
-from callcenter.scale.relay import EventForwarder, EventListener, libpq_url
+from callcenter.scale.relay import EventForwarder, EventListener
 from callcenter.staffing.lines import StaffLines
 from callcenter.staffing.settings import TransferSettings
 from callcenter.web.app import WebServices, create_app

@@ -13,7 +13,8 @@ import pytest
 
 from callcenter.events import CallAnswered, CallEnded, EntryUpdated, Event, EventBus
 from callcenter.ledger import db
-from callcenter.scale.relay import MAX_PAYLOAD, EventForwarder, EventListener, decode, encode, libpq_url
+from callcenter.scale.channel import libpq_url
+from callcenter.scale.relay import MAX_PAYLOAD, EventForwarder, EventListener, decode, encode
 from tests.dbs import PgDatabases
 
 

@@ -63,8 +63,8 @@ def test_db_upgrade_installs_the_queue_once_under_concurrent_starts(pg_clean: st
 def test_one_web_process_per_site_even_across_a_lost_connection(db_url: str) -> None:
     import psycopg
 
+    from callcenter.scale.channel import libpq_url
     from callcenter.scale.presence import WebProcessLock, WebProcessTaken
-    from callcenter.scale.relay import libpq_url
 
     first, second = WebProcessLock(db_url, check_every_s=0.5), WebProcessLock(db_url)
     first.acquire()
