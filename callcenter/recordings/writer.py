@@ -122,6 +122,10 @@ class WavCallRecorder:
         # how far late caller audio pushed the caller's stream along the timeline: the recording
         # runs that much past the call (logged at close: a starved receive thread shows here)
         self.slid_samples = 0
+        # how far the caller's audio ran ahead of the wall clock: its first packet came late (a
+        # sender or receive thread behind) and the rest caught up. The audio is kept, so the
+        # recording runs about that much past the call (logged at close)
+        self.ahead_samples = 0
 
     # -- write paths (RTP thread, play thread) --------------------------------------------------
 
@@ -137,6 +141,7 @@ class WavCallRecorder:
                 self.dropped_samples += n
                 return
             pos = self._place_caller(ts, n, now)
+            self.ahead_samples = max(self.ahead_samples, pos + n - now)
             start = pos - self._base
             if start < 0:  # reordered packet whose slot was already written out
                 skip = min(-start, n)
@@ -344,6 +349,10 @@ class WavCallRecorder:
                     log.warning("call %s: %.1f s of caller audio came later than the recording could wait "
                                 "and was placed later on its timeline", self.call_id,
                                 self.slid_samples / SAMPLE_RATE_HZ)
+                if self.ahead_samples >= SAMPLE_RATE_HZ // 2:
+                    log.warning("call %s: the caller's audio ran %.1f s ahead of the clock (its RTP began late "
+                                "and caught up); all of it is kept", self.call_id,
+                                self.ahead_samples / SAMPLE_RATE_HZ)
                 self._on_closed(self, self._info)
             if self._error:
                 self._error.info = self._info

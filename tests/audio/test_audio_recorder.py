@@ -206,6 +206,25 @@ def test_caller_audio_held_up_past_the_horizon_is_kept_later_and_said(
     assert left[8000:].tobytes() == tone(50 * FRAME, 1 + 10 * FRAME)  # all of it, from 1.0 s on
 
 
+def test_caller_audio_that_began_late_and_caught_up_is_kept_and_said(
+    store: WavRecordingStore, clock: FakeMonotonic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender (or receive thread) 2 s behind at the start, then 2 s of audio at once: none of it
+    is dropped; it runs past the wall clock, and the close says by how much (the soak's recordings
+    longer than their calls, reproduced)."""
+    rec = store.open("caught-up", START)
+    rec.answered()
+    clock.advance(2.0)
+    for i in range(100):
+        rec.write_caller(tone(FRAME, 1 + i * FRAME), 7_000 + i * FRAME)
+    with caplog.at_level("WARNING", logger=recorder_module.__name__):
+        info = rec.close()
+    assert rec.ahead_samples == 100 * FRAME - FRAME  # the first packet ended at the clock, the rest after
+    assert "ran 2.0 s ahead of the clock" in caplog.text
+    left, _ = read_stereo(store.path_of(info.key))
+    assert left[16000 - FRAME :].tobytes() == tone(100 * FRAME, 1) and info.duration_ms == 3980
+
+
 def test_flush_writes_up_to_lag_horizon_when_one_side_is_silent(
     store: WavRecordingStore, clock: FakeMonotonic
 ) -> None:
