@@ -25,7 +25,9 @@ def test_a_locked_database_answers_503_fast_and_nothing_is_lost(parts, db_url: s
         assert r.status_code == 503, r.text
         assert r.json()["detail"].startswith("数据库忙，请稍后重试") and r.headers["x-db-busy"] == "1"
         assert r.headers["retry-after"] == "1"
-        assert BUSY_TIMEOUT_S - 0.5 <= waited < BUSY_TIMEOUT_S + 3, waited
+        # after one busy timeout, not two (a retry inside the request would wait it again); a loaded
+        # machine adds seconds to the one (8.3 s on five test workers), so the bound is the second
+        assert BUSY_TIMEOUT_S - 0.5 <= waited < 2 * BUSY_TIMEOUT_S, waited
         assert clerk.get(f"/api/entries/{entry.id}").status_code == 200  # readers go on (WAL)
     print(f"locked database: 503 after {waited:.1f} s (busy timeout {BUSY_TIMEOUT_S} s)")
     r = clerk.patch(f"/api/entries/{entry.id}", json={"summary": "楼道灯不亮，三楼"})
