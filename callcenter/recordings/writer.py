@@ -2,9 +2,13 @@
 
 The timeline starts when the call is answered (`answered()`, once the 200 OK is out) or with the
 first frame of either channel if that comes first, not when the file was opened: the file is
-opened before the 200 OK, and on a loaded machine seconds can pass before the answer goes out,
-which made recordings start with that much silence, longer than their calls (the full tier's
-soak). A call with no frame at all is silence from the open to the end.
+opened before the 200 OK, and on a loaded machine time can pass before the answer goes out, which
+would start the recording with that much silence, longer than its call. A call with no frame at
+all is silence from the open to the end.
+
+Caller audio is never dropped to keep the timeline: RTP that began late and caught up runs ahead
+of the clock, and audio held up past the write horizon is placed later; both make the recording
+longer than the call, and the close logs how much (`ahead_samples`, `slid_samples`).
 
 Threads: `write_caller` runs on the RTP receive thread and `write_agent` on the play thread, at
 the same time. Both only place samples in memory under a short lock; every disk operation (the

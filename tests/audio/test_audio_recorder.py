@@ -155,8 +155,8 @@ def test_a_late_close_ends_the_silent_tail_at_the_bye(store: WavRecordingStore, 
 
 
 def test_the_timeline_starts_at_the_answer_not_at_the_open(store: WavRecordingStore, clock: FakeMonotonic) -> None:
-    """The file is opened before the 200 OK; on a starved machine the answer went out seconds
-    later, and each recording began with that much silence, longer than its call."""
+    """The file is opened before the 200 OK; on a starved machine the answer can go out seconds
+    later, and the recording would begin with that much silence, longer than its call."""
     rec = store.open("slow-answer", START)
     clock.advance(4.0)  # the 200 OK goes out 4 s after the open
     rec.answered()
