@@ -228,8 +228,11 @@ class WavCallRecorder:
 
     def _now_samples(self) -> int:
         """The wall clock on the timeline: 0 until the first frame."""
+        return self._samples_at(self._monotonic())
+
+    def _samples_at(self, monotonic_s: float) -> int:
         t0 = self._t0
-        return 0 if t0 is None else round((self._monotonic() - t0) * SAMPLE_RATE_HZ)
+        return 0 if t0 is None else round((monotonic_s - t0) * SAMPLE_RATE_HZ)
 
     def _interleave(self, now: int, final: bool) -> None:
         """Move the samples both channels agree on into `_pending` (lock held)."""
@@ -271,10 +274,10 @@ class WavCallRecorder:
         due = self._monotonic() - self._last_sync >= self._flush_interval_s
         self.flush(sync=due)
 
-    def _flush_locked(self, *, final: bool, sync: bool, ended_for_s: float = 0.0) -> None:
-        # A close that comes after the call ended (a starved thread, a slow database) ends the
-        # silent tail at the BYE, not at the close.
-        now = self._now_samples() - max(0, round(ended_for_s * SAMPLE_RATE_HZ))
+    def _flush_locked(self, *, final: bool, sync: bool, ended_at: float | None = None) -> None:
+        # A close that comes after the call ended (a starved thread, a slow database, a flush
+        # holding the file) ends the silent tail at the BYE (`ended_at`, monotonic), not at the close.
+        now = self._now_samples() if ended_at is None else self._samples_at(ended_at)
         with self._lock:
             self._interleave(now, final)
             data, self._pending = self._pending, bytearray()
@@ -327,13 +330,17 @@ class WavCallRecorder:
 
         Raises RecordingError (with `.info` describing the kept part) if the disk failed.
         """
+        # the end as an instant, taken before waiting for the file: the flusher may hold it for
+        # seconds (an fsync on a busy disk), and that wait is not part of the call (the soak's
+        # recordings 3-6 s longer than their calls, their tails silent, were this)
+        ended_at = self._monotonic() - max(0.0, ended_for_s)
         with self._io_lock:
             if self._info is None:
                 with self._lock:
                     self._closed = True
                     if self._t0 is None:  # not a frame either way: the call's silence, from the answer
                         self._t0 = self._opened_at
-                self._flush_locked(final=True, sync=True, ended_for_s=ended_for_s)
+                self._flush_locked(final=True, sync=True, ended_at=ended_at)
                 try:
                     os.close(self._fd)
                 except OSError as exc:  # NFS and friends report deferred write errors here

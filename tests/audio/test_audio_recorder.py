@@ -225,6 +225,35 @@ def test_caller_audio_that_began_late_and_caught_up_is_kept_and_said(
     assert left[16000 - FRAME :].tobytes() == tone(100 * FRAME, 1) and info.duration_ms == 3980
 
 
+def test_a_close_waiting_for_the_flusher_ends_the_recording_at_the_bye(
+    store: WavRecordingStore, clock: FakeMonotonic
+) -> None:
+    """The full tier's soak: recordings 3-6 s longer than their calls, the tail silent on both
+    channels. The close was told "ended 0.5 s ago", then waited seconds for the file while the
+    flusher fsynced it, and counted that wait as part of the call."""
+    rec = store.open("waited", START)
+    rec.answered()
+    rec.write_agent(tone(8000, 1))  # a 1 s prompt
+    clock.advance(3.0)  # the caller hangs up at 2.5 s; the handler closes at 3 s
+    flusher_holds_the_file = rec._io_lock  # what the store's flusher takes for a write and fsync
+    flusher_holds_the_file.acquire()
+    asked = threading.Event()  # the close has read the clock (no flusher thread here reads it)
+
+    def clock_read() -> float:
+        asked.set()
+        return clock()
+
+    rec._monotonic = clock_read
+    done: list[int] = []
+    closing = threading.Thread(target=lambda: done.append(rec.close(ended_for_s=0.5).duration_ms))
+    closing.start()
+    assert asked.wait(10)
+    clock.advance(5.0)  # a five-second fsync on a busy disk
+    flusher_holds_the_file.release()
+    closing.join(5)
+    assert done == [2500]
+
+
 def test_flush_writes_up_to_lag_horizon_when_one_side_is_silent(
     store: WavRecordingStore, clock: FakeMonotonic
 ) -> None:
