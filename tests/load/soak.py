@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import signal
 import socket
 import statistics
@@ -334,8 +335,9 @@ def check_ledger(report: SoakReport, db_url: str, recordings: Path, log: Path | 
         keys.add(call.recording_key)
         path = recordings / call.recording_key
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            with wave.open(str(path)) as w:
+            data = path.read_bytes()  # read once: hashed, then parsed
+            digest = hashlib.sha256(data).hexdigest()
+            with wave.open(io.BytesIO(data)) as w:
                 frames, rate, channels = w.getnframes(), w.getframerate(), w.getnchannels()
                 pcm = np.frombuffer(w.readframes(frames), dtype="<i2")
         except (OSError, wave.Error, EOFError) as exc:
